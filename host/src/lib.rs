@@ -1,0 +1,8 @@
+//! `op`: a WebAssembly runtime host for ONES-style plugins.
+//!
+//! The modules follow the data's path: [`manifest`] (parse and validate
+//! `plugin.yaml`), [`runtime`] (engine, compile cache, one store per call),
+//! [`imports`] (what the host gives a plugin), [`gateway`] (HTTP routing and
+//! error responses), [`dev`] (building plugin projects) and [`cli`].
+
+pub mod manifest;
