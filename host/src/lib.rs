@@ -6,3 +6,6 @@
 //! error responses), [`dev`] (building plugin projects) and [`cli`].
 
 pub mod manifest;
+pub mod imports;
+pub mod runtime;
+pub mod gateway;

@@ -1,0 +1,280 @@
+//! One plugin call: HTTP request → route → plugin request → fresh instance →
+//! HTTP response, with one log line per call.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, Limited};
+use percent_encoding::percent_decode_str;
+
+use super::error::GatewayError;
+use super::routes::Miss;
+use super::{Gateway, PluginSet};
+use crate::manifest::{ApiScope, ApiType, Method};
+use crate::runtime::bindings::{Request, Response as PluginResponse, Severity};
+use crate::runtime::{CallError, Plugin};
+
+/// Header that picks one plugin when several answer a route.
+pub const PLUGIN_ID_HEADER: &str = "ones-plugin-id";
+
+/// What the log line names about the call.
+#[derive(Default)]
+struct CallInfo {
+    plugin: Option<String>,
+    function: Option<String>,
+}
+
+pub(super) async fn handle(State(gateway): State<Gateway>, request: axum::extract::Request) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let mut info = CallInfo::default();
+    let set = gateway.current();
+    let response = match dispatch(&gateway, &set, request, &mut info).await {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    };
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    match (&info.plugin, &info.function) {
+        (Some(plugin), Some(function)) => tracing::info!(
+            target: "op::call",
+            %method, path, plugin, function, status, ?elapsed,
+            "{method} {path} -> {plugin}::{function} {status} in {elapsed:.1?}"
+        ),
+        _ => tracing::info!(
+            target: "op::call",
+            %method, path, status, ?elapsed,
+            "{method} {path} {status} in {elapsed:.1?}"
+        ),
+    }
+    response
+}
+
+async fn dispatch(
+    gateway: &Gateway,
+    set: &PluginSet,
+    request: axum::extract::Request,
+    info: &mut CallInfo,
+) -> Result<Response, GatewayError> {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path();
+    let no_route = || GatewayError::NoRoute {
+        method: parts.method.to_string(),
+        path: path.to_string(),
+    };
+    let (scope, relative) = split_base(path).ok_or_else(no_route)?;
+    let segments = decode_segments(relative)?;
+    let segment_refs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let query: Vec<(String, String)> = parts
+        .uri
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let plugin_id = header_text(&parts.headers, PLUGIN_ID_HEADER)?;
+    let method = Method::parse(parts.method.as_str());
+    let matched = set
+        .routes()
+        .find(scope, &segment_refs, method, &query, plugin_id.as_deref())
+        .map_err(|miss| miss_error(miss, &parts))?;
+    let route = matched.route;
+    let plugin: &Plugin = &set.plugins()[route.plugin];
+    info.plugin = Some(route.plugin_id.clone());
+    info.function = Some(route.function.clone());
+    if route.kind == ApiType::External {
+        require_login(&parts.headers)?;
+    }
+    let body = read_body(&parts.headers, body, gateway.limits().max_request_body).await?;
+    let url = match parts.uri.query() {
+        Some(q) => format!("{relative}?{q}"),
+        None => relative.to_string(),
+    };
+    let request = Request {
+        method: parts.method.as_str().to_string(),
+        url,
+        params: matched.params,
+        query,
+        headers: plugin_headers(&parts.headers)?,
+        body,
+        upstream: None,
+    };
+    match plugin.call(&route.function, &request).await {
+        Ok(Ok(answer)) => into_http(answer, plugin, &route.function, gateway.limits().max_response_body),
+        Ok(Err(err)) => Err(plugin_error(err)),
+        Err(err) => Err(call_error(err, plugin)),
+    }
+}
+
+/// Splits `/project/api/project/x` into its API base and `/x`.
+fn split_base(path: &str) -> Option<(ApiScope, &str)> {
+    [ApiScope::Project, ApiScope::Wiki].into_iter().find_map(|scope| {
+        let rest = path.strip_prefix(scope.base())?;
+        rest.starts_with('/').then_some((scope, rest))
+    })
+}
+
+fn decode_segments(relative: &str) -> Result<Vec<String>, GatewayError> {
+    relative[1..]
+        .split('/')
+        .map(|segment| {
+            percent_decode_str(segment)
+                .decode_utf8()
+                .map(|s| s.into_owned())
+                .map_err(|_| GatewayError::BadRequest("the request path is not valid UTF-8 once decoded".into()))
+        })
+        .collect()
+}
+
+fn header_text(headers: &HeaderMap, name: &str) -> Result<Option<String>, GatewayError> {
+    headers
+        .get(name)
+        .map(|value| header_value_text(name, value))
+        .transpose()
+}
+
+fn header_value_text(name: &str, value: &HeaderValue) -> Result<String, GatewayError> {
+    std::str::from_utf8(value.as_bytes())
+        .map(str::to_string)
+        .map_err(|_| GatewayError::BadRequest(format!("the header `{name}` is not valid UTF-8")))
+}
+
+fn plugin_headers(headers: &HeaderMap) -> Result<Vec<(String, String)>, GatewayError> {
+    headers
+        .iter()
+        .map(|(name, value)| Ok((name.as_str().to_string(), header_value_text(name.as_str(), value)?)))
+        .collect()
+}
+
+fn miss_error(miss: Miss, parts: &Parts) -> GatewayError {
+    let method = parts.method.to_string();
+    let path = parts.uri.path().to_string();
+    match miss {
+        Miss::NoRoute => GatewayError::NoRoute { method, path },
+        Miss::MethodNotAllowed(allowed) => GatewayError::MethodNotAllowed { method, path, allowed },
+        Miss::Ambiguous(plugins) => GatewayError::AmbiguousRoute { method, path, plugins },
+        Miss::NotInPlugin(plugin) => GatewayError::NotInPlugin { plugin, method, path },
+    }
+}
+
+/// `external` routes are for logged-in users: the request must carry the
+/// ONES user id and token. (Checking them against ONES needs the upstream
+/// connection, which the OPFetch work brings.)
+fn require_login(headers: &HeaderMap) -> Result<(), GatewayError> {
+    for name in ["ones-user-id", "ones-auth-token"] {
+        let present = headers
+            .get(name)
+            .is_some_and(|value| !value.as_bytes().iter().all(u8::is_ascii_whitespace));
+        if !present {
+            return Err(GatewayError::Unauthorized(format!(
+                "this route is for logged-in users; the `{name}` header is missing"
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, GatewayError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(GatewayError::BodyTooLarge { limit });
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes().to_vec()),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(GatewayError::BodyTooLarge { limit }),
+        Err(err) => Err(GatewayError::BadRequest(format!("cannot read the request body: {err}"))),
+    }
+}
+
+fn into_http(answer: PluginResponse, plugin: &Plugin, function: &str, limit: usize) -> Result<Response, GatewayError> {
+    let bad = |reason: String| GatewayError::BadResponse {
+        plugin: plugin.app_id().to_string(),
+        function: function.to_string(),
+        reason,
+    };
+    let status = match answer.status {
+        None => StatusCode::OK,
+        Some(code) => StatusCode::from_u16(code).map_err(|_| bad(format!("{code} is not an HTTP status")))?,
+    };
+    if answer.body.len() > limit {
+        return Err(bad(format!(
+            "the body of {} bytes is over the limit of {limit} bytes",
+            answer.body.len()
+        )));
+    }
+    let mut headers = HeaderMap::with_capacity(answer.headers.len());
+    for (name, value) in &answer.headers {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad(format!("`{name}` is not a header name")))?;
+        if is_managed_header(&name) {
+            continue;
+        }
+        let value = HeaderValue::from_str(value).map_err(|_| bad(format!("the value of header `{name}` is invalid")))?;
+        headers.append(name, value);
+    }
+    let mut response = Response::new(Body::from(answer.body));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    Ok(response)
+}
+
+/// Headers that describe the connection, set by the server itself.
+fn is_managed_header(name: &HeaderName) -> bool {
+    [
+        header::CONTENT_LENGTH,
+        header::TRANSFER_ENCODING,
+        header::CONNECTION,
+    ]
+    .contains(name)
+}
+
+fn plugin_error(err: crate::runtime::bindings::PluginError) -> GatewayError {
+    let status = StatusCode::from_u16(err.status)
+        .ok()
+        .filter(|s| s.is_client_error() || s.is_server_error())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let kind = err
+        .kind
+        .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+        .unwrap_or_else(|| "error".to_string());
+    GatewayError::Plugin {
+        status,
+        kind,
+        reason: err.reason,
+        warning: err.severity == Severity::Warning,
+    }
+}
+
+fn call_error(err: CallError, plugin: &Plugin) -> GatewayError {
+    let app_id = plugin.app_id().to_string();
+    match err {
+        CallError::Trap { function, kind, detail } => {
+            tracing::error!(plugin = app_id, function, "plugin trapped: {detail}");
+            GatewayError::Trap {
+                plugin: app_id,
+                function,
+                what: kind.describe(),
+            }
+        }
+        CallError::Timeout { function, limit } => {
+            tracing::warn!(plugin = app_id, function, ?limit, "plugin call timed out");
+            GatewayError::Timeout {
+                plugin: app_id,
+                function,
+                limit,
+            }
+        }
+        CallError::Instantiate { function, detail } => {
+            tracing::error!(plugin = app_id, function, "cannot instantiate: {detail}");
+            GatewayError::Unavailable {
+                plugin: app_id,
+                function,
+            }
+        }
+    }
+}

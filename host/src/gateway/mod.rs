@@ -1,0 +1,145 @@
+//! The HTTP gateway: plugin routes answered by plugin functions, one error
+//! type for every failure, `GET /healthz`.
+//!
+//! [`app`] builds the axum router (tests drive it directly or over
+//! loopback); [`serve`] runs it on a listener until shutdown.
+
+mod call;
+mod error;
+mod routes;
+
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+
+pub use error::GatewayError;
+pub use routes::{Matched, Miss, Route, RouteTable};
+
+use crate::runtime::Plugin;
+
+/// Largest request body handed to a plugin (16 MiB, as ONES).
+pub const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
+/// Largest response body a plugin may answer (16 MiB, as ONES).
+pub const MAX_RESPONSE_BODY: usize = 16 * 1024 * 1024;
+
+/// The plugins being served and their route table. Immutable: a change of
+/// plugins builds a new set, and calls in flight finish on the one they
+/// started with.
+#[derive(Debug, Default)]
+pub struct PluginSet {
+    plugins: Vec<Arc<Plugin>>,
+    routes: RouteTable,
+}
+
+impl PluginSet {
+    /// A set of plugins, in load order (which orders the route table).
+    pub fn new(plugins: Vec<Arc<Plugin>>) -> Self {
+        let routes = RouteTable::new(plugins.iter().map(|p| p.manifest().as_ref()));
+        PluginSet { plugins, routes }
+    }
+
+    /// The plugins.
+    pub fn plugins(&self) -> &[Arc<Plugin>] {
+        &self.plugins
+    }
+
+    /// The route table.
+    pub fn routes(&self) -> &RouteTable {
+        &self.routes
+    }
+}
+
+/// Limits the gateway applies to every call.
+#[derive(Debug, Clone, Copy)]
+pub struct GatewayLimits {
+    /// Largest request body, in bytes.
+    pub max_request_body: usize,
+    /// Largest response body, in bytes.
+    pub max_response_body: usize,
+}
+
+impl Default for GatewayLimits {
+    fn default() -> Self {
+        GatewayLimits {
+            max_request_body: MAX_REQUEST_BODY,
+            max_response_body: MAX_RESPONSE_BODY,
+        }
+    }
+}
+
+/// The gateway's shared state.
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<GatewayInner>,
+}
+
+struct GatewayInner {
+    set: RwLock<Arc<PluginSet>>,
+    limits: GatewayLimits,
+}
+
+impl Gateway {
+    /// A gateway serving `set`.
+    pub fn new(set: PluginSet, limits: GatewayLimits) -> Self {
+        Gateway {
+            inner: Arc::new(GatewayInner {
+                set: RwLock::new(Arc::new(set)),
+                limits,
+            }),
+        }
+    }
+
+    /// The set serving new calls.
+    pub fn current(&self) -> Arc<PluginSet> {
+        match self.inner.set.read() {
+            Ok(set) => Arc::clone(&set),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Serves new calls with `set`; calls in flight finish on the old one.
+    pub fn replace(&self, set: PluginSet) {
+        let set = Arc::new(set);
+        match self.inner.set.write() {
+            Ok(mut current) => *current = set,
+            Err(poisoned) => *poisoned.into_inner() = set,
+        }
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> GatewayLimits {
+        self.inner.limits
+    }
+}
+
+/// The router: `GET /healthz`, and every other request through the route
+/// table.
+pub fn app(gateway: Gateway) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .fallback(call::handle)
+        .with_state(gateway)
+}
+
+async fn healthz(State(gateway): State<Gateway>) -> axum::Json<serde_json::Value> {
+    let set = gateway.current();
+    axum::Json(serde_json::json!({
+        "status": "ok",
+        "plugins": set.plugins().iter().map(|p| p.app_id()).collect::<Vec<_>>(),
+    }))
+}
+
+/// Serves `gateway` on `listener` until `shutdown` resolves, then lets the
+/// calls in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    gateway: Gateway,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(gateway))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

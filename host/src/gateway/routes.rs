@@ -1,0 +1,287 @@
+//! The route table: which plugin function answers a request.
+//!
+//! Routes are the `addition` and `external` entries of every loaded plugin.
+//! A request matches an entry when its API base (scope), path segments
+//! (`:name` takes any segment), method and `query` map all match. Several
+//! plugins may declare the same route; the `Ones-Plugin-Id` header picks one.
+//! Within one plugin, the first declared entry that matches wins.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::manifest::{ApiScope, ApiType, Manifest, Method, Segment, UrlPattern};
+
+/// One routable entry.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Index of the plugin in the set the table was built from.
+    pub plugin: usize,
+    /// The plugin's app_id.
+    pub plugin_id: String,
+    /// `addition` or `external`.
+    pub kind: ApiType,
+    /// API base.
+    pub scope: ApiScope,
+    /// Methods it answers.
+    pub methods: Vec<Method>,
+    /// The url.
+    pub pattern: UrlPattern,
+    /// Query parameters that must be present with these values.
+    pub query: BTreeMap<String, String>,
+    /// Function to call.
+    pub function: String,
+    /// Manifest path of the entry (`apis[2]`), for messages.
+    pub entry: String,
+}
+
+impl Route {
+    /// The full path of the route, e.g. `/project/api/project/hello`.
+    pub fn full_path(&self) -> String {
+        format!("{}{}", self.scope.base(), self.pattern)
+    }
+}
+
+/// A matched route and the values of its path parameters.
+#[derive(Debug)]
+pub struct Matched<'a> {
+    /// The route.
+    pub route: &'a Route,
+    /// `:name` values, in url order.
+    pub params: Vec<(String, String)>,
+}
+
+/// Why no route answers.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Miss {
+    /// No route has this path (with this query).
+    NoRoute,
+    /// Routes have this path, but not this method.
+    MethodNotAllowed(Vec<Method>),
+    /// Several plugins answer and the request does not say which.
+    Ambiguous(Vec<String>),
+    /// `Ones-Plugin-Id` names a plugin that has no such route.
+    NotInPlugin(String),
+}
+
+/// Every route of a plugin set, indexed by API base and segment count.
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    routes: Vec<Route>,
+    by_shape: HashMap<(ApiScope, usize), Vec<usize>>,
+}
+
+impl RouteTable {
+    /// Builds the table of `manifests` (in load order).
+    pub fn new<'a>(manifests: impl IntoIterator<Item = &'a Manifest>) -> Self {
+        let mut table = RouteTable::default();
+        for (plugin, manifest) in manifests.into_iter().enumerate() {
+            for api in manifest.apis.iter().filter(|api| api.kind.is_route()) {
+                let Ok(pattern) = UrlPattern::parse(&api.url) else { continue };
+                let route = Route {
+                    plugin,
+                    plugin_id: manifest.app_id().to_string(),
+                    kind: api.kind,
+                    scope: api.scope,
+                    methods: api.methods.iter().filter_map(|m| Method::parse(m)).collect(),
+                    query: api.query.as_ref().map(|q| q.value.clone()).unwrap_or_default(),
+                    function: api.function.value.clone(),
+                    entry: api.path.clone(),
+                    pattern,
+                };
+                let key = (route.scope, route.pattern.segments.len());
+                table.by_shape.entry(key).or_default().push(table.routes.len());
+                table.routes.push(route);
+            }
+        }
+        table
+    }
+
+    /// Every route, in table order.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// Finds the route for a request. `path` is below the API base and
+    /// percent-decoded per segment by the caller; `method` is `None` for a
+    /// method no route can have.
+    pub fn find(
+        &self,
+        scope: ApiScope,
+        segments: &[&str],
+        method: Option<Method>,
+        query: &[(String, String)],
+        plugin_id: Option<&str>,
+    ) -> Result<Matched<'_>, Miss> {
+        let Some(candidates) = self.by_shape.get(&(scope, segments.len())) else {
+            return Err(Miss::NoRoute);
+        };
+        let mut allowed: Vec<Method> = Vec::new();
+        let mut chosen: Option<Matched<'_>> = None;
+        let mut other_plugins: Vec<&str> = Vec::new();
+        let mut any_path = false;
+        for &index in candidates {
+            let route = &self.routes[index];
+            if !path_matches(&route.pattern, segments) {
+                continue;
+            }
+            if !query_matches(&route.query, query) {
+                continue;
+            }
+            any_path = true;
+            if !method.is_some_and(|m| route.methods.contains(&m)) {
+                allowed.extend(route.methods.iter().copied());
+                continue;
+            }
+            if plugin_id.is_some_and(|id| id != route.plugin_id) {
+                continue;
+            }
+            match &chosen {
+                None => {
+                    chosen = Some(Matched {
+                        route,
+                        params: params(&route.pattern, segments),
+                    });
+                }
+                Some(first) if first.route.plugin != route.plugin => {
+                    if !other_plugins.contains(&route.plugin_id.as_str()) {
+                        other_plugins.push(&route.plugin_id);
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        match chosen {
+            Some(found) if other_plugins.is_empty() => Ok(found),
+            Some(found) => {
+                let mut plugins = vec![found.route.plugin_id.clone()];
+                plugins.extend(other_plugins.into_iter().map(str::to_string));
+                Err(Miss::Ambiguous(plugins))
+            }
+            None if !allowed.is_empty() && plugin_id.is_none() => {
+                allowed.sort();
+                allowed.dedup();
+                Err(Miss::MethodNotAllowed(allowed))
+            }
+            None if any_path && plugin_id.is_some() => {
+                Err(Miss::NotInPlugin(plugin_id.unwrap_or_default().to_string()))
+            }
+            None => Err(Miss::NoRoute),
+        }
+    }
+}
+
+fn path_matches(pattern: &UrlPattern, segments: &[&str]) -> bool {
+    pattern
+        .segments
+        .iter()
+        .zip(segments)
+        .all(|(expected, actual)| match expected {
+            Segment::Literal(literal) => literal == actual,
+            Segment::Param(_) => !actual.is_empty(),
+        })
+}
+
+fn query_matches(wanted: &BTreeMap<String, String>, query: &[(String, String)]) -> bool {
+    wanted
+        .iter()
+        .all(|(key, value)| query.iter().any(|(k, v)| k == key && v == value))
+}
+
+fn params(pattern: &UrlPattern, segments: &[&str]) -> Vec<(String, String)> {
+    pattern
+        .segments
+        .iter()
+        .zip(segments)
+        .filter_map(|(segment, actual)| match segment {
+            Segment::Param(name) => Some((name.clone(), (*actual).to_string())),
+            Segment::Literal(_) => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::parse;
+
+    fn manifest(app_id: &str, apis: &str) -> Manifest {
+        let text = format!("service:\n  app_id: {app_id}\n  name: t\n  version: 1.0.0\napis:\n{apis}");
+        parse(&text, "plugin.yaml").unwrap()
+    }
+
+    fn route(kind: &str, methods: &str, url: &str, function: &str, extra: &str) -> String {
+        format!("  - type: {kind}\n    methods: [{methods}]\n    url: {url}\n    function: {function}\n{extra}")
+    }
+
+    fn find<'a>(
+        table: &'a RouteTable,
+        path: &str,
+        method: Method,
+        query: &[(&str, &str)],
+        plugin: Option<&str>,
+    ) -> Result<Matched<'a>, Miss> {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let query: Vec<(String, String)> = query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        table.find(ApiScope::Project, &segments, Some(method), &query, plugin)
+    }
+
+    #[test]
+    fn params_methods_and_first_declared_wins() {
+        let a = manifest(
+            "a",
+            &[
+                route("addition", "GET", "/items/:id", "getItem", ""),
+                route("addition", "GET", "/items/new", "never", ""),
+                route("addition", "PUT", "/items/:id", "putItem", ""),
+            ]
+            .concat(),
+        );
+        let table = RouteTable::new([&a]);
+        let found = find(&table, "/items/42", Method::Get, &[], None).unwrap();
+        assert_eq!(found.route.function, "getItem");
+        assert_eq!(found.params, [("id".to_string(), "42".to_string())]);
+        assert_eq!(find(&table, "/items/new", Method::Get, &[], None).unwrap().route.function, "getItem");
+        assert_eq!(find(&table, "/items/1", Method::Put, &[], None).unwrap().route.function, "putItem");
+        assert_eq!(
+            find(&table, "/items/1", Method::Delete, &[], None).unwrap_err(),
+            Miss::MethodNotAllowed(vec![Method::Get, Method::Put])
+        );
+        assert_eq!(find(&table, "/items", Method::Get, &[], None).unwrap_err(), Miss::NoRoute);
+        assert_eq!(find(&table, "/items/1/x", Method::Get, &[], None).unwrap_err(), Miss::NoRoute);
+    }
+
+    #[test]
+    fn the_query_map_narrows_matches() {
+        let a = manifest(
+            "a",
+            &[
+                route("addition", "GET", "/export", "csv", "    query:\n      format: csv\n"),
+                route("addition", "GET", "/export", "plain", ""),
+            ]
+            .concat(),
+        );
+        let table = RouteTable::new([&a]);
+        let pick = |query: &[(&str, &str)]| find(&table, "/export", Method::Get, query, None).unwrap().route.function.clone();
+        assert_eq!(pick(&[("format", "csv")]), "csv");
+        assert_eq!(pick(&[("x", "1"), ("format", "csv")]), "csv");
+        assert_eq!(pick(&[("format", "json")]), "plain");
+        assert_eq!(pick(&[]), "plain");
+    }
+
+    #[test]
+    fn the_plugin_id_header_chooses_between_plugins() {
+        let a = manifest("alpha", &route("addition", "POST", "/hello", "a", ""));
+        let b = manifest("beta", &route("addition", "POST", "/hello", "b", ""));
+        let table = RouteTable::new([&a, &b]);
+        assert_eq!(
+            find(&table, "/hello", Method::Post, &[], None).unwrap_err(),
+            Miss::Ambiguous(vec!["alpha".into(), "beta".into()])
+        );
+        assert_eq!(find(&table, "/hello", Method::Post, &[], Some("beta")).unwrap().route.function, "b");
+        assert_eq!(
+            find(&table, "/hello", Method::Post, &[], Some("gamma")).unwrap_err(),
+            Miss::NotInPlugin("gamma".into())
+        );
+        let only_a = RouteTable::new([&a]);
+        assert_eq!(find(&only_a, "/hello", Method::Post, &[], None).unwrap().route.function, "a");
+    }
+}

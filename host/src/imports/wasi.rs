@@ -1,0 +1,59 @@
+//! The part of WASI a plugin gets.
+
+use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+/// Most bytes of stdout and of stderr kept per call; the rest is dropped.
+pub const OUTPUT_CAPACITY: usize = 64 * 1024;
+
+/// A call's stdout and stderr, kept in memory and logged after the call.
+#[derive(Clone)]
+pub struct CapturedOutput {
+    /// The guest's stdout.
+    pub stdout: MemoryOutputPipe,
+    /// The guest's stderr (where a Rust panic message goes).
+    pub stderr: MemoryOutputPipe,
+}
+
+impl CapturedOutput {
+    /// Empty buffers.
+    pub fn new() -> Self {
+        CapturedOutput {
+            stdout: MemoryOutputPipe::new(OUTPUT_CAPACITY),
+            stderr: MemoryOutputPipe::new(OUTPUT_CAPACITY),
+        }
+    }
+
+    /// The stderr text so far (lossy UTF-8), for error reports.
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.contents()).into_owned()
+    }
+
+    /// Sends what the guest printed to the log, one event per line.
+    pub fn log(&self, plugin: &str, function: &str) {
+        for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+            let bytes = pipe.contents();
+            for line in String::from_utf8_lossy(&bytes).lines() {
+                tracing::info!(target: "op::plugin", plugin, function, stream, "{line}");
+            }
+        }
+    }
+}
+
+impl Default for CapturedOutput {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A WASI context with clocks, random and captured stdio only: no
+/// preopened directories, no environment, no arguments, no network.
+pub fn context(output: &CapturedOutput) -> WasiCtx {
+    WasiCtx::builder()
+        .stdout(output.stdout.clone())
+        .stderr(output.stderr.clone())
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .build()
+}

@@ -1,0 +1,126 @@
+//! Running plugin components: one [`Runtime`] (engine, linker, epoch ticker,
+//! compile cache) per process, one [`Plugin`] (pre-instantiated component)
+//! per loaded plugin, and a fresh `Store` for every call.
+
+pub mod bindings;
+mod cache;
+mod error;
+mod plugin;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+pub use cache::CompileCache;
+pub use error::{CallError, LoadError, TrapKind};
+pub use plugin::{CallOutcome, Limits, Plugin};
+
+use crate::imports::HostState;
+
+/// How often the epoch ticker advances; the resolution of time limits.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Default linear memory per call (64 MiB).
+pub const DEFAULT_MEMORY_LIMIT: u64 = 64 * 1024 * 1024;
+/// Default wall time per call (10 s).
+pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(10);
+
+/// Settings of the process-wide runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where compiled components are cached; `None` compiles every load.
+    pub cache: Option<CompileCache>,
+    /// Instances that may exist at once across all plugins.
+    pub max_instances: u32,
+    /// Largest linear memory any plugin may be allowed, in bytes.
+    pub max_memory: u64,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            cache: None,
+            max_instances: 1000,
+            max_memory: 4 * 1024 * 1024 * 1024,
+        }
+    }
+}
+
+/// The engine and everything shared by every plugin of the process.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<RuntimeInner>,
+}
+
+struct RuntimeInner {
+    engine: Engine,
+    linker: Linker<HostState>,
+    config: RuntimeConfig,
+}
+
+impl Runtime {
+    /// Builds the engine (pooling allocator, epoch interruption), the linker
+    /// with the host's imports, and starts the epoch ticker.
+    pub fn new(config: RuntimeConfig) -> Result<Self, LoadError> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(config.max_instances)
+            .total_core_instances(config.max_instances * 4)
+            .total_memories(config.max_instances * 2)
+            .total_tables(config.max_instances * 4)
+            .total_stacks(config.max_instances)
+            .max_memory_size(usize::try_from(config.max_memory).unwrap_or(usize::MAX))
+            .max_core_instances_per_component(16)
+            .max_memories_per_component(4)
+            .max_tables_per_component(16);
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .wasm_backtrace_max_frames(std::num::NonZeroUsize::new(64))
+            .max_wasm_stack(512 * 1024);
+        let engine = Engine::new(&wasm).map_err(LoadError::engine)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(LoadError::engine)?;
+        start_epoch_ticker(&engine);
+        Ok(Runtime {
+            inner: Arc::new(RuntimeInner {
+                engine,
+                linker,
+                config,
+            }),
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub(crate) fn linker(&self) -> &Linker<HostState> {
+        &self.inner.linker
+    }
+
+    /// The runtime's settings.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+}
+
+/// One thread per engine advances its epoch; it ends with the engine.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("op-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::error!("cannot start the epoch ticker, time limits will not interrupt wasm: {err}");
+    }
+}

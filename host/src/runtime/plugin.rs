@@ -1,0 +1,293 @@
+//! A loaded plugin: its manifest, its pre-instantiated component, and the
+//! call path that gives every call a fresh, limited `Store`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::Component;
+use wasmtime::{Store, Trap};
+
+use super::bindings::{PluginError, PluginPre, Request, Response};
+use super::{DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_LIMIT, EPOCH_TICK, Runtime};
+use super::error::{CallError, LoadError, TrapKind};
+use crate::imports::HostState;
+use crate::manifest::{Diagnostic, Manifest, ManifestError, did_you_mean};
+
+/// What the guest answered: its response, or an error it reported on purpose.
+pub type CallOutcome = Result<Response, PluginError>;
+
+/// The limits of one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Linear memory, in bytes.
+    pub memory: u64,
+    /// Wall time, host calls included.
+    pub time: Duration,
+}
+
+impl Limits {
+    /// The plugin's own limits (sandbox section) or the defaults, capped by
+    /// the runtime.
+    pub fn for_manifest(manifest: &Manifest, runtime: &Runtime) -> Self {
+        Limits {
+            memory: manifest
+                .memory_limit()
+                .unwrap_or(DEFAULT_MEMORY_LIMIT)
+                .min(runtime.config().max_memory),
+            time: manifest.time_limit().unwrap_or(DEFAULT_TIME_LIMIT),
+        }
+    }
+}
+
+/// A plugin ready to serve calls.
+pub struct Plugin {
+    manifest: Arc<Manifest>,
+    pre: PluginPre<HostState>,
+    functions: Vec<String>,
+    limits: Limits,
+    runtime: Runtime,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("app_id", &self.app_id())
+            .field("functions", &self.functions)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plugin {
+    /// Loads the component at `wasm` for `manifest`. Errors about the manifest
+    /// name it as `manifest_file`.
+    pub async fn load(
+        runtime: &Runtime,
+        manifest: Manifest,
+        manifest_file: &str,
+        wasm: &Path,
+    ) -> Result<Plugin, LoadError> {
+        let shown = wasm.display().to_string();
+        let bytes = std::fs::read(wasm).map_err(|source| LoadError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::from_bytes(runtime, manifest, manifest_file, &bytes, &shown).await
+    }
+
+    /// Loads a component from memory; `shown` names it in errors.
+    pub async fn from_bytes(
+        runtime: &Runtime,
+        manifest: Manifest,
+        manifest_file: &str,
+        wasm: &[u8],
+        shown: &str,
+    ) -> Result<Plugin, LoadError> {
+        let component = compile(runtime, wasm, shown)?;
+        let instance_pre = runtime
+            .linker()
+            .instantiate_pre(&component)
+            .map_err(|err| LoadError::Link {
+                path: shown.to_string(),
+                reason: format!("{err:#}"),
+            })?;
+        let pre = PluginPre::new(instance_pre).map_err(|err| LoadError::Link {
+            path: shown.to_string(),
+            reason: format!("it does not export the `op:plugin/handler` interface: {err:#}"),
+        })?;
+        let limits = Limits::for_manifest(&manifest, runtime);
+        let mut plugin = Plugin {
+            manifest: Arc::new(manifest),
+            pre,
+            functions: Vec::new(),
+            limits,
+            runtime: runtime.clone(),
+        };
+        plugin.functions = plugin.probe_functions().await.map_err(|err| LoadError::Probe {
+            path: shown.to_string(),
+            reason: err.to_string(),
+        })?;
+        check_functions(&plugin.manifest, &plugin.functions, manifest_file)?;
+        Ok(plugin)
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> &Arc<Manifest> {
+        &self.manifest
+    }
+
+    /// The plugin's app_id.
+    pub fn app_id(&self) -> &str {
+        self.manifest.app_id()
+    }
+
+    /// The names of the functions the component exports.
+    pub fn functions(&self) -> &[String] {
+        &self.functions
+    }
+
+    /// Whether the component exports `name`.
+    pub fn has_function(&self, name: &str) -> bool {
+        self.functions.iter().any(|f| f == name)
+    }
+
+    /// The limits of each call.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    fn new_store(&self) -> Store<HostState> {
+        let memory = usize::try_from(self.limits.memory).unwrap_or(usize::MAX);
+        let mut store = Store::new(self.runtime.engine(), HostState::new(memory));
+        store.limiter(|state| &mut state.limits);
+        let ticks = self.limits.time.as_millis() / EPOCH_TICK.as_millis() + 1;
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        store.epoch_deadline_trap();
+        store
+    }
+
+    async fn probe_functions(&self) -> Result<Vec<String>, CallError> {
+        let mut store = self.new_store();
+        let function = "functions";
+        let limit = self.limits.time;
+        let run = async {
+            let instance = self
+                .pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|err| instantiate_error(function, err))?;
+            instance
+                .op_plugin_handler()
+                .call_functions(&mut store)
+                .await
+                .map_err(|err| trap_error(function, err, String::new(), limit))
+        };
+        match tokio::time::timeout(limit, run).await {
+            Ok(result) => result,
+            Err(_) => Err(CallError::Timeout {
+                function: function.to_string(),
+                limit,
+            }),
+        }
+    }
+
+    /// Runs `function` with `request` in a fresh instance, within the limits.
+    pub async fn call(&self, function: &str, request: &Request) -> Result<CallOutcome, CallError> {
+        let mut store = self.new_store();
+        let limit = self.limits.time;
+        let result = {
+            let run = async {
+                let instance = self
+                    .pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map_err(|err| Err(instantiate_error(function, err)))?;
+                instance
+                    .op_plugin_handler()
+                    .call_call(&mut store, function, request)
+                    .await
+                    .map_err(Ok)
+            };
+            tokio::time::timeout(limit, run).await
+        };
+        let output = &store.data().output;
+        output.log(self.app_id(), function);
+        match result {
+            Err(_) => Err(CallError::Timeout {
+                function: function.to_string(),
+                limit,
+            }),
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(Err(call_error))) => Err(call_error),
+            Ok(Err(Ok(trap))) => Err(trap_error(function, trap, output.stderr_text(), limit)),
+        }
+    }
+}
+
+fn compile(runtime: &Runtime, wasm: &[u8], shown: &str) -> Result<Component, LoadError> {
+    let compiled = match &runtime.config().cache {
+        Some(cache) => cache.load(runtime.engine(), wasm).map(|(component, hit)| {
+            tracing::debug!(component = shown, cache_hit = hit, "compiled");
+            component
+        }),
+        None => Component::new(runtime.engine(), wasm),
+    };
+    compiled.map_err(|err| LoadError::Compile {
+        path: shown.to_string(),
+        reason: format!("{err:#}"),
+    })
+}
+
+fn instantiate_error(function: &str, err: wasmtime::Error) -> CallError {
+    CallError::Instantiate {
+        function: function.to_string(),
+        detail: format!("{err:#}"),
+    }
+}
+
+fn trap_error(function: &str, err: wasmtime::Error, stderr: String, limit: Duration) -> CallError {
+    let trap = err.downcast_ref::<Trap>().copied();
+    if trap == Some(Trap::Interrupt) {
+        return CallError::Timeout {
+            function: function.to_string(),
+            limit,
+        };
+    }
+    let message = format!("{err:?}");
+    let kind = if trap == Some(Trap::StackOverflow) {
+        TrapKind::StackOverflow
+    } else if message.contains("forcing a memory growth failure")
+        || message.contains("forcing trap when growing memory")
+    {
+        TrapKind::OutOfMemory
+    } else {
+        TrapKind::Trap
+    };
+    let detail = if stderr.trim().is_empty() {
+        message
+    } else {
+        format!("{message}\nguest stderr:\n{}", stderr.trim_end())
+    };
+    CallError::Trap {
+        function: function.to_string(),
+        kind,
+        detail,
+    }
+}
+
+/// Every `function:` of `apis` must be exported; all missing ones are
+/// reported at once, at their manifest lines, with the exported names.
+fn check_functions(manifest: &Manifest, exported: &[String], manifest_file: &str) -> Result<(), ManifestError> {
+    let mut diagnostics = Vec::new();
+    let list = if exported.is_empty() {
+        "none".to_string()
+    } else {
+        exported.join(", ")
+    };
+    for api in &manifest.apis {
+        let name = &api.function;
+        if exported.iter().any(|f| *f == name.value) {
+            continue;
+        }
+        let hint = did_you_mean(&name.value, exported.iter().map(String::as_str))
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
+        diagnostics.push(Diagnostic {
+            pos: name.pos,
+            path: name.path.clone(),
+            message: format!(
+                "the backend does not export the function `{}`{hint}; it exports: {list}",
+                name.value
+            ),
+        });
+    }
+    if diagnostics.is_empty() {
+        Ok(())
+    } else {
+        Err(ManifestError {
+            file: manifest_file.to_string(),
+            diagnostics,
+        })
+    }
+}

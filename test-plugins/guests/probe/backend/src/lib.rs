@@ -1,0 +1,93 @@
+//! A plugin for the host's tests: it reports what it was called with, and
+//! fails in the ways the tests ask for.
+
+use op_plugin_sdk::{PluginError, PluginRequest, PluginResponse, json, serde_json};
+use serde::Deserialize;
+
+/// Answers everything it received, as JSON.
+fn echo(req: PluginRequest) -> PluginResponse {
+    let body = String::from_utf8_lossy(&req.body).into_owned();
+    PluginResponse::json(&json!({
+        "method": req.method,
+        "url": req.url,
+        "path": req.path(),
+        "params": req.params,
+        "query": req.query,
+        "headers": req.headers,
+        "body": body,
+    }))
+}
+
+/// Answers a plugin error shaped by the query: `status`, `kind`, `warning`.
+fn fail(req: PluginRequest) -> Result<PluginResponse, PluginError> {
+    let status = req.query("status").and_then(|s| s.parse().ok()).unwrap_or(400);
+    let mut err = PluginError::new(status, "the probe was asked to fail");
+    if let Some(kind) = req.query("kind") {
+        err = err.with_kind(kind);
+    }
+    if req.query("warning").is_some() {
+        err = err.warning();
+    }
+    Err(err)
+}
+
+/// Answers a custom status, a repeated header and a text body.
+fn custom(_req: PluginRequest) -> PluginResponse {
+    PluginResponse::text("made by the probe")
+        .with_status(201)
+        .with_header("x-probe", "one")
+        .with_header("x-probe", "two")
+}
+
+#[derive(Deserialize)]
+struct Order {
+    item: String,
+    count: u32,
+}
+
+/// Wants a typed JSON body.
+fn order(req: PluginRequest) -> Result<serde_json::Value, PluginError> {
+    let order: Order = req.json()?;
+    Ok(json!({ "ordered": order.item, "count": order.count }))
+}
+
+/// Panics: the host must answer 500 `plugin.trap`.
+fn crash(_req: PluginRequest) -> PluginResponse {
+    panic!("the probe crashed on purpose");
+}
+
+/// Never returns: the host must answer 504 `plugin.timeout`.
+fn spin(_req: PluginRequest) -> PluginResponse {
+    let mut n: u64 = 0;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+/// Allocates without end: the host must answer 500 `plugin.trap`.
+fn hog(_req: PluginRequest) -> PluginResponse {
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    loop {
+        blocks.push(vec![1; 1 << 20]);
+        std::hint::black_box(&blocks);
+    }
+}
+
+/// Prints to stdout and stderr (captured into the host's log).
+fn chatty(_req: PluginRequest) -> PluginResponse {
+    println!("probe says hello on stdout");
+    eprintln!("probe says hello on stderr");
+    PluginResponse::empty()
+}
+
+op_plugin_sdk::export_functions! {
+    echo,
+    fail,
+    custom,
+    order,
+    crash,
+    spin,
+    hog,
+    chatty,
+    echo as "echoCamel",
+}
