@@ -15,29 +15,46 @@ const WORKSPACES: &[(&str, &[&str])] = &[
 ];
 
 fn main() {
-    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("test-plugins lives in the repository")
-        .to_path_buf();
-    for watched in ["wit", "plugin-sdk/src", "plugin-sdk/macros/src", "plugin-sdk/Cargo.toml"] {
+    let root =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("test-plugins lives in the repository")
+            .to_path_buf();
+    for watched in [
+        "wit",
+        "plugin-sdk/src",
+        "plugin-sdk/macros/src",
+        "plugin-sdk/Cargo.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let target_dir = root.join("target/guests");
     let mut constants = String::new();
     for (workspace, plugins) in WORKSPACES {
         let dir = root.join(workspace);
-        println!("cargo:rerun-if-changed={}", dir.join("Cargo.toml").display());
-        println!("cargo:rerun-if-changed={}", dir.join("Cargo.lock").display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            dir.join("Cargo.toml").display()
+        );
+        println!(
+            "cargo:rerun-if-changed={}",
+            dir.join("Cargo.lock").display()
+        );
         for plugin in *plugins {
             for watched in ["backend/src", "backend/Cargo.toml", "config"] {
-                println!("cargo:rerun-if-changed={}", dir.join(plugin).join(watched).display());
+                println!(
+                    "cargo:rerun-if-changed={}",
+                    dir.join(plugin).join(watched).display()
+                );
             }
         }
         let artifacts = build(&dir, &target_dir);
         for plugin in *plugins {
             let package = format!("{plugin}-backend");
             let wasm = artifacts.get(&package).unwrap_or_else(|| {
-                panic!("building {workspace} produced no component for {package}; got {artifacts:?}")
+                panic!(
+                    "building {workspace} produced no component for {package}; got {artifacts:?}"
+                )
             });
             let name = plugin.to_uppercase().replace('-', "_");
             constants.push_str(&format!(
@@ -48,7 +65,8 @@ fn main() {
             ));
         }
     }
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("plugins.rs");
+    let out =
+        PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("plugins.rs");
     std::fs::write(out, constants).expect("write plugins.rs");
 }
 
@@ -57,7 +75,13 @@ fn build(dir: &Path, target_dir: &Path) -> BTreeMap<String, PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
-        .args(["build", "--release", "--workspace", "--target", "wasm32-wasip2"])
+        .args([
+            "build",
+            "--release",
+            "--workspace",
+            "--target",
+            "wasm32-wasip2",
+        ])
         .arg("--message-format=json-render-diagnostics")
         .arg("--manifest-path")
         .arg(dir.join("Cargo.toml"))
@@ -89,7 +113,9 @@ fn build(dir: &Path, target_dir: &Path) -> BTreeMap<String, PathBuf> {
         if message["reason"] != "compiler-artifact" {
             continue;
         }
-        let Some(name) = message["target"]["name"].as_str() else { continue };
+        let Some(name) = message["target"]["name"].as_str() else {
+            continue;
+        };
         let files = message["filenames"].as_array().cloned().unwrap_or_default();
         for file in files.iter().filter_map(|f| f.as_str()) {
             if file.ends_with(".wasm") {

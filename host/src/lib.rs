@@ -5,7 +5,9 @@
 //! [`imports`] (what the host gives a plugin), [`gateway`] (HTTP routing and
 //! error responses), [`dev`] (building plugin projects) and [`cli`].
 
-pub mod manifest;
-pub mod imports;
-pub mod runtime;
+pub mod cli;
+pub mod dev;
 pub mod gateway;
+pub mod imports;
+pub mod manifest;
+pub mod runtime;

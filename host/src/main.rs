@@ -1,1 +1,5 @@
-fn main(){}
+//! The `op` binary.
+
+fn main() -> std::process::ExitCode {
+    op::cli::main()
+}

@@ -4,7 +4,9 @@
 
 use crate::__private::bindings::exports::op::plugin::handler as wit;
 use crate::__private::bindings::op::plugin::types as wit_types;
-use crate::{IntoPluginResult, PluginError, PluginRequest, PluginResponse, Severity, UpstreamResponse};
+use crate::{
+    IntoPluginResult, PluginError, PluginRequest, PluginResponse, Severity, UpstreamResponse,
+};
 
 pub use crate::__private::bindings::exports::op::plugin::handler::Guest;
 pub use wit::{PluginError as WitError, Request as WitRequest, Response as WitResponse};
@@ -47,7 +49,11 @@ pub fn unknown_function(name: &str, known: &[&str]) -> Result<WitResponse, WitEr
 
 fn into_wit_response(res: PluginResponse) -> WitResponse {
     let (status, headers, body) = res.into_parts();
-    WitResponse { status, headers, body }
+    WitResponse {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn into_wit_error(err: PluginError) -> WitError {

@@ -72,10 +72,10 @@ pub use error::{PluginError, Severity};
 pub use request::{PluginRequest, UpstreamResponse};
 pub use response::{IntoPluginResult, PluginResponse};
 
-/// Builds a JSON value (re-exported from `serde_json`).
-pub use serde_json::json;
 /// The `serde_json` crate the SDK uses, so that plugins need not depend on it.
 pub use serde_json;
+/// Builds a JSON value (re-exported from `serde_json`).
+pub use serde_json::json;
 
 /// Registers the plugin's functions with the host.
 ///

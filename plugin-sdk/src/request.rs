@@ -69,8 +69,9 @@ impl PluginRequest {
 
     /// The body as UTF-8 text; a 400 [`PluginError`] when it is not.
     pub fn text(&self) -> Result<&str, PluginError> {
-        std::str::from_utf8(&self.body)
-            .map_err(|_| PluginError::bad_request("the body is not UTF-8 text").with_kind("bad_request"))
+        std::str::from_utf8(&self.body).map_err(|_| {
+            PluginError::bad_request("the body is not UTF-8 text").with_kind("bad_request")
+        })
     }
 
     /// The body parsed as JSON into `T`; a 400 [`PluginError`] that says why
@@ -106,10 +107,7 @@ mod tests {
             url: "/items/7?view=full".into(),
             params: vec![("id".into(), "7".into())],
             query: vec![("view".into(), "full".into())],
-            headers: vec![
-                ("accept".into(), "a".into()),
-                ("Accept".into(), "b".into()),
-            ],
+            headers: vec![("accept".into(), "a".into()), ("Accept".into(), "b".into())],
             body: body.as_bytes().to_vec(),
             upstream: None,
         }
@@ -132,6 +130,10 @@ mod tests {
         assert_eq!(request(r#"{"x":1}"#).json_value().unwrap()["x"], 1);
         let err = request("{not json").json_value().unwrap_err();
         assert_eq!(err.status(), 400);
-        assert!(err.reason().starts_with("invalid JSON body"), "{}", err.reason());
+        assert!(
+            err.reason().starts_with("invalid JSON body"),
+            "{}",
+            err.reason()
+        );
     }
 }

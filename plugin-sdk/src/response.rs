@@ -43,14 +43,16 @@ impl PluginResponse {
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Self {
         match serde_json::to_vec(value) {
             Ok(body) => Self::bytes(body).with_header("content-type", "application/json"),
-            Err(err) => Self::text(format!("cannot serialize the answer as JSON: {err}"))
-                .with_status(500),
+            Err(err) => {
+                Self::text(format!("cannot serialize the answer as JSON: {err}")).with_status(500)
+            }
         }
     }
 
     /// 200 with a UTF-8 text body.
     pub fn text(text: impl Into<String>) -> Self {
-        Self::bytes(text.into().into_bytes()).with_header("content-type", "text/plain; charset=utf-8")
+        Self::bytes(text.into().into_bytes())
+            .with_header("content-type", "text/plain; charset=utf-8")
     }
 
     /// 200 with a raw body and no content type.
@@ -70,7 +72,8 @@ impl PluginResponse {
 
     /// Adds a header (a name may be added several times).
     pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into().to_ascii_lowercase(), value.into()));
+        self.headers
+            .push((name.into().to_ascii_lowercase(), value.into()));
         self
     }
 

@@ -28,7 +28,10 @@ struct CallInfo {
     function: Option<String>,
 }
 
-pub(super) async fn handle(State(gateway): State<Gateway>, request: axum::extract::Request) -> Response {
+pub(super) async fn handle(
+    State(gateway): State<Gateway>,
+    request: axum::extract::Request,
+) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
@@ -43,14 +46,9 @@ pub(super) async fn handle(State(gateway): State<Gateway>, request: axum::extrac
     match (&info.plugin, &info.function) {
         (Some(plugin), Some(function)) => tracing::info!(
             target: "op::call",
-            %method, path, plugin, function, status, ?elapsed,
             "{method} {path} -> {plugin}::{function} {status} in {elapsed:.1?}"
         ),
-        _ => tracing::info!(
-            target: "op::call",
-            %method, path, status, ?elapsed,
-            "{method} {path} {status} in {elapsed:.1?}"
-        ),
+        _ => tracing::info!(target: "op::call", "{method} {path} {status} in {elapsed:.1?}"),
     }
     response
 }
@@ -103,7 +101,12 @@ async fn dispatch(
         upstream: None,
     };
     match plugin.call(&route.function, &request).await {
-        Ok(Ok(answer)) => into_http(answer, plugin, &route.function, gateway.limits().max_response_body),
+        Ok(Ok(answer)) => into_http(
+            answer,
+            plugin,
+            &route.function,
+            gateway.limits().max_response_body,
+        ),
         Ok(Err(err)) => Err(plugin_error(err)),
         Err(err) => Err(call_error(err, plugin)),
     }
@@ -111,10 +114,12 @@ async fn dispatch(
 
 /// Splits `/project/api/project/x` into its API base and `/x`.
 fn split_base(path: &str) -> Option<(ApiScope, &str)> {
-    [ApiScope::Project, ApiScope::Wiki].into_iter().find_map(|scope| {
-        let rest = path.strip_prefix(scope.base())?;
-        rest.starts_with('/').then_some((scope, rest))
-    })
+    [ApiScope::Project, ApiScope::Wiki]
+        .into_iter()
+        .find_map(|scope| {
+            let rest = path.strip_prefix(scope.base())?;
+            rest.starts_with('/').then_some((scope, rest))
+        })
 }
 
 fn decode_segments(relative: &str) -> Result<Vec<String>, GatewayError> {
@@ -124,7 +129,11 @@ fn decode_segments(relative: &str) -> Result<Vec<String>, GatewayError> {
             percent_decode_str(segment)
                 .decode_utf8()
                 .map(|s| s.into_owned())
-                .map_err(|_| GatewayError::BadRequest("the request path is not valid UTF-8 once decoded".into()))
+                .map_err(|_| {
+                    GatewayError::BadRequest(
+                        "the request path is not valid UTF-8 once decoded".into(),
+                    )
+                })
         })
         .collect()
 }
@@ -145,7 +154,12 @@ fn header_value_text(name: &str, value: &HeaderValue) -> Result<String, GatewayE
 fn plugin_headers(headers: &HeaderMap) -> Result<Vec<(String, String)>, GatewayError> {
     headers
         .iter()
-        .map(|(name, value)| Ok((name.as_str().to_string(), header_value_text(name.as_str(), value)?)))
+        .map(|(name, value)| {
+            Ok((
+                name.as_str().to_string(),
+                header_value_text(name.as_str(), value)?,
+            ))
+        })
         .collect()
 }
 
@@ -154,9 +168,21 @@ fn miss_error(miss: Miss, parts: &Parts) -> GatewayError {
     let path = parts.uri.path().to_string();
     match miss {
         Miss::NoRoute => GatewayError::NoRoute { method, path },
-        Miss::MethodNotAllowed(allowed) => GatewayError::MethodNotAllowed { method, path, allowed },
-        Miss::Ambiguous(plugins) => GatewayError::AmbiguousRoute { method, path, plugins },
-        Miss::NotInPlugin(plugin) => GatewayError::NotInPlugin { plugin, method, path },
+        Miss::MethodNotAllowed(allowed) => GatewayError::MethodNotAllowed {
+            method,
+            path,
+            allowed,
+        },
+        Miss::Ambiguous(plugins) => GatewayError::AmbiguousRoute {
+            method,
+            path,
+            plugins,
+        },
+        Miss::NotInPlugin(plugin) => GatewayError::NotInPlugin {
+            plugin,
+            method,
+            path,
+        },
     }
 }
 
@@ -187,12 +213,21 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<
     }
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes().to_vec()),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(GatewayError::BodyTooLarge { limit }),
-        Err(err) => Err(GatewayError::BadRequest(format!("cannot read the request body: {err}"))),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+            Err(GatewayError::BodyTooLarge { limit })
+        }
+        Err(err) => Err(GatewayError::BadRequest(format!(
+            "cannot read the request body: {err}"
+        ))),
     }
 }
 
-fn into_http(answer: PluginResponse, plugin: &Plugin, function: &str, limit: usize) -> Result<Response, GatewayError> {
+fn into_http(
+    answer: PluginResponse,
+    plugin: &Plugin,
+    function: &str,
+    limit: usize,
+) -> Result<Response, GatewayError> {
     let bad = |reason: String| GatewayError::BadResponse {
         plugin: plugin.app_id().to_string(),
         function: function.to_string(),
@@ -200,7 +235,9 @@ fn into_http(answer: PluginResponse, plugin: &Plugin, function: &str, limit: usi
     };
     let status = match answer.status {
         None => StatusCode::OK,
-        Some(code) => StatusCode::from_u16(code).map_err(|_| bad(format!("{code} is not an HTTP status")))?,
+        Some(code) => {
+            StatusCode::from_u16(code).map_err(|_| bad(format!("{code} is not an HTTP status")))?
+        }
     };
     if answer.body.len() > limit {
         return Err(bad(format!(
@@ -210,11 +247,13 @@ fn into_http(answer: PluginResponse, plugin: &Plugin, function: &str, limit: usi
     }
     let mut headers = HeaderMap::with_capacity(answer.headers.len());
     for (name, value) in &answer.headers {
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad(format!("`{name}` is not a header name")))?;
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| bad(format!("`{name}` is not a header name")))?;
         if is_managed_header(&name) {
             continue;
         }
-        let value = HeaderValue::from_str(value).map_err(|_| bad(format!("the value of header `{name}` is invalid")))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| bad(format!("the value of header `{name}` is invalid")))?;
         headers.append(name, value);
     }
     let mut response = Response::new(Body::from(answer.body));
@@ -240,7 +279,11 @@ fn plugin_error(err: crate::runtime::bindings::PluginError) -> GatewayError {
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let kind = err
         .kind
-        .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+        .filter(|k| {
+            !k.is_empty()
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        })
         .unwrap_or_else(|| "error".to_string());
     GatewayError::Plugin {
         status,
@@ -253,7 +296,11 @@ fn plugin_error(err: crate::runtime::bindings::PluginError) -> GatewayError {
 fn call_error(err: CallError, plugin: &Plugin) -> GatewayError {
     let app_id = plugin.app_id().to_string();
     match err {
-        CallError::Trap { function, kind, detail } => {
+        CallError::Trap {
+            function,
+            kind,
+            detail,
+        } => {
             tracing::error!(plugin = app_id, function, "plugin trapped: {detail}");
             GatewayError::Trap {
                 plugin: app_id,

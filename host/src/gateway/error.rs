@@ -116,20 +116,30 @@ pub enum GatewayError {
 }
 
 fn list(methods: &[Method]) -> String {
-    methods.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ")
+    methods
+        .iter()
+        .map(|m| m.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl GatewayError {
     /// The HTTP status the client gets.
     pub fn status(&self) -> StatusCode {
         match self {
-            GatewayError::NoRoute { .. } | GatewayError::NotInPlugin { .. } => StatusCode::NOT_FOUND,
+            GatewayError::NoRoute { .. } | GatewayError::NotInPlugin { .. } => {
+                StatusCode::NOT_FOUND
+            }
             GatewayError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            GatewayError::AmbiguousRoute { .. } | GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            GatewayError::AmbiguousRoute { .. } | GatewayError::BadRequest(_) => {
+                StatusCode::BAD_REQUEST
+            }
             GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             GatewayError::Plugin { status, .. } => *status,
-            GatewayError::Trap { .. } | GatewayError::BadResponse { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            GatewayError::Trap { .. } | GatewayError::BadResponse { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             GatewayError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -197,13 +207,19 @@ mod tests {
             function: "f".into(),
             what: "panicked",
         };
-        assert_eq!((trap.status().as_u16(), trap.model().as_str()), (500, "plugin.trap"));
+        assert_eq!(
+            (trap.status().as_u16(), trap.model().as_str()),
+            (500, "plugin.trap")
+        );
         let timeout = GatewayError::Timeout {
             plugin: "p".into(),
             function: "f".into(),
             limit: Duration::from_secs(1),
         };
-        assert_eq!((timeout.status().as_u16(), timeout.model().as_str()), (504, "plugin.timeout"));
+        assert_eq!(
+            (timeout.status().as_u16(), timeout.model().as_str()),
+            (504, "plugin.timeout")
+        );
         let big = GatewayError::BodyTooLarge { limit: 1 };
         assert_eq!(big.status().as_u16(), 413);
         let warn = GatewayError::Plugin {
@@ -212,6 +228,9 @@ mod tests {
             reason: "no".into(),
             warning: true,
         };
-        assert_eq!((warn.model().as_str(), warn.severity()), ("plugin.task_guard", "warning"));
+        assert_eq!(
+            (warn.model().as_str(), warn.severity()),
+            ("plugin.task_guard", "warning")
+        );
     }
 }

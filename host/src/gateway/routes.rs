@@ -75,20 +75,34 @@ impl RouteTable {
         let mut table = RouteTable::default();
         for (plugin, manifest) in manifests.into_iter().enumerate() {
             for api in manifest.apis.iter().filter(|api| api.kind.is_route()) {
-                let Ok(pattern) = UrlPattern::parse(&api.url) else { continue };
+                let Ok(pattern) = UrlPattern::parse(&api.url) else {
+                    continue;
+                };
                 let route = Route {
                     plugin,
                     plugin_id: manifest.app_id().to_string(),
                     kind: api.kind,
                     scope: api.scope,
-                    methods: api.methods.iter().filter_map(|m| Method::parse(m)).collect(),
-                    query: api.query.as_ref().map(|q| q.value.clone()).unwrap_or_default(),
+                    methods: api
+                        .methods
+                        .iter()
+                        .filter_map(|m| Method::parse(m))
+                        .collect(),
+                    query: api
+                        .query
+                        .as_ref()
+                        .map(|q| q.value.clone())
+                        .unwrap_or_default(),
                     function: api.function.value.clone(),
                     entry: api.path.clone(),
                     pattern,
                 };
                 let key = (route.scope, route.pattern.segments.len());
-                table.by_shape.entry(key).or_default().push(table.routes.len());
+                table
+                    .by_shape
+                    .entry(key)
+                    .or_default()
+                    .push(table.routes.len());
                 table.routes.push(route);
             }
         }
@@ -204,12 +218,15 @@ mod tests {
     use crate::manifest::parse;
 
     fn manifest(app_id: &str, apis: &str) -> Manifest {
-        let text = format!("service:\n  app_id: {app_id}\n  name: t\n  version: 1.0.0\napis:\n{apis}");
+        let text =
+            format!("service:\n  app_id: {app_id}\n  name: t\n  version: 1.0.0\napis:\n{apis}");
         parse(&text, "plugin.yaml").unwrap()
     }
 
     fn route(kind: &str, methods: &str, url: &str, function: &str, extra: &str) -> String {
-        format!("  - type: {kind}\n    methods: [{methods}]\n    url: {url}\n    function: {function}\n{extra}")
+        format!(
+            "  - type: {kind}\n    methods: [{methods}]\n    url: {url}\n    function: {function}\n{extra}"
+        )
     }
 
     fn find<'a>(
@@ -220,7 +237,10 @@ mod tests {
         plugin: Option<&str>,
     ) -> Result<Matched<'a>, Miss> {
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        let query: Vec<(String, String)> = query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let query: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         table.find(ApiScope::Project, &segments, Some(method), &query, plugin)
     }
 
@@ -239,14 +259,32 @@ mod tests {
         let found = find(&table, "/items/42", Method::Get, &[], None).unwrap();
         assert_eq!(found.route.function, "getItem");
         assert_eq!(found.params, [("id".to_string(), "42".to_string())]);
-        assert_eq!(find(&table, "/items/new", Method::Get, &[], None).unwrap().route.function, "getItem");
-        assert_eq!(find(&table, "/items/1", Method::Put, &[], None).unwrap().route.function, "putItem");
+        assert_eq!(
+            find(&table, "/items/new", Method::Get, &[], None)
+                .unwrap()
+                .route
+                .function,
+            "getItem"
+        );
+        assert_eq!(
+            find(&table, "/items/1", Method::Put, &[], None)
+                .unwrap()
+                .route
+                .function,
+            "putItem"
+        );
         assert_eq!(
             find(&table, "/items/1", Method::Delete, &[], None).unwrap_err(),
             Miss::MethodNotAllowed(vec![Method::Get, Method::Put])
         );
-        assert_eq!(find(&table, "/items", Method::Get, &[], None).unwrap_err(), Miss::NoRoute);
-        assert_eq!(find(&table, "/items/1/x", Method::Get, &[], None).unwrap_err(), Miss::NoRoute);
+        assert_eq!(
+            find(&table, "/items", Method::Get, &[], None).unwrap_err(),
+            Miss::NoRoute
+        );
+        assert_eq!(
+            find(&table, "/items/1/x", Method::Get, &[], None).unwrap_err(),
+            Miss::NoRoute
+        );
     }
 
     #[test]
@@ -254,13 +292,25 @@ mod tests {
         let a = manifest(
             "a",
             &[
-                route("addition", "GET", "/export", "csv", "    query:\n      format: csv\n"),
+                route(
+                    "addition",
+                    "GET",
+                    "/export",
+                    "csv",
+                    "    query:\n      format: csv\n",
+                ),
                 route("addition", "GET", "/export", "plain", ""),
             ]
             .concat(),
         );
         let table = RouteTable::new([&a]);
-        let pick = |query: &[(&str, &str)]| find(&table, "/export", Method::Get, query, None).unwrap().route.function.clone();
+        let pick = |query: &[(&str, &str)]| {
+            find(&table, "/export", Method::Get, query, None)
+                .unwrap()
+                .route
+                .function
+                .clone()
+        };
         assert_eq!(pick(&[("format", "csv")]), "csv");
         assert_eq!(pick(&[("x", "1"), ("format", "csv")]), "csv");
         assert_eq!(pick(&[("format", "json")]), "plain");
@@ -276,12 +326,24 @@ mod tests {
             find(&table, "/hello", Method::Post, &[], None).unwrap_err(),
             Miss::Ambiguous(vec!["alpha".into(), "beta".into()])
         );
-        assert_eq!(find(&table, "/hello", Method::Post, &[], Some("beta")).unwrap().route.function, "b");
+        assert_eq!(
+            find(&table, "/hello", Method::Post, &[], Some("beta"))
+                .unwrap()
+                .route
+                .function,
+            "b"
+        );
         assert_eq!(
             find(&table, "/hello", Method::Post, &[], Some("gamma")).unwrap_err(),
             Miss::NotInPlugin("gamma".into())
         );
         let only_a = RouteTable::new([&a]);
-        assert_eq!(find(&only_a, "/hello", Method::Post, &[], None).unwrap().route.function, "a");
+        assert_eq!(
+            find(&only_a, "/hello", Method::Post, &[], None)
+                .unwrap()
+                .route
+                .function,
+            "a"
+        );
     }
 }

@@ -12,7 +12,9 @@ use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor,
+};
 use serde::{Deserialize, Serialize};
 
 use super::Diagnostic;
@@ -93,7 +95,9 @@ where
     D: Deserializer<'de>,
     T: Deserialize<'de> + Default,
 {
-    Ok(Recover::<T>::deserialize(deserializer)?.0.unwrap_or_default())
+    Ok(Recover::<T>::deserialize(deserializer)?
+        .0
+        .unwrap_or_default())
 }
 
 /// `deserialize_with` helper: list items that fail are recorded and dropped.
@@ -245,7 +249,10 @@ impl<'a> NodeDeserializer<'a> {
     }
 
     fn wrong_type(&self, expected: &str) -> Error {
-        de::Error::custom(format_args!("expected {expected}, found {}", self.node.describe()))
+        de::Error::custom(format_args!(
+            "expected {expected}, found {}",
+            self.node.describe()
+        ))
     }
 
     fn scalar(&self, expected: &str) -> Result<&'a str, Error> {
@@ -396,7 +403,9 @@ impl<'de, 'a> Deserializer<'de> for NodeDeserializer<'a> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         let (node, path, sink) = (self.node, self.path.clone(), self.sink);
-        let result = visitor.visit_newtype_struct(self).map_err(|err| err.at(node, &path));
+        let result = visitor
+            .visit_newtype_struct(self)
+            .map_err(|err| err.at(node, &path));
         if name != RECOVER {
             return result;
         }
@@ -418,7 +427,11 @@ impl<'de, 'a> Deserializer<'de> for NodeDeserializer<'a> {
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         self.deserialize_seq(visitor)
     }
 
@@ -448,7 +461,10 @@ impl<'de, 'a> Deserializer<'de> for NodeDeserializer<'a> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         if name == LOCATED {
-            let result = visitor.visit_map(LocatedAccess { de: Some(self), step: 0 });
+            let result = visitor.visit_map(LocatedAccess {
+                de: Some(self),
+                step: 0,
+            });
             return result;
         }
         let Kind::Map(entries) = &self.node.kind else {
@@ -515,7 +531,11 @@ impl<'de, 'a> Deserializer<'de> for NodeDeserializer<'a> {
 }
 
 fn quote_list(items: &[&str]) -> String {
-    items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn parse_bool(text: &str) -> Option<bool> {
@@ -530,7 +550,11 @@ fn parse_float(text: &str) -> Option<f64> {
     let looks_numeric = text
         .chars()
         .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'));
-    if looks_numeric { text.parse().ok() } else { None }
+    if looks_numeric {
+        text.parse().ok()
+    } else {
+        None
+    }
 }
 
 struct Seq<'a, 'b> {
@@ -550,7 +574,10 @@ impl<'a, 'b> Seq<'a, 'b> {
 impl<'de> SeqAccess<'de> for Seq<'_, '_> {
     type Error = Error;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Error> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
         match self.items.next() {
             None => Ok(None),
             Some((index, node)) => {
@@ -584,7 +611,10 @@ impl<'a, 'b> Map<'a, 'b> {
 impl<'de> MapAccess<'de> for Map<'_, '_> {
     type Error = Error;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
         match self.entries.next() {
             None => Ok(None),
             Some((key, value)) => {
@@ -615,7 +645,10 @@ struct LocatedAccess<'a> {
 impl<'de> MapAccess<'de> for LocatedAccess<'_> {
     type Error = Error;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
         let Some(key) = LOCATED_FIELDS.get(self.step) else {
             return Ok(None);
         };

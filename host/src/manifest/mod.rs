@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 pub use de::Located;
 pub use model::*;
-pub use rules::{Method, UrlPattern, Segment};
+pub use rules::{Method, Segment, UrlPattern};
 pub use suggest::did_you_mean;
 pub use yaml::Pos;
 

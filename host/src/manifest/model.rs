@@ -175,7 +175,9 @@ impl ApiType {
 }
 
 /// Which ONES API base an entry lives under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Deserialize, Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ApiScope {
     /// `/project/api/project` (the default).

@@ -88,9 +88,14 @@ impl UrlPattern {
         let Some(rest) = url.strip_prefix('/') else {
             return Err(format!("the url `{url}` must start with `/`"));
         };
-        if let Some(bad) = url.chars().find(|c| c.is_whitespace() || matches!(c, '?' | '#' | '*')) {
+        if let Some(bad) = url
+            .chars()
+            .find(|c| c.is_whitespace() || matches!(c, '?' | '#' | '*'))
+        {
             let what = match bad {
-                '?' => "a query (use the entry's `query` map to match on query parameters)".to_string(),
+                '?' => {
+                    "a query (use the entry's `query` map to match on query parameters)".to_string()
+                }
                 '#' => "a fragment".to_string(),
                 '*' => "a wildcard (use a `:name` segment)".to_string(),
                 _ => "white space".to_string(),
@@ -111,10 +116,15 @@ impl UrlPattern {
         let mut params: Vec<&str> = Vec::new();
         for raw in rest.split('/') {
             if raw.is_empty() {
-                return Err(format!("the url `{url}` has an empty segment (`//` or a trailing `/`)"));
+                return Err(format!(
+                    "the url `{url}` has an empty segment (`//` or a trailing `/`)"
+                ));
             }
             if let Some(name) = raw.strip_prefix(':') {
-                let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                let valid = name
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                     && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
                 if !valid {
                     return Err(format!(
@@ -122,7 +132,9 @@ impl UrlPattern {
                     ));
                 }
                 if params.contains(&name) {
-                    return Err(format!("the url `{url}` names the parameter `:{name}` twice"));
+                    return Err(format!(
+                        "the url `{url}` names the parameter `:{name}` twice"
+                    ));
                 }
                 params.push(name);
                 segments.push(Segment::Param(name.to_string()));
@@ -205,11 +217,23 @@ fn diag<T>(at: &Located<T>, message: String) -> Diagnostic {
     }
 }
 
-fn check_limit(out: &mut Vec<Diagnostic>, value: Option<&Located<u64>>, min: u64, max: u64, unit: &str) {
+fn check_limit(
+    out: &mut Vec<Diagnostic>,
+    value: Option<&Located<u64>>,
+    min: u64,
+    max: u64,
+    unit: &str,
+) {
     if let Some(v) = value
         && !(min..=max).contains(&v.value)
     {
-        out.push(diag(v, format!("{} {unit} is out of range; allowed: {min} to {max} {unit}", v.value)));
+        out.push(diag(
+            v,
+            format!(
+                "{} {unit} is out of range; allowed: {min} to {max} {unit}",
+                v.value
+            ),
+        ));
     }
 }
 
@@ -218,10 +242,17 @@ fn check_service_section(manifest: &Manifest, out: &mut Vec<Diagnostic>) {
     let app_id = &service.app_id;
     if app_id.value.is_empty() {
         out.push(diag(app_id, "the app_id cannot be empty".into()));
-    } else if let Some(bad) = app_id.value.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))) {
+    } else if let Some(bad) = app_id
+        .value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_')))
+    {
         out.push(diag(
             app_id,
-            format!("the app_id `{}` contains `{bad}`; use letters, digits, `-` and `_`", app_id.value),
+            format!(
+                "the app_id `{}` contains `{bad}`; use letters, digits, `-` and `_`",
+                app_id.value
+            ),
         ));
     }
     if service.name.trim().is_empty() {
@@ -235,7 +266,10 @@ fn check_service_section(manifest: &Manifest, out: &mut Vec<Diagnostic>) {
     if !is_version(&version.value) {
         out.push(diag(
             version,
-            format!("the version `{}` is not MAJOR.MINOR.PATCH (e.g. 1.0.0)", version.value),
+            format!(
+                "the version `{}` is not MAJOR.MINOR.PATCH (e.g. 1.0.0)",
+                version.value
+            ),
         ));
     }
     if let Some(scope) = &service.scope
@@ -243,7 +277,10 @@ fn check_service_section(manifest: &Manifest, out: &mut Vec<Diagnostic>) {
     {
         out.push(diag(
             scope,
-            format!("scope {} is not valid; use 1 (team-level) or 2 (organization-level)", scope.value),
+            format!(
+                "scope {} is not valid; use 1 (team-level) or 2 (organization-level)",
+                scope.value
+            ),
         ));
     }
 }
@@ -283,11 +320,17 @@ fn check_api<'a>(
         ));
     }
     if api.function.value.trim().is_empty() {
-        out.push(diag(&api.function, "the function name cannot be empty".into()));
+        out.push(diag(
+            &api.function,
+            "the function name cannot be empty".into(),
+        ));
     } else if api.function.value.chars().any(char::is_whitespace) {
         out.push(diag(
             &api.function,
-            format!("the function name `{}` contains white space", api.function.value),
+            format!(
+                "the function name `{}` contains white space",
+                api.function.value
+            ),
         ));
     }
     if let Some(query) = &api.query
@@ -314,19 +357,30 @@ fn check_api<'a>(
                 let hint = did_you_mean(&method.value, names)
                     .map(|s| format!("; did you mean `{s}`?"))
                     .unwrap_or_else(|| format!("; use one of {}", names.join(", ")));
-                out.push(diag(method, format!("unknown method `{}`{hint}", method.value)));
+                out.push(diag(
+                    method,
+                    format!("unknown method `{}`{hint}", method.value),
+                ));
             }
         }
     }
     let Some(pattern) = pattern else { return };
-    let class = if api.kind.is_route() { "route" } else { api.kind.as_str() };
+    let class = if api.kind.is_route() {
+        "route"
+    } else {
+        api.kind.as_str()
+    };
     let query = api
         .query
         .as_ref()
         .map(|q| format!("{:?}", q.value))
         .unwrap_or_default();
     for method in methods {
-        let key = format!("{class} {:?} {method} {} {query}", api.scope, pattern.shape());
+        let key = format!(
+            "{class} {:?} {method} {} {query}",
+            api.scope,
+            pattern.shape()
+        );
         if let Some(first) = seen.get(&key) {
             let what = if api.kind.is_route() {
                 "route".to_string()

@@ -99,10 +99,12 @@ pub struct SyntaxError {
 pub fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, false).map_err(|err| SyntaxError {
-        pos: Pos::from_marker(*err.marker()),
-        message: err.info().to_string(),
-    })?;
+    parser
+        .load(&mut builder, false)
+        .map_err(|err| SyntaxError {
+            pos: Pos::from_marker(*err.marker()),
+            message: err.info().to_string(),
+        })?;
     if let Some(err) = builder.error {
         return Err(err);
     }
@@ -141,7 +143,9 @@ impl Builder {
                 }
                 Some(k) => {
                     if let Some(name) = k.scalar()
-                        && entries.iter().any(|(existing, _)| existing.scalar() == Some(name))
+                        && entries
+                            .iter()
+                            .any(|(existing, _)| existing.scalar() == Some(name))
                         && self.error.is_none()
                     {
                         self.error = Some(SyntaxError {
@@ -166,11 +170,16 @@ impl MarkedEventReceiver for Builder {
                 self.push_value(start(Kind::Scalar { text, plain }), anchor);
             }
             Event::SequenceStart(anchor, _) => {
-                self.stack.push(Open::Seq(start(Kind::Seq(Vec::new())), Vec::new(), anchor));
+                self.stack
+                    .push(Open::Seq(start(Kind::Seq(Vec::new())), Vec::new(), anchor));
             }
             Event::MappingStart(anchor, _) => {
-                self.stack
-                    .push(Open::Map(start(Kind::Map(Vec::new())), Vec::new(), None, anchor));
+                self.stack.push(Open::Map(
+                    start(Kind::Map(Vec::new())),
+                    Vec::new(),
+                    None,
+                    anchor,
+                ));
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor) = match self.stack.pop() {
@@ -211,12 +220,22 @@ mod tests {
 
     #[test]
     fn nodes_know_their_line_and_column() {
-        let root = parse("service:\n  name: x\napis:\n  - url: /a\n").unwrap().unwrap();
+        let root = parse("service:\n  name: x\napis:\n  - url: /a\n")
+            .unwrap()
+            .unwrap();
         let service = root.get("service").unwrap();
         assert_eq!(service.get("name").unwrap().pos, Pos { line: 2, column: 9 });
         let apis = root.get("apis").unwrap();
-        let Kind::Seq(items) = &apis.kind else { panic!("not a list") };
-        assert_eq!(items[0].get("url").unwrap().pos, Pos { line: 4, column: 10 });
+        let Kind::Seq(items) = &apis.kind else {
+            panic!("not a list")
+        };
+        assert_eq!(
+            items[0].get("url").unwrap().pos,
+            Pos {
+                line: 4,
+                column: 10
+            }
+        );
     }
 
     #[test]
@@ -229,7 +248,10 @@ mod tests {
     #[test]
     fn duplicate_keys_and_bad_syntax_are_errors() {
         let err = parse("a: 1\na: 2\n").unwrap_err();
-        assert_eq!((err.pos.line, err.message.as_str()), (2, "duplicate key `a`"));
+        assert_eq!(
+            (err.pos.line, err.message.as_str()),
+            (2, "duplicate key `a`")
+        );
         let err = parse("a: [1, 2\n").unwrap_err();
         assert!(err.pos.line >= 1, "{err:?}");
         assert!(parse("").unwrap().is_none());

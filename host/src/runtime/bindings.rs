@@ -8,5 +8,5 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
+pub use self::op::plugin::types::{Severity, UpstreamResponse};
 pub use exports::op::plugin::handler::{PluginError, Request, Response};
-pub use op::plugin::types::{Severity, UpstreamResponse};

@@ -29,7 +29,8 @@ impl CompileCache {
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let digest = hex::encode(Sha256::digest(wasm));
-        self.dir.join(format!("{digest}-{:016x}.cwasm", hasher.finish()))
+        self.dir
+            .join(format!("{digest}-{:016x}.cwasm", hasher.finish()))
     }
 
     /// Loads `wasm` compiled, from the cache when it is there, compiling and
@@ -39,7 +40,9 @@ impl CompileCache {
         if entry.exists() {
             match deserialize(engine, &entry) {
                 Ok(component) => return Ok((component, true)),
-                Err(err) => tracing::warn!(file = %entry.display(), "ignoring unusable compile cache entry: {err:#}"),
+                Err(err) => {
+                    tracing::warn!(file = %entry.display(), "ignoring unusable compile cache entry: {err:#}")
+                }
             }
         }
         let component = Component::new(engine, wasm)?;

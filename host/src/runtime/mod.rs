@@ -121,6 +121,8 @@ fn start_epoch_ticker(engine: &Engine) {
             }
         });
     if let Err(err) = spawned {
-        tracing::error!("cannot start the epoch ticker, time limits will not interrupt wasm: {err}");
+        tracing::error!(
+            "cannot start the epoch ticker, time limits will not interrupt wasm: {err}"
+        );
     }
 }

@@ -9,8 +9,8 @@ use wasmtime::component::Component;
 use wasmtime::{Store, Trap};
 
 use super::bindings::{PluginError, PluginPre, Request, Response};
-use super::{DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_LIMIT, EPOCH_TICK, Runtime};
 use super::error::{CallError, LoadError, TrapKind};
+use super::{DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_LIMIT, EPOCH_TICK, Runtime};
 use crate::imports::HostState;
 use crate::manifest::{Diagnostic, Manifest, ManifestError, did_you_mean};
 
@@ -104,10 +104,13 @@ impl Plugin {
             limits,
             runtime: runtime.clone(),
         };
-        plugin.functions = plugin.probe_functions().await.map_err(|err| LoadError::Probe {
-            path: shown.to_string(),
-            reason: err.to_string(),
-        })?;
+        plugin.functions = plugin
+            .probe_functions()
+            .await
+            .map_err(|err| LoadError::Probe {
+                path: shown.to_string(),
+                reason: err.to_string(),
+            })?;
         check_functions(&plugin.manifest, &plugin.functions, manifest_file)?;
         Ok(plugin)
     }
@@ -258,7 +261,11 @@ fn trap_error(function: &str, err: wasmtime::Error, stderr: String, limit: Durat
 
 /// Every `function:` of `apis` must be exported; all missing ones are
 /// reported at once, at their manifest lines, with the exported names.
-fn check_functions(manifest: &Manifest, exported: &[String], manifest_file: &str) -> Result<(), ManifestError> {
+fn check_functions(
+    manifest: &Manifest,
+    exported: &[String],
+    manifest_file: &str,
+) -> Result<(), ManifestError> {
     let mut diagnostics = Vec::new();
     let list = if exported.is_empty() {
         "none".to_string()

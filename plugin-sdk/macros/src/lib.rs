@@ -21,7 +21,10 @@ impl Parse for Entry {
             input.parse::<Token![as]>()?;
             let name: LitStr = input.parse()?;
             if name.value().is_empty() {
-                return Err(syn::Error::new(name.span(), "a function name cannot be empty"));
+                return Err(syn::Error::new(
+                    name.span(),
+                    "a function name cannot be empty",
+                ));
             }
             name
         } else {
@@ -67,7 +70,10 @@ fn expand(entries: Vec<Entry>) -> syn::Result<proc_macro2::TokenStream> {
         if let Some(first) = seen.iter().find(|name| name.value() == entry.name.value()) {
             let mut err = syn::Error::new(
                 entry.name.span(),
-                format!("the function name `{}` is exported twice", entry.name.value()),
+                format!(
+                    "the function name `{}` is exported twice",
+                    entry.name.value()
+                ),
             );
             err.combine(syn::Error::new(first.span(), "first exported here"));
             return Err(err);

@@ -1,0 +1,96 @@
+//! The `op` command line.
+
+mod check;
+mod invoke;
+mod load;
+mod table;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// A WebAssembly runtime host for ONES-style plugins.
+#[derive(Debug, Parser)]
+#[command(name = "op", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate a plugin project's manifest and component and print its
+    /// route table; exit 1 on any error.
+    Check(CheckArgs),
+    /// Run plugin projects locally.
+    #[command(subcommand)]
+    Invoke(InvokeCommand),
+}
+
+/// `op check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The plugin project (holding config/plugin.yaml and backend/).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Check this component instead of building backend/.
+    #[arg(long, value_name = "FILE")]
+    pub component: Option<PathBuf>,
+}
+
+/// `op invoke ...`.
+#[derive(Debug, Subcommand)]
+pub enum InvokeCommand {
+    /// Build, load and serve plugin projects on 127.0.0.1.
+    Run(RunArgs),
+}
+
+/// `op invoke run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Plugin projects to serve together (default: the current directory).
+    #[arg(default_value = ".")]
+    pub dirs: Vec<PathBuf>,
+    /// Port to listen on, on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 3001, env = "OP_PORT")]
+    pub port: u16,
+}
+
+/// Runs the command line; the exit code says whether it succeeded.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Check(args) => check::run(args),
+        Command::Invoke(InvokeCommand::Run(args)) => invoke::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stderr: op's own events at info, other crates' at warn, unless
+/// `RUST_LOG` says otherwise.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,op=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}

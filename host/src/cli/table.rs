@@ -1,0 +1,71 @@
+//! The route table as printed by `op check` and `op invoke run`.
+
+use std::fmt::Write;
+
+use crate::manifest::{Manifest, UrlPattern};
+
+/// One line per route (and per hook), with full URLs when `origin` is given
+/// (e.g. `http://127.0.0.1:3001`).
+pub fn render(manifest: &Manifest, origin: &str) -> String {
+    let service = &manifest.service;
+    let level = if manifest.is_org_level() {
+        "organization-level"
+    } else {
+        "team-level"
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} {} (app_id {}, {level})",
+        service.name,
+        service.version.value,
+        manifest.app_id()
+    );
+    let (routes, hooks): (Vec<_>, Vec<_>) =
+        manifest.apis.iter().partition(|api| api.kind.is_route());
+    if routes.is_empty() {
+        out.push_str("  no routes\n");
+    }
+    for api in routes {
+        let url = UrlPattern::parse(&api.url)
+            .map(|p| p.to_string())
+            .unwrap_or_else(|_| api.url.value.clone());
+        let methods: Vec<String> = api.methods.iter().map(|m| m.value.to_uppercase()).collect();
+        let mut line = format!(
+            "  {:<12} {origin}{}{url}  ->  {}",
+            methods.join(","),
+            api.scope.base(),
+            api.function.value
+        );
+        if let Some(query) = &api.query {
+            let pairs: Vec<String> = query
+                .value
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let _ = write!(line, "  (when ?{})", pairs.join("&"));
+        }
+        if api.kind != crate::manifest::ApiType::Addition {
+            let _ = write!(line, "  [{}]", api.kind.as_str());
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    if !hooks.is_empty() {
+        out.push_str(
+            "  hooks on the ONES API (declared; this version of op does not run them yet):\n",
+        );
+        for api in hooks {
+            let methods: Vec<String> = api.methods.iter().map(|m| m.value.to_uppercase()).collect();
+            let _ = writeln!(
+                out,
+                "    {:<10} {:<12} {}{}  ->  {}",
+                api.kind.as_str(),
+                methods.join(","),
+                api.scope.base(),
+                api.url.value,
+                api.function.value
+            );
+        }
+    }
+    out
+}

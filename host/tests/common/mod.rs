@@ -1,0 +1,85 @@
+//! Helpers shared by the integration tests: one runtime per test process,
+//! plugins loaded from the components built by `op-test-plugins`, and a
+//! gateway served on a loopback port.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use op::gateway::{self, Gateway, GatewayLimits, PluginSet};
+use op::manifest::Manifest;
+use op::runtime::{CompileCache, Plugin, Runtime, RuntimeConfig};
+
+/// The process's runtime, with a compile cache under `target/`.
+pub fn runtime() -> Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/op-test-cache");
+            Runtime::new(RuntimeConfig {
+                cache: Some(CompileCache::new(cache)),
+                max_instances: 64,
+                max_memory: 256 * 1024 * 1024,
+            })
+            .expect("runtime")
+        })
+        .clone()
+}
+
+/// The manifest of a plugin project directory.
+pub fn manifest_of(dir: &str) -> Manifest {
+    let path = PathBuf::from(dir).join("config/plugin.yaml");
+    op::manifest::load(&path, "config/plugin.yaml").expect("valid manifest")
+}
+
+/// Loads a plugin from a project directory and its built component.
+pub async fn load(dir: &str, wasm: &str) -> Arc<Plugin> {
+    load_with(manifest_of(dir), wasm).await
+}
+
+/// Loads a component with the given manifest.
+pub async fn load_with(manifest: Manifest, wasm: &str) -> Arc<Plugin> {
+    let plugin = Plugin::load(&runtime(), manifest, "config/plugin.yaml", Path::new(wasm))
+        .await
+        .unwrap_or_else(|err| panic!("loading {wasm}: {err}"));
+    Arc::new(plugin)
+}
+
+/// The probe test plugin.
+pub async fn probe() -> Arc<Plugin> {
+    load(op_test_plugins::PROBE_DIR, op_test_plugins::PROBE).await
+}
+
+/// The hello example plugin.
+pub async fn hello() -> Arc<Plugin> {
+    load(op_test_plugins::HELLO_DIR, op_test_plugins::HELLO).await
+}
+
+/// A gateway serving `plugins` on a free loopback port; returns its origin
+/// (`http://127.0.0.1:PORT`) and the gateway. The server stops with the test.
+pub async fn serve(plugins: Vec<Arc<Plugin>>, limits: GatewayLimits) -> (String, Gateway) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let origin = format!("http://{}", listener.local_addr().expect("addr"));
+    let gateway = Gateway::new(PluginSet::new(plugins), limits);
+    let served = gateway.clone();
+    tokio::spawn(async move {
+        gateway::serve(listener, served, std::future::pending())
+            .await
+            .expect("serve");
+    });
+    (origin, gateway)
+}
+
+/// An HTTP client for the tests.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().build().expect("client")
+}
+
+/// The JSON body of a response.
+pub async fn json(response: reqwest::Response) -> serde_json::Value {
+    let text = response.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|err| panic!("not JSON ({err}): {text}"))
+}

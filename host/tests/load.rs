@@ -1,0 +1,120 @@
+//! Loading plugins: the export check against the manifest, the compile
+//! cache, and refusing what is not a plugin component.
+
+mod common;
+
+use std::path::Path;
+
+use op::runtime::{CompileCache, LoadError, Plugin, Runtime, RuntimeConfig};
+
+const MANIFEST: &str = "\
+service:
+  app_id: hellowrd
+  name: hello
+  version: 1.0.0
+apis:
+  - type: addition
+    methods: [POST]
+    url: /hello
+    function: helo
+  - type: addition
+    methods: [GET]
+    url: /bye
+    function: goodbye
+";
+
+#[tokio::test]
+async fn functions_the_component_does_not_export_are_named_at_their_lines() {
+    let manifest = op::manifest::parse(MANIFEST, "config/plugin.yaml").unwrap();
+    let err = Plugin::load(
+        &common::runtime(),
+        manifest,
+        "config/plugin.yaml",
+        Path::new(op_test_plugins::HELLO),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, LoadError::MissingFunctions(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "config/plugin.yaml:9:15: apis[0].function: the backend does not export the function `helo` (did you mean `hello`?); it exports: hello\n\
+         config/plugin.yaml:13:15: apis[1].function: the backend does not export the function `goodbye`; it exports: hello"
+    );
+}
+
+#[tokio::test]
+async fn loaded_plugins_list_their_functions() {
+    let probe = common::probe().await;
+    let mut functions = probe.functions().to_vec();
+    functions.sort();
+    assert_eq!(
+        functions,
+        [
+            "chatty",
+            "crash",
+            "custom",
+            "echo",
+            "echoCamel",
+            "fail",
+            "hog",
+            "order",
+            "spin"
+        ]
+    );
+    assert_eq!(probe.limits().memory, 16 * 1024 * 1024);
+    assert_eq!(probe.limits().time, std::time::Duration::from_millis(500));
+    let hello = common::hello().await;
+    assert_eq!(hello.limits().memory, 64 * 1024 * 1024);
+}
+
+#[tokio::test]
+async fn the_compile_cache_is_keyed_by_the_wasm_and_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = CompileCache::new(dir.path());
+    let runtime = Runtime::new(RuntimeConfig {
+        cache: Some(cache.clone()),
+        max_instances: 8,
+        max_memory: 128 * 1024 * 1024,
+    })
+    .unwrap();
+    let wasm = std::fs::read(op_test_plugins::HELLO).unwrap();
+    let entry = cache.entry(runtime.engine(), &wasm);
+    assert!(!entry.exists());
+    let (_, hit) = cache.load(runtime.engine(), &wasm).unwrap();
+    assert!(!hit && entry.exists());
+    let (_, hit) = cache.load(runtime.engine(), &wasm).unwrap();
+    assert!(hit);
+    // A damaged entry is ignored and replaced.
+    std::fs::write(&entry, b"not a compiled component").unwrap();
+    let (_, hit) = cache.load(runtime.engine(), &wasm).unwrap();
+    assert!(!hit);
+    let (_, hit) = cache.load(runtime.engine(), &wasm).unwrap();
+    assert!(hit);
+    let mut other = wasm.clone();
+    other.extend_from_slice(b"\0");
+    assert_ne!(cache.entry(runtime.engine(), &other), entry);
+}
+
+#[tokio::test]
+async fn bytes_that_are_not_a_component_are_refused_with_the_reason() {
+    let manifest = op::manifest::parse(
+        "service:\n  app_id: x\n  name: x\n  version: 1.0.0\n",
+        "config/plugin.yaml",
+    )
+    .unwrap();
+    let err = Plugin::from_bytes(
+        &common::runtime(),
+        manifest,
+        "config/plugin.yaml",
+        b"\0asm junk",
+        "junk.wasm",
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, LoadError::Compile { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("junk.wasm is not a valid plugin component"),
+        "{err}"
+    );
+}
