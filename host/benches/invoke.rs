@@ -1,1 +1,94 @@
-fn main() {}
+//! What a plugin call costs: instantiate a fresh instance of `hello` from
+//! its `InstancePre` and call it, and route matching in a table of 1,000
+//! routes. Run with `cargo bench -p op --bench invoke` (see BENCHMARKS.md).
+
+// criterion_group! generates an undocumented function.
+#![allow(missing_docs)]
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use op::gateway::RouteTable;
+use op::manifest::{ApiScope, Method};
+use op::runtime::bindings::Request;
+use op::runtime::{Plugin, Runtime, RuntimeConfig};
+
+fn hello_request() -> Request {
+    Request {
+        method: "POST".into(),
+        url: "/hello".into(),
+        params: Vec::new(),
+        query: Vec::new(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: br#"{"x":1}"#.to_vec(),
+        upstream: None,
+    }
+}
+
+fn instantiate_and_call(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let dir = Path::new(op_test_plugins::HELLO_DIR).join("config/plugin.yaml");
+    let manifest = op::manifest::load(&dir, "config/plugin.yaml").unwrap();
+    let plugin = rt
+        .block_on(Plugin::load(
+            &runtime,
+            manifest,
+            "config/plugin.yaml",
+            Path::new(op_test_plugins::HELLO),
+        ))
+        .unwrap();
+    let request = hello_request();
+    let answer = rt
+        .block_on(plugin.call("hello", &request))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        answer.body,
+        br#"{"requestBody":{"x":1},"res":"hello world"}"#
+    );
+    c.bench_function("hello: instantiate + call", |b| {
+        b.iter(|| {
+            let outcome = rt
+                .block_on(plugin.call("hello", black_box(&request)))
+                .unwrap();
+            black_box(outcome.unwrap());
+        })
+    });
+}
+
+fn route_matching(c: &mut Criterion) {
+    let mut text =
+        String::from("service:\n  app_id: many\n  name: many\n  version: 1.0.0\napis:\n");
+    for i in 0..1000 {
+        text.push_str(&format!(
+            "  - type: addition\n    methods: [GET]\n    url: /area{}/items{i}/:id\n    function: f{i}\n",
+            i % 10
+        ));
+    }
+    let manifest = op::manifest::parse(&text, "plugin.yaml").unwrap();
+    let table = RouteTable::new([&manifest]);
+    let segments = ["area9", "items999", "42"];
+    let found = table
+        .find(ApiScope::Project, &segments, Some(Method::Get), &[], None)
+        .unwrap();
+    assert_eq!(found.route.function, "f999");
+    c.bench_function("route matching: last of 1,000 routes", |b| {
+        b.iter(|| {
+            let found = table.find(
+                ApiScope::Project,
+                black_box(&segments),
+                Some(Method::Get),
+                &[],
+                None,
+            );
+            black_box(found.is_ok());
+        })
+    });
+}
+
+criterion_group!(benches, instantiate_and_call, route_matching);
+criterion_main!(benches);

@@ -274,7 +274,7 @@ fn check_functions(
     };
     for api in &manifest.apis {
         let name = &api.function;
-        if exported.iter().any(|f| *f == name.value) {
+        if exported.contains(&name.value) {
             continue;
         }
         let hint = did_you_mean(&name.value, exported.iter().map(String::as_str))
