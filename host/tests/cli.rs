@@ -1,0 +1,247 @@
+//! The `op` binary as a user runs it: `op check` and `op invoke run`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const OP: &str = env!("CARGO_BIN_EXE_op");
+
+/// The target directory the guests were built in, so that builds made by
+/// `op` reuse them.
+fn guest_target_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/guests")
+}
+
+fn op(dir: &Path, args: &[&str]) -> Output {
+    Command::new(OP)
+        .current_dir(dir)
+        .args(args)
+        .env("CARGO_TARGET_DIR", guest_target_dir())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run op")
+}
+
+fn project(manifest: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("config")).unwrap();
+    std::fs::write(dir.path().join("config/plugin.yaml"), manifest).unwrap();
+    dir
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn check_reports_a_misspelled_key_with_its_location_and_exits_1() {
+    let dir = project(
+        "service:\n  app_id: demo0001\n  name: demo\n  version: 1.0.0\napis:\n  - type: addition\n    metods: [POST]\n    url: /hello\n    function: hello\n",
+    );
+    let out = op(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("config/plugin.yaml:7:5: apis[0].metods: unknown key `metods` in `apis[0]`; did you mean `methods`?"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("config/plugin.yaml:6:5: apis[0]: missing key `methods`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_names_a_function_the_backend_does_not_export_and_lists_the_exports() {
+    let dir = project(
+        "service:\n  app_id: demo0001\n  name: demo\n  version: 1.0.0\napis:\n  - type: addition\n    methods: [POST]\n    url: /hello\n    function: helo\n",
+    );
+    let out = op(
+        dir.path(),
+        &["check", "--component", op_test_plugins::HELLO],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "config/plugin.yaml:9:15: apis[0].function: the backend does not export the function `helo` (did you mean `hello`?); it exports: hello"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_accepts_a_good_plugin_and_prints_its_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("config")).unwrap();
+    std::fs::copy(
+        Path::new(op_test_plugins::HELLO_DIR).join("config/plugin.yaml"),
+        dir.path().join("config/plugin.yaml"),
+    )
+    .unwrap();
+    let out = op(
+        dir.path(),
+        &["check", "--component", op_test_plugins::HELLO],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(stdout.contains("config/plugin.yaml: ok"), "{stdout}");
+    assert!(
+        stdout.contains("/project/api/project/hello  ->  hello"),
+        "{stdout}"
+    );
+    assert!(
+        dir.path().join(".op/cache").is_dir(),
+        "the compile cache lives in .op/"
+    );
+}
+
+#[test]
+fn compiler_errors_are_passed_through_and_fail_the_command() {
+    let dir = project("service:\n  app_id: broken01\n  name: broken\n  version: 1.0.0\n");
+    let backend = dir.path().join("backend");
+    std::fs::create_dir_all(backend.join("src")).unwrap();
+    std::fs::write(
+        backend.join("Cargo.toml"),
+        "[package]\nname = \"broken-backend\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[lib]\ncrate-type = [\"cdylib\"]\n\n[workspace]\n",
+    )
+    .unwrap();
+    std::fs::write(backend.join("src/lib.rs"), "pub fn broken( {\n").unwrap();
+    let out = op(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("error: "),
+        "the compiler's error is shown: {stderr}"
+    );
+    assert!(stderr.contains("src/lib.rs"), "{stderr}");
+    assert!(stderr.contains("the backend did not build"), "{stderr}");
+}
+
+#[test]
+fn a_missing_wasm_target_names_the_rustup_command() {
+    let dir = project("service:\n  app_id: demo0001\n  name: demo\n  version: 1.0.0\n");
+    std::fs::create_dir_all(dir.path().join("backend")).unwrap();
+    std::fs::write(
+        dir.path().join("backend/Cargo.toml"),
+        "[package]\nname = \"x\"\n",
+    )
+    .unwrap();
+    // A rustc whose sysroot has no wasm32-wasip2 standard library.
+    let bin = dir.path().join("fake-bin");
+    let sysroot = dir.path().join("fake-sysroot");
+    std::fs::create_dir_all(sysroot.join("lib/rustlib/x86_64-unknown-linux-gnu")).unwrap();
+    std::fs::create_dir_all(&bin).unwrap();
+    let rustc = bin.join("rustc");
+    std::fs::write(&rustc, format!("#!/bin/sh\necho {}\n", sysroot.display())).unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&rustc)
+        .status()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(OP)
+        .current_dir(dir.path())
+        .arg("check")
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("the Rust target wasm32-wasip2 is not installed; install it with `rustup target add wasm32-wasip2`"),
+        "{stderr}"
+    );
+}
+
+/// Stops the child on drop so that a failing test leaves no server behind.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn invoke_run_builds_serves_the_hello_route_and_stops_on_ctrl_c() {
+    let child = Command::new(OP)
+        .args(["invoke", "run", op_test_plugins::HELLO_DIR, "--port", "0"])
+        .env("CARGO_TARGET_DIR", guest_target_dir())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start op invoke run");
+    let mut running = Running(child);
+    let stdout = running.0.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut printed = Vec::new();
+    let origin = loop {
+        let line = lines.next().expect("op exited before serving").unwrap();
+        printed.push(line.clone());
+        if let Some(rest) = line.strip_prefix("serving on ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let table = printed.join("\n");
+    assert!(
+        table.contains(&format!(
+            "POST         {origin}/project/api/project/hello  ->  hello"
+        )),
+        "{table}"
+    );
+
+    let answer = curl(&[
+        "-s",
+        "-X",
+        "POST",
+        &format!("{origin}/project/api/project/hello"),
+        "-d",
+        r#"{"x":1}"#,
+    ]);
+    assert_eq!(answer, r#"{"requestBody":{"x":1},"res":"hello world"}"#);
+    let missing = curl(&[
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("{origin}/project/api/project/nope"),
+    ]);
+    assert_eq!(missing, "404");
+
+    let pid = running.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = running.0.wait().unwrap();
+    assert!(status.success(), "op exited with {status}");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(running.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(
+        stderr.contains("POST /project/api/project/hello -> hellowrd::hello 200 in"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("GET /project/api/project/nope 404 in"),
+        "{stderr}"
+    );
+}
+
+fn curl(args: &[&str]) -> String {
+    let out = Command::new("curl")
+        .args(args)
+        .output()
+        .expect("curl is installed");
+    text(&out.stdout)
+}
