@@ -9,9 +9,12 @@ use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use op::gateway::RouteTable;
+use op::imports::HostState;
 use op::manifest::{ApiScope, Method};
-use op::runtime::bindings::Request;
+use op::runtime::bindings::{PluginPre, Request};
 use op::runtime::{Plugin, Runtime, RuntimeConfig};
+use wasmtime::Store;
+use wasmtime::component::Component;
 
 fn hello_request() -> Request {
     Request {
@@ -60,6 +63,34 @@ fn instantiate_and_call(c: &mut Criterion) {
     });
 }
 
+/// The reference for the figure above: the same call on one instance that
+/// is kept and reused (what a host without per-call isolation pays).
+fn call_on_a_reused_instance(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let component = Component::from_file(runtime.engine(), op_test_plugins::HELLO).unwrap();
+    let pre = PluginPre::new(runtime.linker().instantiate_pre(&component).unwrap()).unwrap();
+    let mut store = Store::new(runtime.engine(), HostState::new(64 << 20));
+    store.set_epoch_deadline(1 << 40);
+    let instance = rt.block_on(pre.instantiate_async(&mut store)).unwrap();
+    let request = hello_request();
+    c.bench_function("hello: call on a reused instance (reference)", |b| {
+        b.iter(|| {
+            let outcome = rt
+                .block_on(instance.op_plugin_handler().call_call(
+                    &mut store,
+                    "hello",
+                    black_box(&request),
+                ))
+                .unwrap();
+            black_box(outcome.unwrap());
+        })
+    });
+}
+
 fn route_matching(c: &mut Criterion) {
     let mut text =
         String::from("service:\n  app_id: many\n  name: many\n  version: 1.0.0\napis:\n");
@@ -90,5 +121,10 @@ fn route_matching(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, instantiate_and_call, route_matching);
+criterion_group!(
+    benches,
+    instantiate_and_call,
+    call_on_a_reused_instance,
+    route_matching
+);
 criterion_main!(benches);

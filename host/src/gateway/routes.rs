@@ -62,11 +62,16 @@ pub enum Miss {
     NotInPlugin(String),
 }
 
-/// Every route of a plugin set, indexed by API base and segment count.
+/// The index key of a route: API base, number of segments, and the first
+/// segment when it is a literal (`None` for a `:param`).
+type ShapeKey = (ApiScope, usize, Option<String>);
+
+/// Every route of a plugin set, indexed by [`ShapeKey`]; each bucket holds
+/// route indices in table order.
 #[derive(Debug, Default)]
 pub struct RouteTable {
     routes: Vec<Route>,
-    by_shape: HashMap<(ApiScope, usize), Vec<usize>>,
+    by_shape: HashMap<ShapeKey, Vec<usize>>,
 }
 
 impl RouteTable {
@@ -97,7 +102,11 @@ impl RouteTable {
                     entry: api.path.clone(),
                     pattern,
                 };
-                let key = (route.scope, route.pattern.segments.len());
+                let first = match route.pattern.segments.first() {
+                    Some(Segment::Literal(literal)) => Some(literal.clone()),
+                    _ => None,
+                };
+                let key = (route.scope, route.pattern.segments.len(), first);
                 table
                     .by_shape
                     .entry(key)
@@ -125,14 +134,23 @@ impl RouteTable {
         query: &[(String, String)],
         plugin_id: Option<&str>,
     ) -> Result<Matched<'_>, Miss> {
-        let Some(candidates) = self.by_shape.get(&(scope, segments.len())) else {
+        let literal = segments.first().and_then(|first| {
+            self.by_shape
+                .get(&(scope, segments.len(), Some((*first).to_string())))
+        });
+        let param = self.by_shape.get(&(scope, segments.len(), None));
+        let candidates = merge(
+            literal.map_or(&[][..], Vec::as_slice),
+            param.map_or(&[][..], Vec::as_slice),
+        );
+        if candidates.is_empty() {
             return Err(Miss::NoRoute);
-        };
+        }
         let mut allowed: Vec<Method> = Vec::new();
         let mut chosen: Option<Matched<'_>> = None;
         let mut other_plugins: Vec<&str> = Vec::new();
         let mut any_path = false;
-        for &index in candidates {
+        for index in candidates {
             let route = &self.routes[index];
             if !path_matches(&route.pattern, segments) {
                 continue;
@@ -181,6 +199,22 @@ impl RouteTable {
             None => Err(Miss::NoRoute),
         }
     }
+}
+
+/// Two ascending index lists merged into one, so that table order is kept.
+fn merge(a: &[usize], b: &[usize]) -> Vec<usize> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        if j == b.len() || (i < a.len() && a[i] < b[j]) {
+            out.push(a[i]);
+            i += 1;
+        } else {
+            out.push(b[j]);
+            j += 1;
+        }
+    }
+    out
 }
 
 fn path_matches(pattern: &UrlPattern, segments: &[&str]) -> bool {
@@ -284,6 +318,41 @@ mod tests {
         assert_eq!(
             find(&table, "/items/1/x", Method::Get, &[], None).unwrap_err(),
             Miss::NoRoute
+        );
+    }
+
+    #[test]
+    fn declaration_order_holds_between_literal_and_parameter_first_segments() {
+        let a = manifest(
+            "a",
+            &[
+                route("addition", "GET", "/:kind/list", "anyList", ""),
+                route("addition", "GET", "/users/list", "usersList", ""),
+                route("addition", "GET", "/users/:id", "user", ""),
+            ]
+            .concat(),
+        );
+        let table = RouteTable::new([&a]);
+        assert_eq!(
+            find(&table, "/users/list", Method::Get, &[], None)
+                .unwrap()
+                .route
+                .function,
+            "anyList"
+        );
+        assert_eq!(
+            find(&table, "/users/7", Method::Get, &[], None)
+                .unwrap()
+                .route
+                .function,
+            "user"
+        );
+        assert_eq!(
+            find(&table, "/tasks/list", Method::Get, &[], None)
+                .unwrap()
+                .route
+                .function,
+            "anyList"
         );
     }
 
