@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 /// Plugin workspaces, relative to the repository root, and their plugins.
 const WORKSPACES: &[(&str, &[&str])] = &[
-    ("example-plugins", &["hello"]),
+    ("example-plugins", &["hello", "ones-api"]),
     ("test-plugins/guests", &["probe"]),
 ];
 

@@ -6,10 +6,11 @@
 #![allow(missing_docs)]
 use std::hint::black_box;
 use std::path::Path;
+use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use op::gateway::RouteTable;
-use op::imports::HostState;
+use op::imports::{CallContext, HostState, Installation, InstanceContext};
 use op::manifest::{ApiScope, Method};
 use op::runtime::bindings::{PluginPre, Request};
 use op::runtime::{Plugin, Runtime, RuntimeConfig};
@@ -73,7 +74,11 @@ fn call_on_a_reused_instance(c: &mut Criterion) {
     let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
     let component = Component::from_file(runtime.engine(), op_test_plugins::HELLO).unwrap();
     let pre = PluginPre::new(runtime.linker().instantiate_pre(&component).unwrap()).unwrap();
-    let mut store = Store::new(runtime.engine(), HostState::new(64 << 20));
+    let manifest_path = Path::new(op_test_plugins::HELLO_DIR).join("config/plugin.yaml");
+    let manifest = op::manifest::load(&manifest_path, "config/plugin.yaml").unwrap();
+    let instance = Arc::new(InstanceContext::new(&manifest, Installation::default()));
+    let call = CallContext::new(instance, "hello");
+    let mut store = Store::new(runtime.engine(), HostState::new(64 << 20, call));
     store.set_epoch_deadline(1 << 40);
     let instance = rt.block_on(pre.instantiate_async(&mut store)).unwrap();
     let request = hello_request();

@@ -245,3 +245,111 @@ fn curl(args: &[&str]) -> String {
         .expect("curl is installed");
     text(&out.stdout)
 }
+
+#[test]
+fn invoke_run_without_ones_starts_the_simulator_and_its_curl_works() {
+    let state = tempfile::tempdir().unwrap();
+    // A copy of the example, so that its .op/ state stays out of the tree.
+    let project = state.path().join("ones-api");
+    std::fs::create_dir_all(project.join("config")).unwrap();
+    std::fs::copy(
+        Path::new(op_test_plugins::ONES_API_DIR).join("config/plugin.yaml"),
+        project.join("config/plugin.yaml"),
+    )
+    .unwrap();
+    let mut command = Command::new(OP);
+    command
+        .args(["invoke", "run"])
+        .arg(&project)
+        .args(["--port", "0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for var in [
+        "OP_ONES_URL",
+        "OP_TEAM_UUID",
+        "OP_SUPER_ADMIN_USER_ID",
+        "OP_SUPER_ADMIN_TOKEN",
+    ] {
+        command.env_remove(var);
+    }
+    // No backend/ in the copy: build it from the example instead.
+    std::os::unix::fs::symlink(
+        Path::new(op_test_plugins::ONES_API_DIR).join("backend"),
+        project.join("backend"),
+    )
+    .unwrap();
+    command.env("CARGO_TARGET_DIR", guest_target_dir());
+    let mut running = Running(command.spawn().expect("start op"));
+    let mut lines = BufReader::new(running.0.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    let origin = loop {
+        let line = lines.next().expect("op exited before serving").unwrap();
+        printed.push(line.clone());
+        if let Some(rest) = line.strip_prefix("serving on ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let printed = printed.join("\n");
+    assert!(
+        printed.contains("ONES simulator on http://127.0.0.1:"),
+        "{printed}"
+    );
+    let curl_line = printed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("curl "))
+        .unwrap_or_else(|| panic!("no curl printed:\n{printed}"));
+    assert!(
+        curl_line.ends_with(&format!("{origin}/project/api/project/me")),
+        "{curl_line}"
+    );
+    // Run the printed curl as a user would paste it.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("curl -s {curl_line}"))
+        .output()
+        .unwrap();
+    let me: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out.stdout)));
+    assert_eq!(me["name"], "Alice");
+    // The same user lists the team's projects through the external route.
+    let user_id = me["uuid"].as_str().unwrap();
+    let token = curl_line
+        .split("Ones-Auth-Token: ")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap();
+    let team = printed
+        .split("team ")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    let projects = curl(&[
+        "-s",
+        "-X",
+        "POST",
+        "-H",
+        &format!("Ones-User-Id: {user_id}"),
+        "-H",
+        &format!("Ones-Auth-Token: {token}"),
+        &format!("{origin}/project/api/project/team/{team}/projects"),
+    ]);
+    let projects: serde_json::Value =
+        serde_json::from_str(&projects).unwrap_or_else(|_| panic!("{projects}"));
+    assert_eq!(projects["items"][0]["name"], "Apollo", "{projects}");
+    let admin = curl(&[
+        "-s",
+        "-H",
+        &format!("Ones-User-Id: {user_id}"),
+        "-H",
+        &format!("Ones-Auth-Token: {token}"),
+        &format!("{origin}/project/api/project/admin/me"),
+    ]);
+    assert!(admin.contains("(plugin super-admin)"), "{admin}");
+    assert!(project.join(".op/simulator.json").is_file());
+    assert!(project.join(".op/instance-id").is_file());
+}

@@ -56,8 +56,10 @@ async fn loaded_plugins_list_their_functions() {
             "echo",
             "echoCamel",
             "fail",
+            "fetch",
             "hog",
             "order",
+            "snoop",
             "spin"
         ]
     );
@@ -108,6 +110,7 @@ async fn bytes_that_are_not_a_component_are_refused_with_the_reason() {
         "config/plugin.yaml",
         b"\0asm junk",
         "junk.wasm",
+        Default::default(),
     )
     .await
     .unwrap_err();

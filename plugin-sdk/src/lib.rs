@@ -64,11 +64,17 @@
 //! `Result` of either whose error converts into [`PluginError`]. A panic ends
 //! the call with a trap, which the client sees as a 500 `plugin.trap`.
 
+mod env;
 mod error;
+mod fetch;
+mod logger;
 mod request;
 mod response;
 
+pub use env::{Environment, config, config_value, environment};
 pub use error::{PluginError, Severity};
+pub use fetch::{FetchError, FetchResponse, OPFetch};
+pub use logger::Logger;
 pub use request::{PluginRequest, UpstreamResponse};
 pub use response::{IntoPluginResult, PluginResponse};
 

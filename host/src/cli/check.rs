@@ -14,6 +14,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         &runtime,
         &project,
         args.component.as_deref(),
+        Default::default(),
     ))?;
     println!("{}: ok", project.manifest_shown());
     println!("functions: {}", plugin.functions().join(", "));

@@ -2,25 +2,46 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 
 use super::{RunArgs, load, table, tokio_runtime};
+use crate::dev::local::{self, LocalSettings};
 use crate::dev::project::Project;
+use crate::dev::simulator::Simulator;
 use crate::gateway::{self, Gateway, GatewayLimits, PluginSet};
+use crate::imports::{
+    Credentials, Installation, NoSuperAdmin, OnesLink, SingleSuperAdmin, SuperAdmins,
+};
+use crate::manifest::{Manifest, Method};
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let projects: Vec<Project> = args.dirs.iter().map(Project::new).collect();
-    // Every manifest is checked before anything is built.
+    // Every manifest and local setting is checked before anything is built.
+    let mut prepared = Vec::new();
     for project in &projects {
-        project.manifest()?;
+        let manifest = project.manifest()?;
+        let settings = local::settings(project.dir(), args.ones_url.as_deref(), |name| {
+            std::env::var(name).ok()
+        })?;
+        prepared.push((project, manifest, settings));
     }
     let first = projects.first().context("no plugin project given")?;
     let runtime = load::runtime_for(first)?;
     tokio_runtime()?.block_on(async move {
+        let simulator = if prepared.iter().any(|(_, _, s)| s.ones_url.is_none()) {
+            let sim = Simulator::start(Some(first.state_dir().join("simulator.json")))
+                .await
+                .context("cannot start the ONES simulator")?;
+            Some(sim)
+        } else {
+            None
+        };
         let mut plugins = Vec::new();
-        for project in &projects {
-            plugins.push(load::load_project(&runtime, project, None).await?);
+        for (project, manifest, settings) in &prepared {
+            let installation = installation(project, manifest, settings, simulator.as_ref())?;
+            plugins.push(load::load_project(&runtime, project, None, installation).await?);
         }
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
@@ -31,12 +52,119 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         for plugin in &plugins {
             print!("{}", table::render(plugin.manifest(), &origin));
         }
+        if let Some(sim) = &simulator {
+            println!(
+                "\nONES simulator on {} (organization {}, team {})",
+                sim.url(),
+                sim.organization_uuid(),
+                sim.team_uuid()
+            );
+            if let Some(curl) =
+                sample_curl(&origin, plugins.first().map(|p| p.manifest().as_ref()), sim)
+            {
+                println!("try, as the sample user:\n  {curl}");
+            }
+        }
         println!("\nserving on {origin} (GET {origin}/healthz); Ctrl-C stops");
         let gateway = Gateway::new(PluginSet::new(plugins), GatewayLimits::default());
         gateway::serve(listener, gateway, shutdown_signal()).await?;
         eprintln!("stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Where a project's plugin is installed: a real ONES from the settings, or
+/// the simulator, which issues the plugin's super-admin.
+fn installation(
+    project: &Project,
+    manifest: &Manifest,
+    settings: &LocalSettings,
+    simulator: Option<&Simulator>,
+) -> anyhow::Result<Installation> {
+    let instance_id = project.instance_id().with_context(|| {
+        format!(
+            "cannot keep the instance id in {}",
+            project.state_dir().display()
+        )
+    })?;
+    let (ones, team, organization) = match (&settings.ones_url, simulator) {
+        (Some(url), _) => {
+            let super_admins: Arc<dyn SuperAdmins> = match &settings.super_admin {
+                Some(credentials) => Arc::new(SingleSuperAdmin(credentials.clone())),
+                None => Arc::new(NoSuperAdmin),
+            };
+            let link = OnesLink {
+                base_url: url.clone(),
+                super_admins,
+            };
+            (
+                link,
+                settings.team_uuid.clone(),
+                settings.organization_uuid.clone(),
+            )
+        }
+        (None, Some(sim)) => {
+            let admin = sim.install(manifest.app_id());
+            let link = OnesLink {
+                base_url: sim.url(),
+                super_admins: Arc::new(SingleSuperAdmin(admin)),
+            };
+            let team = settings.team_uuid.clone().or_else(|| Some(sim.team_uuid()));
+            let organization = settings
+                .organization_uuid
+                .clone()
+                .or_else(|| Some(sim.organization_uuid()));
+            (link, team, organization)
+        }
+        (None, None) => anyhow::bail!("no ONES server and no simulator"),
+    };
+    Ok(Installation {
+        instance_id,
+        team_uuid: if manifest.is_org_level() { None } else { team },
+        organization_uuid: organization,
+        config: settings.config.clone(),
+        ones: Some(ones),
+    })
+}
+
+/// A curl for the first route, as the simulator's sample user.
+fn sample_curl(origin: &str, manifest: Option<&Manifest>, sim: &Simulator) -> Option<String> {
+    let manifest = manifest?;
+    let api = manifest
+        .apis
+        .iter()
+        .filter(|api| api.kind.is_route())
+        .min_by_key(|api| {
+            !api.methods
+                .iter()
+                .any(|m| Method::parse(m) == Some(Method::Get))
+        })?;
+    let team = sim.team_uuid();
+    let path: String = crate::manifest::UrlPattern::parse(&api.url)
+        .ok()?
+        .segments
+        .iter()
+        .map(|segment| match segment {
+            crate::manifest::Segment::Literal(l) => format!("/{l}"),
+            crate::manifest::Segment::Param(p) if p == "teamUUID" => format!("/{team}"),
+            crate::manifest::Segment::Param(p) => format!("/{p}"),
+        })
+        .collect();
+    let Credentials { user_id, token } = sim.sample_user();
+    let method = api
+        .methods
+        .iter()
+        .filter_map(|m| Method::parse(m))
+        .find(|m| *m == Method::Get)
+        .or_else(|| api.methods.first().and_then(|m| Method::parse(m)))?;
+    let extra = match method {
+        Method::Get => String::new(),
+        other => format!(" -X {other} -H 'Content-Type: application/json' -d '{{}}'"),
+    };
+    Some(format!(
+        "curl{extra} -H 'Ones-User-Id: {user_id}' -H 'Ones-Auth-Token: {token}' {origin}{}{path}",
+        api.scope.base()
+    ))
 }
 
 async fn shutdown_signal() {

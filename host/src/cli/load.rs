@@ -7,6 +7,7 @@ use anyhow::Context;
 
 use crate::dev::build::build_backend;
 use crate::dev::project::Project;
+use crate::imports::Installation;
 use crate::runtime::{CompileCache, Plugin, Runtime, RuntimeConfig};
 
 /// Validates the manifest, builds the backend (unless `component` is given)
@@ -15,6 +16,7 @@ pub async fn load_project(
     runtime: &Runtime,
     project: &Project,
     component: Option<&Path>,
+    installation: Installation,
 ) -> anyhow::Result<Arc<Plugin>> {
     let manifest = project.manifest()?;
     let wasm: PathBuf = match component {
@@ -27,9 +29,15 @@ pub async fn load_project(
                 .context("the build task failed")??
         }
     };
-    let plugin = Plugin::load(runtime, manifest, &project.manifest_shown(), &wasm)
-        .await
-        .with_context(|| format!("cannot load the plugin in {}", project.dir().display()))?;
+    let plugin = Plugin::load_installed(
+        runtime,
+        manifest,
+        &project.manifest_shown(),
+        &wasm,
+        installation,
+    )
+    .await
+    .with_context(|| format!("cannot load the plugin in {}", project.dir().display()))?;
     Ok(Arc::new(plugin))
 }
 

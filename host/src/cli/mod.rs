@@ -57,6 +57,10 @@ pub struct RunArgs {
     /// Port to listen on, on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 3001, env = "OP_PORT")]
     pub port: u16,
+    /// Base URL of a real ONES server (else OP_ONES_URL, else ones_url in
+    /// config/local.yaml); with none, the embedded ONES simulator starts.
+    #[arg(long, value_name = "URL")]
+    pub ones_url: Option<String>,
 }
 
 /// Runs the command line; the exit code says whether it succeeded.

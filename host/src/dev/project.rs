@@ -41,8 +41,24 @@ impl Project {
         manifest::load(&self.manifest_path(), &self.manifest_shown())
     }
 
-    /// `.op/`: the project's local state (compile cache, ...).
+    /// `.op/`: the project's local state (compile cache, simulator data,
+    /// instance id).
     pub fn state_dir(&self) -> PathBuf {
         self.dir.join(".op")
+    }
+
+    /// The id of this local installation, kept in `.op/instance-id` so that
+    /// a restart is the same instance.
+    pub fn instance_id(&self) -> std::io::Result<String> {
+        let file = self.state_dir().join("instance-id");
+        match std::fs::read_to_string(&file) {
+            Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_string()),
+            _ => {
+                let id = super::random_hex()[..16].to_string();
+                std::fs::create_dir_all(self.state_dir())?;
+                std::fs::write(&file, &id)?;
+                Ok(id)
+            }
+        }
     }
 }

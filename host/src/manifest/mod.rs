@@ -8,6 +8,7 @@
 
 mod de;
 mod model;
+mod outbound;
 mod rules;
 mod suggest;
 mod yaml;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 pub use de::Located;
 pub use model::*;
+pub use outbound::OutboundRule;
 pub use rules::{Method, Segment, UrlPattern};
 pub use suggest::did_you_mean;
 pub use yaml::Pos;
@@ -140,6 +142,41 @@ pub fn parse(text: &str, shown_as: &str) -> Result<Manifest, ManifestError> {
     match manifest {
         Some(manifest) if diagnostics.is_empty() => Ok(manifest),
         _ => Err(fail(diagnostics)),
+    }
+}
+
+/// Parses any YAML configuration file into `T` with the manifest's error
+/// reporting: every error with `LINE:COL`, unknown keys with "did you mean".
+pub fn parse_yaml<T: serde::de::DeserializeOwned + Default>(
+    text: &str,
+    shown_as: &str,
+) -> Result<T, ManifestError> {
+    let fail = |diagnostics: Vec<Diagnostic>| ManifestError {
+        file: shown_as.to_string(),
+        diagnostics,
+    };
+    let root = match yaml::parse(text) {
+        Ok(Some(root)) => root,
+        Ok(None) => return Ok(T::default()),
+        Err(err) => {
+            return Err(fail(vec![Diagnostic {
+                pos: err.pos,
+                path: String::new(),
+                message: format!("invalid YAML: {}", err.message),
+            }]));
+        }
+    };
+    let sink = de::Sink::default();
+    let parsed = T::deserialize(de::NodeDeserializer::new(&root, &sink));
+    let mut diagnostics = sink.into_diagnostics();
+    match parsed {
+        Ok(value) if diagnostics.is_empty() => Ok(value),
+        Ok(_) => Err(fail(diagnostics)),
+        Err(err) => {
+            diagnostics.push(err.into_diagnostic(root.pos));
+            diagnostics.sort_by_key(|d| d.pos);
+            Err(fail(diagnostics))
+        }
     }
 }
 

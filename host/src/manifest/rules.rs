@@ -197,8 +197,8 @@ pub fn check(manifest: &Manifest, check_service: bool) -> Vec<Diagnostic> {
         check_limit(&mut out, sandbox.memory_mib.as_ref(), 1, 4096, "MiB");
         check_limit(&mut out, sandbox.timeout_ms.as_ref(), 1, 600_000, "ms");
         for host in &sandbox.outbound {
-            if host.value.trim().is_empty() {
-                out.push(diag(host, "an outbound host cannot be empty".into()));
+            if let Err(message) = super::OutboundRule::parse(&host.value) {
+                out.push(diag(host, format!("invalid outbound host {message}")));
             }
         }
     }

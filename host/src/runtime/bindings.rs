@@ -1,12 +1,17 @@
-#![allow(missing_docs)]
-
 //! Host-side bindings of `wit/`, generated once here and nowhere else.
+
+#![allow(missing_docs)]
 
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "plugin",
+    imports: {
+        "op:plugin/fetch.fetch": async,
+    },
     exports: { default: async },
 });
 
+pub use self::op::plugin::fetch::{FetchError, FetchRequest, FetchResponse};
+pub use self::op::plugin::log::Level;
 pub use self::op::plugin::types::{Severity, UpstreamResponse};
 pub use exports::op::plugin::handler::{PluginError, Request, Response};

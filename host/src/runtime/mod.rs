@@ -90,7 +90,7 @@ impl Runtime {
             .max_wasm_stack(512 * 1024);
         let engine = Engine::new(&wasm).map_err(LoadError::engine)?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(LoadError::engine)?;
+        crate::imports::add_to_linker(&mut linker).map_err(LoadError::engine)?;
         start_epoch_ticker(&engine);
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {

@@ -11,7 +11,7 @@ use wasmtime::{Store, Trap};
 use super::bindings::{PluginError, PluginPre, Request, Response};
 use super::error::{CallError, LoadError, TrapKind};
 use super::{DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_LIMIT, EPOCH_TICK, Runtime};
-use crate::imports::HostState;
+use crate::imports::{CallContext, HostState, Installation, InstanceContext};
 use crate::manifest::{Diagnostic, Manifest, ManifestError, did_you_mean};
 
 /// What the guest answered: its response, or an error it reported on purpose.
@@ -43,6 +43,7 @@ impl Limits {
 /// A plugin ready to serve calls.
 pub struct Plugin {
     manifest: Arc<Manifest>,
+    instance: Arc<InstanceContext>,
     pre: PluginPre<HostState>,
     functions: Vec<String>,
     limits: Limits,
@@ -68,12 +69,39 @@ impl Plugin {
         manifest_file: &str,
         wasm: &Path,
     ) -> Result<Plugin, LoadError> {
+        Self::load_installed(
+            runtime,
+            manifest,
+            manifest_file,
+            wasm,
+            Installation::default(),
+        )
+        .await
+    }
+
+    /// Loads the component at `wasm` for an installation (team, ONES
+    /// server, credentials, config values).
+    pub async fn load_installed(
+        runtime: &Runtime,
+        manifest: Manifest,
+        manifest_file: &str,
+        wasm: &Path,
+        installation: Installation,
+    ) -> Result<Plugin, LoadError> {
         let shown = wasm.display().to_string();
         let bytes = std::fs::read(wasm).map_err(|source| LoadError::Read {
             path: shown.clone(),
             source,
         })?;
-        Self::from_bytes(runtime, manifest, manifest_file, &bytes, &shown).await
+        Self::from_bytes(
+            runtime,
+            manifest,
+            manifest_file,
+            &bytes,
+            &shown,
+            installation,
+        )
+        .await
     }
 
     /// Loads a component from memory; `shown` names it in errors.
@@ -83,6 +111,7 @@ impl Plugin {
         manifest_file: &str,
         wasm: &[u8],
         shown: &str,
+        installation: Installation,
     ) -> Result<Plugin, LoadError> {
         let component = compile(runtime, wasm, shown)?;
         let instance_pre = runtime
@@ -97,8 +126,10 @@ impl Plugin {
             reason: format!("it does not export the `op:plugin/handler` interface: {err:#}"),
         })?;
         let limits = Limits::for_manifest(&manifest, runtime);
+        let instance = Arc::new(InstanceContext::new(&manifest, installation));
         let mut plugin = Plugin {
             manifest: Arc::new(manifest),
+            instance,
             pre,
             functions: Vec::new(),
             limits,
@@ -140,9 +171,14 @@ impl Plugin {
         self.limits
     }
 
-    fn new_store(&self) -> Store<HostState> {
+    /// Where and how the plugin is installed.
+    pub fn instance(&self) -> &Arc<InstanceContext> {
+        &self.instance
+    }
+
+    fn new_store(&self, call: CallContext) -> Store<HostState> {
         let memory = usize::try_from(self.limits.memory).unwrap_or(usize::MAX);
-        let mut store = Store::new(self.runtime.engine(), HostState::new(memory));
+        let mut store = Store::new(self.runtime.engine(), HostState::new(memory, call));
         store.limiter(|state| &mut state.limits);
         let ticks = self.limits.time.as_millis() / EPOCH_TICK.as_millis() + 1;
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
@@ -151,7 +187,7 @@ impl Plugin {
     }
 
     async fn probe_functions(&self) -> Result<Vec<String>, CallError> {
-        let mut store = self.new_store();
+        let mut store = self.new_store(CallContext::new(self.instance.clone(), "functions"));
         let function = "functions";
         let limit = self.limits.time;
         let run = async {
@@ -177,7 +213,11 @@ impl Plugin {
 
     /// Runs `function` with `request` in a fresh instance, within the limits.
     pub async fn call(&self, function: &str, request: &Request) -> Result<CallOutcome, CallError> {
-        let mut store = self.new_store();
+        let mut store = self.new_store(CallContext::serving(
+            self.instance.clone(),
+            function,
+            request,
+        ));
         let limit = self.limits.time;
         let result = {
             let run = async {

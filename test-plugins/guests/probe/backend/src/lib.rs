@@ -1,7 +1,7 @@
 //! A plugin for the host's tests: it reports what it was called with, and
 //! fails in the ways the tests ask for.
 
-use op_plugin_sdk::{PluginError, PluginRequest, PluginResponse, json, serde_json};
+use op_plugin_sdk::{FetchError, OPFetch, PluginError, PluginRequest, PluginResponse, json, serde_json};
 use serde::Deserialize;
 
 /// Answers everything it received, as JSON.
@@ -80,7 +80,94 @@ fn chatty(_req: PluginRequest) -> PluginResponse {
     PluginResponse::empty()
 }
 
+#[derive(Deserialize)]
+struct FetchOrder {
+    url: String,
+    #[serde(default = "get")]
+    method: String,
+    #[serde(default = "yes")]
+    root: bool,
+    #[serde(default)]
+    team_uuid: Option<String>,
+    #[serde(default)]
+    headers: Vec<(String, String)>,
+    #[serde(default)]
+    query: Vec<(String, String)>,
+    #[serde(default)]
+    body: String,
+}
+
+fn get() -> String {
+    "GET".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Makes the OPFetch call described by the JSON body and reports the
+/// outcome: `{"status", "headers", "body"}` or `{"error", "message"}`.
+fn fetch(req: PluginRequest) -> Result<serde_json::Value, PluginError> {
+    let order: FetchOrder = req.json()?;
+    let mut call = OPFetch::new(order.method, order.url).root(order.root).body(order.body);
+    if let Some(team) = order.team_uuid {
+        call = call.team_uuid(team);
+    }
+    for (name, value) in order.headers {
+        call = call.header(name, value);
+    }
+    for (name, value) in order.query {
+        call = call.query(name, value);
+    }
+    Ok(match call.send() {
+        Ok(answer) => json!({
+            "status": answer.status,
+            "headers": answer.headers,
+            "body": answer.text(),
+        }),
+        Err(err) => {
+            let kind = match &err {
+                FetchError::InvalidRequest(_) => "invalid-request",
+                FetchError::NoCredentials(_) => "no-credentials",
+                FetchError::NoTeam(_) => "no-team",
+                FetchError::NotAllowed(_) => "not-allowed",
+                FetchError::Timeout(_) => "timeout",
+                FetchError::ConnectionFailed(_) => "connection-failed",
+                FetchError::TooLarge(_) => "too-large",
+                FetchError::TooManyCalls(_) => "too-many-calls",
+            };
+            json!({ "error": kind, "message": err.message() })
+        }
+    })
+}
+
+/// Gathers everything the plugin can see: its environment, its config, the
+/// request, and what a root OPFetch returns.
+fn snoop(req: PluginRequest) -> serde_json::Value {
+    let env = op_plugin_sdk::environment();
+    let fetched = OPFetch::get("/users/me").send();
+    let fetched = match fetched {
+        Ok(answer) => json!({"status": answer.status, "headers": answer.headers, "body": answer.text()}),
+        Err(err) => json!({"error": err.message()}),
+    };
+    op_plugin_sdk::Logger::info("snooping");
+    json!({
+        "env": {
+            "team_uuid": env.team_uuid,
+            "organization_uuid": env.organization_uuid,
+            "instance_id": env.instance_id,
+        },
+        "config": op_plugin_sdk::config(),
+        "request": { "headers": req.headers, "params": req.params, "body": String::from_utf8_lossy(&req.body) },
+        "fetched": fetched,
+        "host_env": std::env::vars().collect::<Vec<_>>(),
+        "args": std::env::args().collect::<Vec<_>>(),
+    })
+}
+
 op_plugin_sdk::export_functions! {
+    fetch,
+    snoop,
     echo,
     fail,
     custom,
