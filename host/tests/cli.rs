@@ -168,17 +168,15 @@ impl Drop for Running {
     }
 }
 
-#[test]
-fn invoke_run_builds_serves_the_hello_route_and_stops_on_ctrl_c() {
-    let child = Command::new(OP)
-        .args(["invoke", "run", op_test_plugins::HELLO_DIR, "--port", "0"])
-        .env("CARGO_TARGET_DIR", guest_target_dir())
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start op invoke run");
-    let mut running = Running(child);
+/// Starts `command` (an `op invoke run`) and reads its stdout until it
+/// serves; returns the process, its origin and what it printed.
+fn start_serving(command: &mut Command) -> (Running, String, String) {
+    let mut running = Running(
+        command
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start op invoke run"),
+    );
     let stdout = running.0.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let mut printed = Vec::new();
@@ -189,7 +187,18 @@ fn invoke_run_builds_serves_the_hello_route_and_stops_on_ctrl_c() {
             break rest.split_whitespace().next().unwrap().to_string();
         }
     };
-    let table = printed.join("\n");
+    (running, origin, printed.join("\n"))
+}
+
+#[test]
+fn invoke_run_builds_serves_the_hello_route_and_stops_on_ctrl_c() {
+    let (mut running, origin, table) = start_serving(
+        Command::new(OP)
+            .args(["invoke", "run", op_test_plugins::HELLO_DIR, "--port", "0"])
+            .env("CARGO_TARGET_DIR", guest_target_dir())
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped()),
+    );
     assert!(
         table.contains(&format!(
             "POST         {origin}/project/api/project/hello  ->  hello"
@@ -263,7 +272,6 @@ fn invoke_run_without_ones_starts_the_simulator_and_its_curl_works() {
         .arg(&project)
         .args(["--port", "0"])
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
         .stderr(Stdio::null());
     for var in [
         "OP_ONES_URL",
@@ -280,17 +288,7 @@ fn invoke_run_without_ones_starts_the_simulator_and_its_curl_works() {
     )
     .unwrap();
     command.env("CARGO_TARGET_DIR", guest_target_dir());
-    let mut running = Running(command.spawn().expect("start op"));
-    let mut lines = BufReader::new(running.0.stdout.take().unwrap()).lines();
-    let mut printed = Vec::new();
-    let origin = loop {
-        let line = lines.next().expect("op exited before serving").unwrap();
-        printed.push(line.clone());
-        if let Some(rest) = line.strip_prefix("serving on ") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    let printed = printed.join("\n");
+    let (_running, origin, printed) = start_serving(&mut command);
     assert!(
         printed.contains("ONES simulator on http://127.0.0.1:"),
         "{printed}"

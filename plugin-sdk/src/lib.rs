@@ -63,6 +63,27 @@
 //! A function may return a [`PluginResponse`], a `serde_json::Value`, or a
 //! `Result` of either whose error converts into [`PluginError`]. A panic ends
 //! the call with a trap, which the client sees as a 500 `plugin.trap`.
+//!
+//! # Calling ONES
+//!
+//! [`OPFetch`] calls the ONES API as the plugin's super-admin (the default)
+//! or as the calling user (`.root(false)`); the host adds the credentials, so
+//! the plugin never holds the super-admin's token. [`Logger`] writes to the
+//! host's log, [`environment`] says where the plugin is installed, and
+//! [`config_value`] reads `service.config`.
+//!
+//! ```no_run
+//! use op_plugin_sdk::{Logger, OPFetch, PluginError, PluginRequest, PluginResponse};
+//!
+//! fn projects(req: PluginRequest) -> Result<PluginResponse, PluginError> {
+//!     let team = req.param("teamUUID").unwrap_or_default();
+//!     let answer = OPFetch::post(format!("/team/{team}/items/view"))
+//!         .json(&op_plugin_sdk::json!({ "item_type": "project" }))?
+//!         .send()?; // no answer at all: 502 `plugin.fetch` for the client
+//!     Logger::info(format!("ONES answered {}", answer.status));
+//!     Ok(answer.into()) // status, content type and body passed on
+//! }
+//! ```
 
 mod env;
 mod error;

@@ -23,8 +23,6 @@ pub use rules::{Method, Segment, UrlPattern};
 pub use suggest::did_you_mean;
 pub use yaml::Pos;
 
-use serde::Deserialize;
-
 /// One problem in a manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
@@ -98,33 +96,14 @@ pub fn parse(text: &str, shown_as: &str) -> Result<Manifest, ManifestError> {
         file: shown_as.to_string(),
         diagnostics,
     };
-    let root = match yaml::parse(text) {
-        Ok(Some(root)) => root,
-        Ok(None) => {
-            return Err(fail(vec![Diagnostic {
-                pos: Pos { line: 1, column: 1 },
-                path: String::new(),
-                message: "the file is empty; a manifest needs at least a `service` section".into(),
-            }]));
-        }
-        Err(err) => {
-            return Err(fail(vec![Diagnostic {
-                pos: err.pos,
-                path: String::new(),
-                message: format!("invalid YAML: {}", err.message),
-            }]));
-        }
+    let Some(root) = document(text).map_err(|d| fail(vec![d]))? else {
+        return Err(fail(vec![Diagnostic {
+            pos: Pos { line: 1, column: 1 },
+            path: String::new(),
+            message: "the file is empty; a manifest needs at least a `service` section".into(),
+        }]));
     };
-    let sink = de::Sink::default();
-    let parsed = Manifest::deserialize(de::NodeDeserializer::new(&root, &sink));
-    let mut diagnostics = sink.into_diagnostics();
-    let manifest = match parsed {
-        Ok(manifest) => Some(manifest),
-        Err(err) => {
-            diagnostics.push(err.into_diagnostic(root.pos));
-            None
-        }
-    };
+    let (manifest, mut diagnostics) = read::<Manifest>(&root);
     if let Some(manifest) = &manifest {
         if root.get("service").is_none() && matches!(root.kind, yaml::Kind::Map(_)) {
             diagnostics.push(Diagnostic {
@@ -155,27 +134,37 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned + Default>(
         file: shown_as.to_string(),
         diagnostics,
     };
-    let root = match yaml::parse(text) {
-        Ok(Some(root)) => root,
-        Ok(None) => return Ok(T::default()),
-        Err(err) => {
-            return Err(fail(vec![Diagnostic {
-                pos: err.pos,
-                path: String::new(),
-                message: format!("invalid YAML: {}", err.message),
-            }]));
-        }
+    let Some(root) = document(text).map_err(|d| fail(vec![d]))? else {
+        return Ok(T::default());
     };
-    let sink = de::Sink::default();
-    let parsed = T::deserialize(de::NodeDeserializer::new(&root, &sink));
-    let mut diagnostics = sink.into_diagnostics();
-    match parsed {
-        Ok(value) if diagnostics.is_empty() => Ok(value),
-        Ok(_) => Err(fail(diagnostics)),
-        Err(err) => {
-            diagnostics.push(err.into_diagnostic(root.pos));
+    match read::<T>(&root) {
+        (Some(value), diagnostics) if diagnostics.is_empty() => Ok(value),
+        (_, mut diagnostics) => {
             diagnostics.sort_by_key(|d| d.pos);
             Err(fail(diagnostics))
+        }
+    }
+}
+
+/// The YAML document, or its syntax error.
+fn document(text: &str) -> Result<Option<yaml::Node>, Diagnostic> {
+    yaml::parse(text).map_err(|err| Diagnostic {
+        pos: err.pos,
+        path: String::new(),
+        message: format!("invalid YAML: {}", err.message),
+    })
+}
+
+/// The first pass: the value, if its shape allowed one, and every error.
+fn read<T: serde::de::DeserializeOwned>(root: &yaml::Node) -> (Option<T>, Vec<Diagnostic>) {
+    let sink = de::Sink::default();
+    let parsed = T::deserialize(de::NodeDeserializer::new(root, &sink));
+    let mut diagnostics = sink.into_diagnostics();
+    match parsed {
+        Ok(value) => (Some(value), diagnostics),
+        Err(err) => {
+            diagnostics.push(err.into_diagnostic(root.pos));
+            (None, diagnostics)
         }
     }
 }

@@ -1,7 +1,9 @@
 //! A plugin for the host's tests: it reports what it was called with, and
 //! fails in the ways the tests ask for.
 
-use op_plugin_sdk::{FetchError, OPFetch, PluginError, PluginRequest, PluginResponse, json, serde_json};
+use op_plugin_sdk::{
+    FetchError, OPFetch, PluginError, PluginRequest, PluginResponse, json, serde_json,
+};
 use serde::Deserialize;
 
 /// Answers everything it received, as JSON.
@@ -20,7 +22,10 @@ fn echo(req: PluginRequest) -> PluginResponse {
 
 /// Answers a plugin error shaped by the query: `status`, `kind`, `warning`.
 fn fail(req: PluginRequest) -> Result<PluginResponse, PluginError> {
-    let status = req.query("status").and_then(|s| s.parse().ok()).unwrap_or(400);
+    let status = req
+        .query("status")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(400);
     let mut err = PluginError::new(status, "the probe was asked to fail");
     if let Some(kind) = req.query("kind") {
         err = err.with_kind(kind);
@@ -109,7 +114,9 @@ fn yes() -> bool {
 /// outcome: `{"status", "headers", "body"}` or `{"error", "message"}`.
 fn fetch(req: PluginRequest) -> Result<serde_json::Value, PluginError> {
     let order: FetchOrder = req.json()?;
-    let mut call = OPFetch::new(order.method, order.url).root(order.root).body(order.body);
+    let mut call = OPFetch::new(order.method, order.url)
+        .root(order.root)
+        .body(order.body);
     if let Some(team) = order.team_uuid {
         call = call.team_uuid(team);
     }
@@ -147,7 +154,9 @@ fn snoop(req: PluginRequest) -> serde_json::Value {
     let env = op_plugin_sdk::environment();
     let fetched = OPFetch::get("/users/me").send();
     let fetched = match fetched {
-        Ok(answer) => json!({"status": answer.status, "headers": answer.headers, "body": answer.text()}),
+        Ok(answer) => {
+            json!({"status": answer.status, "headers": answer.headers, "body": answer.text()})
+        }
         Err(err) => json!({"error": err.message()}),
     };
     op_plugin_sdk::Logger::info("snooping");
