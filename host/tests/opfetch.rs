@@ -387,6 +387,41 @@ async fn a_refused_connection_is_an_error_that_says_so() {
 }
 
 #[tokio::test]
+async fn oversized_and_late_answers_are_errors_that_say_which() {
+    let ones = upstream::start().await;
+    let outside = upstream::start().await;
+    let origin = probe(
+        &ones,
+        &format!("http://127.0.0.1:{}", outside.port),
+        "",
+        admin(),
+    )
+    .await;
+    let out = probe_fetch(&origin, json!({"url": format!("{}/huge", outside.origin)})).await;
+    assert_eq!(out["error"], "too-large", "{out}");
+    assert!(
+        out["message"]
+            .as_str()
+            .unwrap()
+            .contains("over the limit of 16777216 bytes"),
+        "{out}"
+    );
+    let out = probe_fetch(
+        &origin,
+        json!({"url": format!("{}/slow", outside.origin), "timeout_ms": 200}),
+    )
+    .await;
+    assert_eq!(out["error"], "timeout", "{out}");
+    assert!(
+        out["message"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer GET /slow within 200ms"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
 async fn a_plugin_that_looks_everywhere_never_finds_the_super_admin_token() {
     let ones = upstream::start().await;
     let origin = probe(&ones, "example.com", "", admin()).await;

@@ -134,7 +134,7 @@ async fn ones(
         })?
     };
     sign(&mut headers, &credentials)?;
-    let mut answer = send(method, url, headers, req.body, timeout).await?;
+    let mut answer = send(method, url, headers, req.body, timeout, timeout).await?;
     if req.root {
         scrub(&mut answer, credentials.token.as_bytes());
     }
@@ -186,6 +186,7 @@ async fn outside(
             headers.clone(),
             body.clone(),
             left,
+            timeout,
         )
         .await?;
         let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
@@ -301,12 +302,15 @@ fn sign(headers: &mut HeaderMap, credentials: &Credentials) -> Result<(), FetchE
     Ok(())
 }
 
+/// One HTTP exchange within `timeout`; `limit` is the time limit as the
+/// plugin set it, for the error message.
 async fn send(
     method: Method,
     url: Url,
     headers: HeaderMap,
     body: Vec<u8>,
     timeout: Duration,
+    limit: Duration,
 ) -> Result<FetchResponse, FetchError> {
     let target = format!(
         "{}://{}:{}",
@@ -359,7 +363,7 @@ async fn send(
     match tokio::time::timeout(timeout, exchange).await {
         Ok(result) => result,
         Err(_) => Err(FetchError::Timeout(format!(
-            "{target} did not answer {what} within {timeout:?}"
+            "{target} did not answer {what} within {limit:?}"
         ))),
     }
 }

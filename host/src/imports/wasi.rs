@@ -30,11 +30,11 @@ impl CapturedOutput {
     }
 
     /// Sends what the guest printed to the log, one event per line.
-    pub fn log(&self, plugin: &str, function: &str) {
+    pub fn log(&self, plugin: &str, function: &str, request_id: &str) {
         for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
             let bytes = pipe.contents();
             for line in String::from_utf8_lossy(&bytes).lines() {
-                tracing::info!(target: "op::plugin", plugin, function, stream, "{line}");
+                tracing::info!(target: "op::plugin", plugin, function, request_id, stream, "{line}");
             }
         }
     }

@@ -235,7 +235,7 @@ impl Plugin {
             tokio::time::timeout(limit, run).await
         };
         let output = &store.data().output;
-        output.log(self.app_id(), function);
+        output.log(self.app_id(), function, &store.data().call.request_id);
         match result {
             Err(_) => Err(CallError::Timeout {
                 function: function.to_string(),

@@ -57,6 +57,8 @@ impl Upstream {
 ///   (an API that echoes the token, to prove the host scrubs it);
 /// - `/redirect?to=URL`: 302 to URL;
 /// - `.../missing`: 404;
+/// - `/huge`: a body one byte over 16 MiB;
+/// - `/slow`: answers after 3 s;
 /// - anything else: 200 `{"method", "uri"}`.
 pub async fn start() -> Upstream {
     let log = Arc::new(Mutex::new(Vec::new()));
@@ -106,6 +108,13 @@ async fn record(State(log): State<Arc<Mutex<Vec<Recorded>>>>, request: Request) 
             .unwrap_or_default()
             .to_string();
         return (StatusCode::FOUND, [(header::LOCATION, to)]).into_response();
+    }
+    if path == "/huge" {
+        return vec![b'x'; 16 * 1024 * 1024 + 1].into_response();
+    }
+    if path == "/slow" {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        return "late".into_response();
     }
     if path.ends_with("/missing") {
         return (

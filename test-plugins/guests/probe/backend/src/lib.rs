@@ -100,6 +100,8 @@ struct FetchOrder {
     query: Vec<(String, String)>,
     #[serde(default)]
     body: String,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
 }
 
 fn get() -> String {
@@ -117,6 +119,9 @@ fn fetch(req: PluginRequest) -> Result<serde_json::Value, PluginError> {
     let mut call = OPFetch::new(order.method, order.url)
         .root(order.root)
         .body(order.body);
+    if let Some(ms) = order.timeout_ms {
+        call = call.timeout(std::time::Duration::from_millis(ms));
+    }
     if let Some(team) = order.team_uuid {
         call = call.team_uuid(team);
     }
