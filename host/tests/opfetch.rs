@@ -199,6 +199,82 @@ async fn the_projects_route_posts_items_view_as_super_admin_for_a_logged_in_user
 }
 
 #[tokio::test]
+async fn external_routes_are_for_users_ones_accepts() {
+    let sim = op::dev::simulator::Simulator::start(None).await.unwrap();
+    let team = sim.team_uuid();
+    let installation = Installation {
+        instance_id: "inst0001".into(),
+        team_uuid: Some(team.clone()),
+        organization_uuid: Some(sim.organization_uuid()),
+        config: Vec::new(),
+        ones: Some(OnesLink {
+            base_url: sim.url(),
+            super_admins: Arc::new(SingleSuperAdmin(sim.install("onesapi1"))),
+        }),
+    };
+    let plugin = load(
+        op_test_plugins::ONES_API_DIR,
+        op_test_plugins::ONES_API,
+        None,
+        installation,
+    )
+    .await;
+    let (origin, _) = serve(vec![plugin], GatewayLimits::default()).await;
+    let alice = sim.sample_user();
+    let url = format!("{origin}{BASE}/team/{team}/projects");
+    let res = client()
+        .post(&url)
+        .header("Ones-User-Id", &alice.user_id)
+        .header("Ones-Auth-Token", "not-her-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(
+        json(res).await,
+        json!({"model": "plugin.unauthorized", "reason": "ONES did not accept the caller's Ones-User-Id and Ones-Auth-Token", "type": "error"})
+    );
+    let res = client()
+        .post(&url)
+        .header("Ones-User-Id", &alice.user_id)
+        .header("Ones-Auth-Token", &alice.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(json(res).await["items"][1]["name"], "Gemini");
+    // ONES unreachable: 502, never a guess.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let installation = Installation {
+        team_uuid: Some(team.clone()),
+        ones: Some(OnesLink {
+            base_url: dead,
+            super_admins: Arc::new(NoSuperAdmin),
+        }),
+        ..Installation::default()
+    };
+    let plugin = load(
+        op_test_plugins::ONES_API_DIR,
+        op_test_plugins::ONES_API,
+        None,
+        installation,
+    )
+    .await;
+    let (origin, _) = serve(vec![plugin], GatewayLimits::default()).await;
+    let res = client()
+        .post(format!("{origin}{BASE}/team/{team}/projects"))
+        .header("Ones-User-Id", &alice.user_id)
+        .header("Ones-Auth-Token", &alice.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 502);
+    assert_eq!(json(res).await["model"], "plugin.bad_gateway");
+}
+
+#[tokio::test]
 async fn paths_go_to_the_project_or_wiki_base_and_non_2xx_answers_are_responses() {
     let ones = upstream::start().await;
     let origin = probe(&ones, "example.com", "", admin()).await;

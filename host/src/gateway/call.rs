@@ -14,6 +14,8 @@ use percent_encoding::percent_decode_str;
 use super::error::GatewayError;
 use super::routes::Miss;
 use super::{Gateway, PluginSet};
+use crate::imports::Credentials;
+use crate::imports::fetch::verify_user;
 use crate::manifest::{ApiScope, ApiType, Method};
 use crate::runtime::bindings::{Request, Response as PluginResponse, Severity};
 use crate::runtime::{CallError, Plugin};
@@ -84,7 +86,26 @@ async fn dispatch(
     info.plugin = Some(route.plugin_id.clone());
     info.function = Some(route.function.clone());
     if route.kind == ApiType::External {
-        require_login(&parts.headers)?;
+        let caller = require_login(&parts.headers)?;
+        if let Some(link) = &plugin.instance().installation.ones {
+            match verify_user(link, &caller).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(GatewayError::Unauthorized(
+                        "ONES did not accept the caller's Ones-User-Id and Ones-Auth-Token".into(),
+                    ));
+                }
+                Err(reason) => {
+                    tracing::warn!(
+                        plugin = route.plugin_id,
+                        "cannot check a caller with ONES: {reason}"
+                    );
+                    return Err(GatewayError::BadGateway(format!(
+                        "cannot check the caller with ONES: {reason}"
+                    )));
+                }
+            }
+        }
     }
     let body = read_body(&parts.headers, body, gateway.limits().max_request_body).await?;
     let url = match parts.uri.query() {
@@ -187,20 +208,22 @@ fn miss_error(miss: Miss, parts: &Parts) -> GatewayError {
 }
 
 /// `external` routes are for logged-in users: the request must carry the
-/// ONES user id and token. (Checking them against ONES needs the upstream
-/// connection, which the OPFetch work brings.)
-fn require_login(headers: &HeaderMap) -> Result<(), GatewayError> {
-    for name in ["ones-user-id", "ones-auth-token"] {
-        let present = headers
-            .get(name)
-            .is_some_and(|value| !value.as_bytes().iter().all(u8::is_ascii_whitespace));
-        if !present {
+/// ONES user id and token, which ONES then verifies when the plugin has a
+/// ONES server.
+fn require_login(headers: &HeaderMap) -> Result<Credentials, GatewayError> {
+    let value = |name: &str| -> Result<String, GatewayError> {
+        let text = header_text(headers, name)?.unwrap_or_default();
+        if text.trim().is_empty() {
             return Err(GatewayError::Unauthorized(format!(
                 "this route is for logged-in users; the `{name}` header is missing"
             )));
         }
-    }
-    Ok(())
+        Ok(text)
+    };
+    Ok(Credentials {
+        user_id: value("ones-user-id")?,
+        token: value("ones-auth-token")?,
+    })
 }
 
 async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, GatewayError> {

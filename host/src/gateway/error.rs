@@ -63,6 +63,9 @@ pub enum GatewayError {
     /// The route needs a logged-in user.
     #[error("{0}")]
     Unauthorized(String),
+    /// ONES could not be asked something the call depends on.
+    #[error("{0}")]
+    BadGateway(String),
     /// The plugin answered an error on purpose.
     #[error("{reason}")]
     Plugin {
@@ -136,6 +139,7 @@ impl GatewayError {
             }
             GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            GatewayError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             GatewayError::Plugin { status, .. } => *status,
             GatewayError::Trap { .. } | GatewayError::BadResponse { .. } => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -154,6 +158,7 @@ impl GatewayError {
             GatewayError::BodyTooLarge { .. } => "body_too_large",
             GatewayError::BadRequest(_) => "bad_request",
             GatewayError::Unauthorized(_) => "unauthorized",
+            GatewayError::BadGateway(_) => "bad_gateway",
             GatewayError::Plugin { kind, .. } => kind,
             GatewayError::Trap { .. } => "trap",
             GatewayError::Timeout { .. } => "timeout",

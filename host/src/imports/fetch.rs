@@ -8,7 +8,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
 
 use super::HostState;
-use super::context::{CallContext, Credentials};
+use super::context::{CallContext, Credentials, OnesLink};
 use crate::runtime::bindings::op::plugin::fetch::Host;
 use crate::runtime::bindings::{FetchError, FetchRequest, FetchResponse};
 
@@ -37,6 +37,34 @@ pub fn client() -> &'static reqwest::Client {
             .build()
             .unwrap_or_else(|_| reqwest::Client::new())
     })
+}
+
+/// Whether ONES accepts `credentials` as a logged-in user (`GET /users/me`
+/// answers 2xx). `Err` says why ONES could not be asked.
+pub async fn verify_user(link: &OnesLink, credentials: &Credentials) -> Result<bool, String> {
+    let url = Url::parse(&format!("{}/project/api/project/users/me", link.base_url))
+        .map_err(|err| err.to_string())?;
+    let mut headers = HeaderMap::new();
+    sign(&mut headers, credentials)
+        .map_err(|_| "the caller's credentials are not valid header values".to_string())?;
+    let answer = send(
+        Method::GET,
+        url,
+        headers,
+        Vec::new(),
+        DEFAULT_FETCH_TIMEOUT,
+        DEFAULT_FETCH_TIMEOUT,
+    )
+    .await
+    .map_err(|err| match err {
+        FetchError::Timeout(m) | FetchError::ConnectionFailed(m) | FetchError::TooLarge(m) => m,
+        _ => "the request could not be made".to_string(),
+    })?;
+    match answer.status {
+        200..=299 => Ok(true),
+        401 | 403 => Ok(false),
+        other => Err(format!("ONES answered {other} to GET /users/me")),
+    }
 }
 
 impl Host for HostState {
