@@ -395,7 +395,7 @@ async fn healthz_lists_the_plugins() {
         json!({"status": "ok", "plugins": ["hellowrd"]})
     );
     // A new plugin set serves new calls.
-    gateway.replace(op::gateway::PluginSet::new(vec![common::probe().await]));
+    gateway.replace(op::gateway::PluginSet::new(vec![common::probe().await]).unwrap());
     let res = client()
         .get(format!("{origin}/healthz"))
         .send()

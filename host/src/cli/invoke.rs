@@ -10,7 +10,7 @@ use super::{RunArgs, load, table, tokio_runtime};
 use crate::dev::local::{self, LocalSettings};
 use crate::dev::project::Project;
 use crate::dev::simulator::Simulator;
-use crate::gateway::{self, Gateway, GatewayLimits, PluginSet};
+use crate::gateway::{self, Gateway, GatewayLimits, PluginSet, Upstream};
 use crate::imports::{
     Credentials, Installation, NoSuperAdmin, OnesLink, SingleSuperAdmin, SuperAdmins,
 };
@@ -41,8 +41,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let mut plugins = Vec::new();
         for (project, manifest, settings) in &prepared {
             let installation = installation(project, manifest, settings, simulator.as_ref())?;
-            plugins.push(load::load_project(&runtime, project, None, installation).await?);
+            let plugin = load::load_project(&runtime, project, None, installation).await?;
+            start(project, &plugin).await?;
+            plugins.push(plugin);
         }
+        let upstream = match (&prepared[0].2.ones_url, &simulator) {
+            (Some(url), _) => url.clone(),
+            (None, Some(sim)) => sim.url(),
+            (None, None) => anyhow::bail!("no ONES server and no simulator"),
+        };
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
             format!("cannot listen on {addr} (is another op running? try --port)")
@@ -66,11 +73,44 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             }
         }
         println!("\nserving on {origin} (GET {origin}/healthz); Ctrl-C stops");
-        let gateway = Gateway::new(PluginSet::new(plugins), GatewayLimits::default());
+        let set = PluginSet::new(plugins.clone()).context("these plugins cannot run together")?;
+        let gateway =
+            Gateway::with_upstream(set, GatewayLimits::default(), Upstream::new(upstream));
         gateway::serve(listener, gateway, shutdown_signal()).await?;
+        for plugin in &plugins {
+            if !plugin.manifest().is_org_level()
+                && let Err(err) = plugin.lifecycle("Stop").await
+            {
+                eprintln!("warning: {err}");
+            }
+        }
         eprintln!("stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Runs the lifecycle hooks of a starting plugin: `Install` and `Enable`
+/// the first time (remembered in `.op/installed`), then `Start`; for an
+/// organization-level plugin `OrgInstall` and `OrgEnable`. A failing hook
+/// stops the plugin from loading.
+async fn start(project: &Project, plugin: &crate::runtime::Plugin) -> anyhow::Result<()> {
+    let marker = project.state_dir().join("installed");
+    let org = plugin.manifest().is_org_level();
+    if !marker.exists() {
+        let (install, enable) = if org {
+            ("OrgInstall", "OrgEnable")
+        } else {
+            ("Install", "Enable")
+        };
+        plugin.lifecycle(install).await?;
+        plugin.lifecycle(enable).await?;
+        std::fs::create_dir_all(project.state_dir())?;
+        std::fs::write(&marker, plugin.manifest().service.version.value.as_bytes())?;
+    }
+    if !org {
+        plugin.lifecycle("Start").await?;
+    }
+    Ok(())
 }
 
 /// Where a project's plugin is installed: a real ONES from the settings, or

@@ -25,9 +25,9 @@ pub const PLUGIN_ID_HEADER: &str = "ones-plugin-id";
 
 /// What the log line names about the call.
 #[derive(Default)]
-struct CallInfo {
-    plugin: Option<String>,
-    function: Option<String>,
+pub(super) struct CallInfo {
+    pub(super) plugin: Option<String>,
+    pub(super) function: Option<String>,
 }
 
 pub(super) async fn handle(
@@ -77,10 +77,23 @@ async fn dispatch(
         .unwrap_or_default();
     let plugin_id = header_text(&parts.headers, PLUGIN_ID_HEADER)?;
     let method = Method::parse(parts.method.as_str());
-    let matched = set
+    let found = set
         .routes()
-        .find(scope, &segment_refs, method, &query, plugin_id.as_deref())
-        .map_err(|miss| miss_error(miss, &parts))?;
+        .find(scope, &segment_refs, method, &query, plugin_id.as_deref());
+    let matched = match found {
+        Ok(matched) => matched,
+        Err(Miss::NoRoute | Miss::MethodNotAllowed(_)) if gateway.upstream().is_some() => {
+            let api = super::ones_call::Api {
+                scope,
+                relative,
+                segments: &segment_refs,
+                method,
+                query,
+            };
+            return super::ones_call::run(gateway, set, &parts, body, api, info).await;
+        }
+        Err(miss) => return Err(miss_error(miss, &parts)),
+    };
     let route = matched.route;
     let plugin: &Plugin = &set.plugins()[route.plugin];
     info.plugin = Some(route.plugin_id.clone());
@@ -172,7 +185,7 @@ fn header_value_text(name: &str, value: &HeaderValue) -> Result<String, GatewayE
         .map_err(|_| GatewayError::BadRequest(format!("the header `{name}` is not valid UTF-8")))
 }
 
-fn plugin_headers(headers: &HeaderMap) -> Result<Vec<(String, String)>, GatewayError> {
+pub(super) fn plugin_headers(headers: &HeaderMap) -> Result<Vec<(String, String)>, GatewayError> {
     headers
         .iter()
         .map(|(name, value)| {
@@ -226,7 +239,11 @@ fn require_login(headers: &HeaderMap) -> Result<Credentials, GatewayError> {
     })
 }
 
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, GatewayError> {
+pub(super) async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Vec<u8>, GatewayError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -245,7 +262,7 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<
     }
 }
 
-fn into_http(
+pub(super) fn into_http(
     answer: PluginResponse,
     plugin: &Plugin,
     function: &str,
@@ -295,7 +312,7 @@ fn is_managed_header(name: &HeaderName) -> bool {
     .contains(name)
 }
 
-fn plugin_error(err: crate::runtime::bindings::PluginError) -> GatewayError {
+pub(super) fn plugin_error(err: crate::runtime::bindings::PluginError) -> GatewayError {
     let status = StatusCode::from_u16(err.status)
         .ok()
         .filter(|s| s.is_client_error() || s.is_server_error())
@@ -316,7 +333,7 @@ fn plugin_error(err: crate::runtime::bindings::PluginError) -> GatewayError {
     }
 }
 
-fn call_error(err: CallError, plugin: &Plugin) -> GatewayError {
+pub(super) fn call_error(err: CallError, plugin: &Plugin) -> GatewayError {
     let app_id = plugin.app_id().to_string();
     match err {
         CallError::Trap {

@@ -66,6 +66,23 @@ pub enum GatewayError {
     /// ONES could not be asked something the call depends on.
     #[error("{0}")]
     BadGateway(String),
+    /// ONES did not answer in time.
+    #[error("{0}")]
+    UpstreamTimeout(String),
+    /// A hook failed and its plugin's policy is fail-closed.
+    #[error(
+        "plugin `{plugin}` failed in its `{kind}` hook `{function}` ({what}); the call was refused"
+    )]
+    HookFailed {
+        /// The plugin's app_id.
+        plugin: String,
+        /// The hook's type.
+        kind: &'static str,
+        /// The function.
+        function: String,
+        /// What happened.
+        what: String,
+    },
     /// The plugin answered an error on purpose.
     #[error("{reason}")]
     Plugin {
@@ -140,6 +157,8 @@ impl GatewayError {
             GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             GatewayError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            GatewayError::HookFailed { .. } => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::Plugin { status, .. } => *status,
             GatewayError::Trap { .. } | GatewayError::BadResponse { .. } => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -159,6 +178,8 @@ impl GatewayError {
             GatewayError::BadRequest(_) => "bad_request",
             GatewayError::Unauthorized(_) => "unauthorized",
             GatewayError::BadGateway(_) => "bad_gateway",
+            GatewayError::UpstreamTimeout(_) => "upstream_timeout",
+            GatewayError::HookFailed { .. } => "hook_failed",
             GatewayError::Plugin { kind, .. } => kind,
             GatewayError::Trap { .. } => "trap",
             GatewayError::Timeout { .. } => "timeout",

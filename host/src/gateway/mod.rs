@@ -6,7 +6,11 @@
 
 mod call;
 mod error;
+mod hooks;
+mod ones_call;
+mod proxy;
 mod routes;
+mod subscribe;
 
 use std::future::Future;
 use std::sync::{Arc, RwLock};
@@ -16,7 +20,10 @@ use axum::extract::State;
 use axum::routing::get;
 
 pub use error::GatewayError;
+pub use hooks::{ConflictError, Hook, HookTable, Matching};
+pub use proxy::Upstream;
 pub use routes::{Matched, Miss, Route, RouteTable};
+pub use subscribe::{SUBSCRIBE_QUEUE, SubscribeQueue};
 
 use crate::runtime::Plugin;
 
@@ -25,20 +32,32 @@ pub const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
 /// Largest response body a plugin may answer (16 MiB, as ONES).
 pub const MAX_RESPONSE_BODY: usize = 16 * 1024 * 1024;
 
-/// The plugins being served and their route table. Immutable: a change of
-/// plugins builds a new set, and calls in flight finish on the one they
-/// started with.
+/// The plugins being served, their route table and their hooks.
+/// Immutable: a change of plugins builds a new set, and calls in flight
+/// finish on the one they started with.
 #[derive(Debug, Default)]
 pub struct PluginSet {
     plugins: Vec<Arc<Plugin>>,
     routes: RouteTable,
+    hooks: HookTable,
 }
 
 impl PluginSet {
-    /// A set of plugins, in load order (which orders the route table).
-    pub fn new(plugins: Vec<Arc<Plugin>>) -> Self {
+    /// A set of plugins, in load order (which orders routes and hooks);
+    /// refused when their hooks break the ownership and combination rules.
+    pub fn new(plugins: Vec<Arc<Plugin>>) -> Result<Self, ConflictError> {
         let routes = RouteTable::new(plugins.iter().map(|p| p.manifest().as_ref()));
-        PluginSet { plugins, routes }
+        let hooks = HookTable::new(&plugins)?;
+        Ok(PluginSet {
+            plugins,
+            routes,
+            hooks,
+        })
+    }
+
+    /// The hooks on the ONES API.
+    pub fn hooks(&self) -> &HookTable {
+        &self.hooks
     }
 
     /// The plugins.
@@ -79,17 +98,45 @@ pub struct Gateway {
 struct GatewayInner {
     set: RwLock<Arc<PluginSet>>,
     limits: GatewayLimits,
+    upstream: Option<Upstream>,
+    subscribers: SubscribeQueue,
 }
 
 impl Gateway {
-    /// A gateway serving `set`.
+    /// A gateway serving `set`, with no ONES behind it (calls no route
+    /// answers get 404). Must be made inside a tokio runtime.
     pub fn new(set: PluginSet, limits: GatewayLimits) -> Self {
         Gateway {
             inner: Arc::new(GatewayInner {
                 set: RwLock::new(Arc::new(set)),
                 limits,
+                upstream: None,
+                subscribers: SubscribeQueue::start(SUBSCRIBE_QUEUE),
             }),
         }
+    }
+
+    /// A gateway in front of ONES: API calls no route answers go there,
+    /// through the plugins' hooks.
+    pub fn with_upstream(set: PluginSet, limits: GatewayLimits, upstream: Upstream) -> Self {
+        Gateway {
+            inner: Arc::new(GatewayInner {
+                set: RwLock::new(Arc::new(set)),
+                limits,
+                upstream: Some(upstream),
+                subscribers: SubscribeQueue::start(SUBSCRIBE_QUEUE),
+            }),
+        }
+    }
+
+    /// The ONES upstream, if any.
+    pub fn upstream(&self) -> Option<&Upstream> {
+        self.inner.upstream.as_ref()
+    }
+
+    /// The queue of `subscribe` notifications.
+    pub fn subscribers(&self) -> &SubscribeQueue {
+        &self.inner.subscribers
     }
 
     /// The set serving new calls.
@@ -139,7 +186,8 @@ pub async fn serve(
     gateway: Gateway,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(gateway))
+    let app = app(gateway).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -217,7 +217,7 @@ fn merge(a: &[usize], b: &[usize]) -> Vec<usize> {
     out
 }
 
-fn path_matches(pattern: &UrlPattern, segments: &[&str]) -> bool {
+pub(super) fn path_matches(pattern: &UrlPattern, segments: &[&str]) -> bool {
     pattern
         .segments
         .iter()
@@ -228,13 +228,13 @@ fn path_matches(pattern: &UrlPattern, segments: &[&str]) -> bool {
         })
 }
 
-fn query_matches(wanted: &BTreeMap<String, String>, query: &[(String, String)]) -> bool {
+pub(super) fn query_matches(wanted: &BTreeMap<String, String>, query: &[(String, String)]) -> bool {
     wanted
         .iter()
         .all(|(key, value)| query.iter().any(|(k, v)| k == key && v == value))
 }
 
-fn params(pattern: &UrlPattern, segments: &[&str]) -> Vec<(String, String)> {
+pub(super) fn params(pattern: &UrlPattern, segments: &[&str]) -> Vec<(String, String)> {
     pattern
         .segments
         .iter()

@@ -248,6 +248,58 @@ impl Plugin {
     }
 }
 
+/// A lifecycle hook that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("the `{hook}` hook of plugin `{plugin}` failed: {reason}")]
+pub struct LifecycleError {
+    /// The plugin.
+    pub plugin: String,
+    /// The hook (`Install`, `Enable`, ...).
+    pub hook: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl Plugin {
+    /// Runs the lifecycle hook `name` (`Install`, `Enable`, `Start`, `Stop`,
+    /// `OrgInstall`, ...) if the plugin exports it; returns whether it ran.
+    /// A hook that answers an error, traps or times out fails.
+    pub async fn lifecycle(&self, name: &str) -> Result<bool, LifecycleError> {
+        if !self.has_function(name) {
+            return Ok(false);
+        }
+        let request = Request {
+            method: "POST".into(),
+            url: String::new(),
+            params: Vec::new(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            upstream: None,
+        };
+        let fail = |reason: String| LifecycleError {
+            plugin: self.app_id().to_string(),
+            hook: name.to_string(),
+            reason,
+        };
+        match self.call(name, &request).await {
+            Ok(Ok(answer)) if (200..300).contains(&answer.status.unwrap_or(200)) => Ok(true),
+            Ok(Ok(answer)) => Err(fail(format!(
+                "it answered status {}",
+                answer.status.unwrap_or(200)
+            ))),
+            Ok(Err(err)) => Err(fail(format!("{} {}", err.status, err.reason))),
+            Err(err) => {
+                tracing::error!(plugin = self.app_id(), hook = name, "{err}");
+                Err(fail(match err {
+                    CallError::Trap { kind, .. } => kind.describe().to_string(),
+                    other => other.to_string(),
+                }))
+            }
+        }
+    }
+}
+
 fn compile(runtime: &Runtime, wasm: &[u8], shown: &str) -> Result<Component, LoadError> {
     let compiled = match &runtime.config().cache {
         Some(cache) => cache.load(runtime.engine(), wasm).map(|(component, hit)| {

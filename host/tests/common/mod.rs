@@ -61,11 +61,26 @@ pub async fn hello() -> Arc<Plugin> {
 /// A gateway serving `plugins` on a free loopback port; returns its origin
 /// (`http://127.0.0.1:PORT`) and the gateway. The server stops with the test.
 pub async fn serve(plugins: Vec<Arc<Plugin>>, limits: GatewayLimits) -> (String, Gateway) {
+    let gateway = Gateway::new(PluginSet::new(plugins).expect("no conflicts"), limits);
+    serve_gateway(gateway).await
+}
+
+/// A gateway in front of the ONES at `upstream`, serving `plugins`.
+pub async fn serve_in_front_of(plugins: Vec<Arc<Plugin>>, upstream: &str) -> (String, Gateway) {
+    let set = PluginSet::new(plugins).expect("no conflicts");
+    let gateway = Gateway::with_upstream(
+        set,
+        GatewayLimits::default(),
+        op::gateway::Upstream::new(upstream),
+    );
+    serve_gateway(gateway).await
+}
+
+async fn serve_gateway(gateway: Gateway) -> (String, Gateway) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let origin = format!("http://{}", listener.local_addr().expect("addr"));
-    let gateway = Gateway::new(PluginSet::new(plugins), limits);
     let served = gateway.clone();
     tokio::spawn(async move {
         gateway::serve(listener, served, std::future::pending())

@@ -1,0 +1,246 @@
+//! Hooks on the ONES API: which plugin functions run before and after an
+//! ONES call, and the rules that keep a plugin set coherent.
+//!
+//! Order: hooks run in plugin load order (for `op serve`, installation
+//! order), and within a plugin in declaration order.
+
+use std::collections::BTreeMap;
+
+use crate::manifest::{ApiScope, ApiType, HookFailure, Method, UrlPattern};
+use crate::runtime::Plugin;
+
+use super::routes::{params, path_matches, query_matches};
+
+/// One hook entry of one plugin.
+#[derive(Debug, Clone)]
+pub struct Hook {
+    /// Index of the plugin in its set.
+    pub plugin: usize,
+    /// The plugin's app_id.
+    pub plugin_id: String,
+    /// `replace`, `prefix`, `intercept`, `suffix` or `subscribe`.
+    pub kind: ApiType,
+    /// API base.
+    pub scope: ApiScope,
+    /// Methods it hooks.
+    pub methods: Vec<Method>,
+    /// The hooked API's url.
+    pub pattern: UrlPattern,
+    /// Query pairs that must be present.
+    pub query: BTreeMap<String, String>,
+    /// Function to call.
+    pub function: String,
+    /// The team a team-level plugin is installed in (`None`: every team).
+    pub team: Option<String>,
+    /// What a failure of this hook does to the call.
+    pub failure: HookFailure,
+}
+
+impl Hook {
+    /// Whether the hooked API is team-level (`/team/:teamUUID`).
+    pub fn team_level(&self) -> bool {
+        self.pattern.is_team_level()
+    }
+
+    /// How the API is shown in messages, e.g. `POST /project/api/project/team/:teamUUID/tasks/add2`.
+    pub fn api(&self, method: Method) -> String {
+        format!("{method} {}{}", self.scope.base(), self.pattern)
+    }
+}
+
+/// The hooks that apply to one request, by kind, in run order.
+#[derive(Debug, Default)]
+pub struct Matching<'a> {
+    /// `intercept` hooks.
+    pub intercept: Vec<(&'a Hook, Vec<(String, String)>)>,
+    /// The `prefix` hook.
+    pub prefix: Option<(&'a Hook, Vec<(String, String)>)>,
+    /// The `replace` hook.
+    pub replace: Option<(&'a Hook, Vec<(String, String)>)>,
+    /// The `suffix` hook.
+    pub suffix: Option<(&'a Hook, Vec<(String, String)>)>,
+    /// `subscribe` hooks.
+    pub subscribe: Vec<(&'a Hook, Vec<(String, String)>)>,
+}
+
+impl Matching<'_> {
+    /// Whether no hook applies.
+    pub fn is_empty(&self) -> bool {
+        self.intercept.is_empty()
+            && self.prefix.is_none()
+            && self.replace.is_none()
+            && self.suffix.is_none()
+            && self.subscribe.is_empty()
+    }
+
+    /// Whether a hook needs the upstream's answer.
+    pub fn needs_answer(&self) -> bool {
+        self.suffix.is_some() || !self.subscribe.is_empty()
+    }
+}
+
+/// Every hook of a plugin set.
+#[derive(Debug, Default)]
+pub struct HookTable {
+    hooks: Vec<Hook>,
+}
+
+/// A plugin set that breaks the ownership and combination rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("plugins `{first}` and `{second}` conflict on {api}: {rule}")]
+pub struct ConflictError {
+    /// The plugin loaded first.
+    pub first: String,
+    /// The other plugin.
+    pub second: String,
+    /// The API, e.g. `GET /project/api/project/users/me`.
+    pub api: String,
+    /// The rule they break.
+    pub rule: String,
+}
+
+impl HookTable {
+    /// The hooks of `plugins`, checked against the rules: on one API (at
+    /// one level, per team for team-level APIs) `replace`, `prefix` and
+    /// `suffix` have one owner each, and `intercept`/`subscribe` cannot be
+    /// combined with `replace`.
+    pub fn new(plugins: &[std::sync::Arc<Plugin>]) -> Result<Self, ConflictError> {
+        let mut hooks = Vec::new();
+        for (index, plugin) in plugins.iter().enumerate() {
+            let manifest = plugin.manifest();
+            let failure = manifest
+                .sandbox
+                .as_ref()
+                .map(|s| s.hook_failure)
+                .unwrap_or_default();
+            let team = if manifest.is_org_level() {
+                None
+            } else {
+                plugin.instance().installation.team_uuid.clone()
+            };
+            for api in manifest.apis.iter().filter(|api| !api.kind.is_route()) {
+                let Ok(pattern) = UrlPattern::parse(&api.url) else {
+                    continue;
+                };
+                hooks.push(Hook {
+                    plugin: index,
+                    plugin_id: manifest.app_id().to_string(),
+                    kind: api.kind,
+                    scope: api.scope,
+                    methods: api
+                        .methods
+                        .iter()
+                        .filter_map(|m| Method::parse(m))
+                        .collect(),
+                    query: api
+                        .query
+                        .as_ref()
+                        .map(|q| q.value.clone())
+                        .unwrap_or_default(),
+                    function: api.function.value.clone(),
+                    team: team.clone(),
+                    failure,
+                    pattern,
+                });
+            }
+        }
+        let table = HookTable { hooks };
+        table.check()?;
+        Ok(table)
+    }
+
+    /// Every hook.
+    pub fn hooks(&self) -> &[Hook] {
+        &self.hooks
+    }
+
+    fn check(&self) -> Result<(), ConflictError> {
+        for (i, a) in self.hooks.iter().enumerate() {
+            for b in &self.hooks[i + 1..] {
+                if a.plugin == b.plugin
+                    || a.scope != b.scope
+                    || a.pattern.shape() != b.pattern.shape()
+                {
+                    continue;
+                }
+                let Some(method) = a.methods.iter().find(|m| b.methods.contains(m)) else {
+                    continue;
+                };
+                // Two team-level plugins in different teams never meet.
+                if a.team_level() && a.team.is_some() && b.team.is_some() && a.team != b.team {
+                    continue;
+                }
+                let rule = match (a.kind, b.kind) {
+                    (x, y)
+                        if x == y
+                            && matches!(
+                                x,
+                                ApiType::Replace | ApiType::Prefix | ApiType::Suffix
+                            ) =>
+                    {
+                        format!("an API has one `{}` owner", x.as_str())
+                    }
+                    (ApiType::Replace, ApiType::Intercept | ApiType::Subscribe)
+                    | (ApiType::Intercept | ApiType::Subscribe, ApiType::Replace) => {
+                        "`intercept` and `subscribe` cannot be combined with `replace`".to_string()
+                    }
+                    _ => continue,
+                };
+                return Err(ConflictError {
+                    first: a.plugin_id.clone(),
+                    second: b.plugin_id.clone(),
+                    api: a.api(*method),
+                    rule,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The hooks that apply to a request.
+    pub fn matching(
+        &self,
+        scope: ApiScope,
+        segments: &[&str],
+        method: Option<Method>,
+        query: &[(String, String)],
+    ) -> Matching<'_> {
+        let mut found = Matching::default();
+        let Some(method) = method else { return found };
+        for hook in &self.hooks {
+            if hook.scope != scope
+                || hook.pattern.segments.len() != segments.len()
+                || !hook.methods.contains(&method)
+                || !path_matches(&hook.pattern, segments)
+                || !query_matches(&hook.query, query)
+            {
+                continue;
+            }
+            let params = params(&hook.pattern, segments);
+            if let Some(team) = &hook.team
+                && hook.team_level()
+                && params
+                    .iter()
+                    .any(|(name, value)| name == "teamUUID" && value != team)
+            {
+                continue;
+            }
+            let entry = (hook, params);
+            match hook.kind {
+                ApiType::Intercept => found.intercept.push(entry),
+                ApiType::Subscribe => found.subscribe.push(entry),
+                ApiType::Prefix => {
+                    found.prefix.get_or_insert(entry);
+                }
+                ApiType::Replace => {
+                    found.replace.get_or_insert(entry);
+                }
+                ApiType::Suffix => {
+                    found.suffix.get_or_insert(entry);
+                }
+                ApiType::Addition | ApiType::External => {}
+            }
+        }
+        found
+    }
+}

@@ -1,0 +1,286 @@
+//! A call of the ONES API: the plugins' hooks around the upstream proxy.
+//!
+//! Order: every matching `intercept` (plugin load order, then declaration
+//! order; the first non-2xx answer is the client's answer and ONES is not
+//! called), then `prefix` (its answer's headers and body become the
+//! request), then `replace` (its answer is the answer, ONES is not called) or
+//! ONES itself, then `suffix` (told the answer, awaited, cannot change it),
+//! then `subscribe` (queued; the client does not wait).
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
+
+use super::call::{call_error, into_http, plugin_error, plugin_headers, read_body};
+use super::error::GatewayError;
+use super::hooks::Hook;
+use super::{Gateway, PluginSet, proxy};
+use crate::manifest::{ApiScope, HookFailure, Method};
+use crate::runtime::bindings::{Request, Response as PluginResponse, UpstreamResponse};
+use crate::runtime::{CallError, Plugin};
+
+/// The API being called.
+pub(super) struct Api<'a> {
+    pub scope: ApiScope,
+    /// The path below the API base.
+    pub relative: &'a str,
+    pub segments: &'a [&'a str],
+    pub method: Option<Method>,
+    pub query: Vec<(String, String)>,
+}
+
+/// What a hook's call came to.
+enum HookOutcome {
+    /// The function answered.
+    Answer(PluginResponse),
+    /// The function reported an error on purpose.
+    Refused(GatewayError),
+    /// The hook failed and the plugin says fail-open: go on without it.
+    Skipped,
+}
+
+pub(super) async fn run(
+    gateway: &Gateway,
+    set: &PluginSet,
+    parts: &Parts,
+    body: Body,
+    api: Api<'_>,
+    info: &mut super::call::CallInfo,
+) -> Result<Response, GatewayError> {
+    let upstream = gateway
+        .upstream()
+        .ok_or_else(|| GatewayError::BadGateway("no ONES server is configured".into()))?;
+    let client = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or(parts.uri.path(), |pq| pq.as_str());
+    let matching = set
+        .hooks()
+        .matching(api.scope, api.segments, api.method, &api.query);
+    if matching.is_empty() {
+        let headers = proxy::forward_headers(&parts.headers, client);
+        let response = proxy::send(
+            upstream,
+            &parts.method,
+            path_and_query,
+            headers,
+            proxy::streaming_body(body),
+        )
+        .await?;
+        return Ok(proxy::stream_back(response));
+    }
+    let limits = gateway.limits();
+    let mut request = Request {
+        method: parts.method.as_str().to_string(),
+        url: match parts.uri.query() {
+            Some(q) => format!("{}?{q}", api.relative),
+            None => api.relative.to_string(),
+        },
+        params: Vec::new(),
+        query: api.query,
+        headers: plugin_headers(&parts.headers)?,
+        body: read_body(&parts.headers, body, limits.max_request_body).await?,
+        upstream: None,
+    };
+    for (hook, params) in &matching.intercept {
+        request.params.clone_from(params);
+        note(info, hook);
+        match call_hook(set, hook, &request).await? {
+            HookOutcome::Answer(answer) if is_success(&answer) => {}
+            HookOutcome::Answer(answer) => {
+                return into_http(
+                    answer,
+                    &set.plugins()[hook.plugin],
+                    &hook.function,
+                    limits.max_response_body,
+                );
+            }
+            HookOutcome::Refused(err) => return Err(err),
+            HookOutcome::Skipped => {}
+        }
+    }
+    if let Some((hook, params)) = &matching.prefix {
+        request.params.clone_from(params);
+        note(info, hook);
+        match call_hook(set, hook, &request).await? {
+            HookOutcome::Answer(answer) if is_success(&answer) => {
+                apply_prefix(&mut request, answer)
+            }
+            HookOutcome::Answer(answer) => {
+                return into_http(
+                    answer,
+                    &set.plugins()[hook.plugin],
+                    &hook.function,
+                    limits.max_response_body,
+                );
+            }
+            HookOutcome::Refused(err) => return Err(err),
+            HookOutcome::Skipped => {}
+        }
+    }
+    if let Some((hook, params)) = &matching.replace {
+        request.params.clone_from(params);
+        note(info, hook);
+        match call_hook(set, hook, &request).await? {
+            HookOutcome::Answer(answer) => {
+                return into_http(
+                    answer,
+                    &set.plugins()[hook.plugin],
+                    &hook.function,
+                    limits.max_response_body,
+                );
+            }
+            HookOutcome::Refused(err) => return Err(err),
+            HookOutcome::Skipped => {}
+        }
+    }
+    let headers = outgoing_headers(&request.headers, &parts.headers, client)?;
+    let response = proxy::send(
+        upstream,
+        &parts.method,
+        path_and_query,
+        headers,
+        request.body.clone().into(),
+    )
+    .await?;
+    if !matching.needs_answer() {
+        return Ok(proxy::stream_back(response));
+    }
+    let (status, headers, body) = proxy::read_all(response, limits.max_response_body).await?;
+    request.upstream = Some(UpstreamResponse {
+        status,
+        headers: headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: body.clone(),
+    });
+    if let Some((hook, params)) = &matching.suffix {
+        request.params.clone_from(params);
+        let plugin = &set.plugins()[hook.plugin];
+        match plugin.call(&hook.function, &request).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => tracing::warn!(
+                plugin = hook.plugin_id,
+                function = hook.function,
+                "suffix hook answered {} {}",
+                err.status,
+                err.reason
+            ),
+            Err(err) => tracing::warn!(plugin = hook.plugin_id, "suffix hook failed: {err}"),
+        }
+    }
+    for (hook, params) in &matching.subscribe {
+        let mut notification = request.clone();
+        notification.params.clone_from(params);
+        gateway.subscribers().push(
+            set.plugins()[hook.plugin].clone(),
+            &hook.function,
+            notification,
+        );
+    }
+    let mut out = Response::new(Body::from(body));
+    *out.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    *out.headers_mut() = headers;
+    Ok(out)
+}
+
+fn note(info: &mut super::call::CallInfo, hook: &Hook) {
+    info.plugin = Some(hook.plugin_id.clone());
+    info.function = Some(format!("{}:{}", hook.kind.as_str(), hook.function));
+}
+
+fn is_success(answer: &PluginResponse) -> bool {
+    (200..300).contains(&answer.status.unwrap_or(200))
+}
+
+/// Calls a pre-hook; a trap or timeout is handled by the plugin's failure
+/// policy (fail-closed: 503 naming the plugin; fail-open: skipped).
+async fn call_hook(
+    set: &PluginSet,
+    hook: &Hook,
+    request: &Request,
+) -> Result<HookOutcome, GatewayError> {
+    let plugin: &Plugin = &set.plugins()[hook.plugin];
+    match plugin.call(&hook.function, request).await {
+        Ok(Ok(answer)) => Ok(HookOutcome::Answer(answer)),
+        Ok(Err(err)) => Ok(HookOutcome::Refused(plugin_error(err))),
+        Err(err) => {
+            let what = match &err {
+                CallError::Trap { kind, .. } => kind.describe().to_string(),
+                CallError::Timeout { limit, .. } => format!("no answer within {limit:?}"),
+                CallError::Instantiate { .. } => "could not be started".to_string(),
+            };
+            // Logs the detail (trap message, backtrace) once.
+            let _ = call_error(err, plugin);
+            match hook.failure {
+                HookFailure::FailClosed => Err(GatewayError::HookFailed {
+                    plugin: hook.plugin_id.clone(),
+                    kind: hook.kind.as_str(),
+                    function: hook.function.clone(),
+                    what,
+                }),
+                HookFailure::FailOpen => {
+                    tracing::warn!(
+                        plugin = hook.plugin_id,
+                        function = hook.function,
+                        "hook skipped (fail-open): {what}"
+                    );
+                    Ok(HookOutcome::Skipped)
+                }
+            }
+        }
+    }
+}
+
+/// A prefix hook's answer: its headers replace the request's headers of the
+/// same names, and a non-empty body replaces the request's body.
+fn apply_prefix(request: &mut Request, answer: PluginResponse) {
+    for (name, _) in &answer.headers {
+        request
+            .headers
+            .retain(|(existing, _)| !existing.eq_ignore_ascii_case(name));
+    }
+    request.headers.extend(
+        answer
+            .headers
+            .into_iter()
+            .map(|(n, v)| (n.to_ascii_lowercase(), v)),
+    );
+    if !answer.body.is_empty() {
+        request.body = answer.body;
+    }
+}
+
+/// The request headers as they go to ONES: the (possibly rewritten) plugin
+/// view, with the proxy's forwarding rules applied.
+fn outgoing_headers(
+    fields: &[(String, String)],
+    original: &HeaderMap,
+    client: Option<SocketAddr>,
+) -> Result<HeaderMap, GatewayError> {
+    let mut headers = HeaderMap::with_capacity(fields.len());
+    for (name, value) in fields {
+        let bad = || GatewayError::BadRequest(format!("the header `{name}` cannot be forwarded"));
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?;
+        let value = HeaderValue::from_str(value).map_err(|_| bad())?;
+        headers.append(name, value);
+    }
+    if let Some(host) = original.get(axum::http::header::HOST) {
+        headers.insert(axum::http::header::HOST, host.clone());
+    }
+    Ok(proxy::forward_headers(&headers, client))
+}

@@ -1,0 +1,225 @@
+//! The upstream proxy: ONES API calls that no plugin route answers are
+//! forwarded to ONES — method, path, query, headers and body — with
+//! hop-by-hop headers dropped, `Host` rewritten and `X-Forwarded-*` added.
+//! A call no hook looks at is streamed both ways without buffering.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::response::Response;
+use futures_util::TryStreamExt;
+
+use super::error::GatewayError;
+use crate::imports::fetch::client;
+
+/// Where ONES is, for the proxy.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// Base URL without a trailing `/`, e.g. `http://127.0.0.1:3100`.
+    pub base_url: String,
+    /// Longest wait for ONES's response headers.
+    pub timeout: Duration,
+}
+
+impl Upstream {
+    /// An upstream at `base_url` with the default 30 s timeout.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Upstream {
+            base_url: base_url.into().trim_end_matches('/').to_string(),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Headers that describe one connection, not the message.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn is_hop_by_hop(name: &str, connection: &[String]) -> bool {
+    HOP_BY_HOP.contains(&name) || connection.iter().any(|c| c.eq_ignore_ascii_case(name))
+}
+
+fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|t| t.trim().to_ascii_lowercase()))
+        .collect()
+}
+
+/// The headers to send upstream: the client's, less hop-by-hop ones and
+/// `Host`, plus `X-Forwarded-For`, `-Proto` and `-Host`.
+pub fn forward_headers(incoming: &HeaderMap, client_addr: Option<SocketAddr>) -> HeaderMap {
+    let connection = connection_tokens(incoming);
+    let mut out = HeaderMap::with_capacity(incoming.len() + 3);
+    for (name, value) in incoming {
+        if name == header::HOST
+            || name == header::CONTENT_LENGTH
+            || is_hop_by_hop(name.as_str(), &connection)
+        {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    if let Some(addr) = client_addr {
+        let forwarded = match incoming
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(previous) => format!("{previous}, {}", addr.ip()),
+            None => addr.ip().to_string(),
+        };
+        if let Ok(value) = HeaderValue::from_str(&forwarded) {
+            out.insert(HeaderName::from_static("x-forwarded-for"), value);
+        }
+    }
+    if !out.contains_key("x-forwarded-proto") {
+        out.insert(
+            HeaderName::from_static("x-forwarded-proto"),
+            HeaderValue::from_static("http"),
+        );
+    }
+    if let Some(host) = incoming.get(header::HOST)
+        && !out.contains_key("x-forwarded-host")
+    {
+        out.insert(HeaderName::from_static("x-forwarded-host"), host.clone());
+    }
+    out
+}
+
+/// Sends a request to ONES and waits for its response headers.
+pub async fn send(
+    upstream: &Upstream,
+    method: &axum::http::Method,
+    path_and_query: &str,
+    headers: HeaderMap,
+    body: reqwest::Body,
+) -> Result<reqwest::Response, GatewayError> {
+    let url = format!("{}{path_and_query}", upstream.base_url);
+    let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
+        .map_err(|_| GatewayError::BadRequest(format!("`{method}` cannot be forwarded")))?;
+    let request = client().request(method, &url).headers(headers).body(body);
+    match tokio::time::timeout(upstream.timeout, request.send()).await {
+        Err(_) => Err(GatewayError::UpstreamTimeout(format!(
+            "ONES did not answer within {:?}",
+            upstream.timeout
+        ))),
+        Ok(Err(err)) if err.is_timeout() => Err(GatewayError::UpstreamTimeout(
+            "ONES did not answer in time".into(),
+        )),
+        Ok(Err(err)) => {
+            let mut cause: &dyn std::error::Error = &err;
+            while let Some(source) = cause.source() {
+                cause = source;
+            }
+            tracing::warn!(
+                upstream = upstream.base_url,
+                "ONES cannot be reached: {cause}"
+            );
+            Err(GatewayError::BadGateway(format!(
+                "ONES cannot be reached: {cause}"
+            )))
+        }
+        Ok(Ok(response)) => Ok(response),
+    }
+}
+
+/// The client's body, streamed upstream as it arrives.
+pub fn streaming_body(body: Body) -> reqwest::Body {
+    reqwest::Body::wrap_stream(body.into_data_stream())
+}
+
+/// ONES's response, streamed to the client as it arrives.
+pub fn stream_back(response: reqwest::Response) -> Response {
+    let status = response.status();
+    let headers = response_headers(response.headers());
+    let body = Body::from_stream(response.bytes_stream().map_err(std::io::Error::other));
+    let mut out = Response::new(body);
+    *out.status_mut() = axum::http::StatusCode::from_u16(status.as_u16())
+        .unwrap_or(axum::http::StatusCode::BAD_GATEWAY);
+    *out.headers_mut() = headers;
+    out
+}
+
+/// ONES's response headers, less hop-by-hop ones.
+pub fn response_headers(incoming: &HeaderMap) -> HeaderMap {
+    let connection = connection_tokens(incoming);
+    let mut out = HeaderMap::with_capacity(incoming.len());
+    for (name, value) in incoming {
+        if !is_hop_by_hop(name.as_str(), &connection) && name != header::CONTENT_LENGTH {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+/// ONES's whole response body, up to `limit` bytes.
+pub async fn read_all(
+    response: reqwest::Response,
+    limit: usize,
+) -> Result<(u16, HeaderMap, Vec<u8>), GatewayError> {
+    let status = response.status().as_u16();
+    let headers = response_headers(response.headers());
+    let mut response = response;
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > limit {
+                    return Err(GatewayError::BadGateway(format!(
+                        "the ONES answer is over the limit of {limit} bytes that hooks can read"
+                    )));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(err) => {
+                return Err(GatewayError::BadGateway(format!(
+                    "the ONES answer broke off: {err}"
+                )));
+            }
+        }
+    }
+    Ok((status, headers, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_are_dropped_and_forwarding_headers_added() {
+        let mut incoming = HeaderMap::new();
+        incoming.insert(header::HOST, HeaderValue::from_static("gateway:3001"));
+        incoming.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-private"),
+        );
+        incoming.insert("x-private", HeaderValue::from_static("1"));
+        incoming.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        incoming.insert("ones-user-id", HeaderValue::from_static("alice"));
+        incoming.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        let out = forward_headers(&incoming, Some("127.0.0.9:5000".parse().unwrap()));
+        assert!(out.get(header::HOST).is_none());
+        assert!(
+            out.get(header::CONNECTION).is_none()
+                && out.get("x-private").is_none()
+                && out.get("keep-alive").is_none()
+        );
+        assert_eq!(out["ones-user-id"], "alice");
+        assert_eq!(out["x-forwarded-for"], "10.0.0.1, 127.0.0.9");
+        assert_eq!(out["x-forwarded-proto"], "http");
+        assert_eq!(out["x-forwarded-host"], "gateway:3001");
+    }
+}
