@@ -10,8 +10,8 @@ use std::process::{Command, Stdio};
 
 /// Plugin workspaces, relative to the repository root, and their plugins.
 const WORKSPACES: &[(&str, &[&str])] = &[
-    ("example-plugins", &["hello", "ones-api"]),
-    ("test-plugins/guests", &["probe"]),
+    ("example-plugins", &["hello", "ones-api", "task-guard"]),
+    ("test-plugins/guests", &["probe", "hooks"]),
 ];
 
 fn main() {

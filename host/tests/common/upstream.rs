@@ -112,7 +112,7 @@ async fn record(State(log): State<Arc<Mutex<Vec<Recorded>>>>, request: Request) 
     if path == "/huge" {
         return vec![b'x'; 16 * 1024 * 1024 + 1].into_response();
     }
-    if path == "/slow" {
+    if path == "/slow" || path == "/project/api/project/slow" {
         tokio::time::sleep(std::time::Duration::from_secs(3)).await;
         return "late".into_response();
     }
