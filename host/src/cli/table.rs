@@ -51,9 +51,7 @@ pub fn render(manifest: &Manifest, origin: &str) -> String {
         let _ = writeln!(out, "{line}");
     }
     if !hooks.is_empty() {
-        out.push_str(
-            "  hooks on the ONES API (declared; this version of op does not run them yet):\n",
-        );
+        out.push_str("  hooks on the ONES API (run in this order: intercept, prefix, replace or ONES, suffix, subscribe):\n");
         for api in hooks {
             let methods: Vec<String> = api.methods.iter().map(|m| m.value.to_uppercase()).collect();
             let _ = writeln!(
