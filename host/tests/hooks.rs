@@ -425,3 +425,23 @@ async fn an_unreachable_or_slow_ones_answers_502_or_504() {
     assert_eq!(res.status(), 504);
     assert_eq!(json(res).await["model"], "plugin.upstream_timeout");
 }
+
+#[tokio::test]
+async fn lifecycle_hooks_run_when_exported_and_report_failures() {
+    let ones = upstream::start().await;
+    let plugin = hooks(&ones, |t| t).await;
+    assert!(
+        plugin.lifecycle("Install").await.unwrap(),
+        "Install is exported and ran"
+    );
+    assert_eq!(ones.last().uri, format!("{P}/installed"));
+    assert!(
+        !plugin.lifecycle("Enable").await.unwrap(),
+        "Enable is not exported: skipped"
+    );
+    let err = plugin.lifecycle("Start").await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the `Start` hook of plugin `hooks001` failed: 409 not today"
+    );
+}

@@ -42,8 +42,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         for (project, manifest, settings) in &prepared {
             let installation = installation(project, manifest, settings, simulator.as_ref())?;
             let plugin = load::load_project(&runtime, project, None, installation).await?;
-            start(project, &plugin).await?;
-            plugins.push(plugin);
+            // A plugin whose lifecycle hooks fail is left out; the others run.
+            match start(project, &plugin).await {
+                Ok(()) => plugins.push(plugin),
+                Err(err) => eprintln!("error: {err:#}; {} is not loaded", project.dir().display()),
+            }
+        }
+        if plugins.is_empty() {
+            anyhow::bail!("no plugin could be started");
         }
         let upstream = match (&prepared[0].2.ones_url, &simulator) {
             (Some(url), _) => url.clone(),

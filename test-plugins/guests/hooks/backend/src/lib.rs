@@ -45,7 +45,20 @@ fn report(path: &str, req: &PluginRequest) -> Result<(), PluginError> {
     Ok(())
 }
 
+/// Lifecycle `Install`: tells the stand-in it ran.
+fn install(req: PluginRequest) -> Result<PluginResponse, PluginError> {
+    report("/installed", &req)?;
+    Ok(PluginResponse::empty())
+}
+
+/// Lifecycle `Start`: refuses to start.
+fn refuse_start(_req: PluginRequest) -> Result<PluginResponse, PluginError> {
+    Err(PluginError::new(409, "not today"))
+}
+
 op_plugin_sdk::export_functions! {
+    install as "Install",
+    refuse_start as "Start",
     replace_me as "replaceMe",
     rewrite,
     after_info as "afterInfo",
