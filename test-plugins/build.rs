@@ -10,8 +10,11 @@ use std::process::{Command, Stdio};
 
 /// Plugin workspaces, relative to the repository root, and their plugins.
 const WORKSPACES: &[(&str, &[&str])] = &[
-    ("example-plugins", &["hello", "ones-api", "task-guard"]),
-    ("test-plugins/guests", &["probe", "hooks"]),
+    (
+        "example-plugins",
+        &["hello", "ones-api", "task-guard", "misbehave"],
+    ),
+    ("test-plugins/guests", &["probe", "hooks", "sneaky"]),
 ];
 
 fn main() {

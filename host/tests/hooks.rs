@@ -30,6 +30,7 @@ fn installed(ones: &Upstream, team: &str) -> Installation {
                 token: "admin-token".into(),
             })),
         }),
+        workspace: None,
     }
 }
 

@@ -77,6 +77,7 @@ async fn the_compile_cache_is_keyed_by_the_wasm_and_reused() {
         cache: Some(cache.clone()),
         max_instances: 8,
         max_memory: 128 * 1024 * 1024,
+        ..RuntimeConfig::default()
     })
     .unwrap();
     let wasm = std::fs::read(op_test_plugins::HELLO).unwrap();

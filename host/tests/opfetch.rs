@@ -31,6 +31,7 @@ fn installation(ones: &Upstream, super_admins: Arc<dyn SuperAdmins>) -> Installa
             base_url: ones.origin.clone(),
             super_admins,
         }),
+        workspace: None,
     }
 }
 
@@ -211,6 +212,7 @@ async fn external_routes_are_for_users_ones_accepts() {
             base_url: sim.url(),
             super_admins: Arc::new(SingleSuperAdmin(sim.install("onesapi1"))),
         }),
+        workspace: None,
     };
     let plugin = load(
         op_test_plugins::ONES_API_DIR,

@@ -170,6 +170,7 @@ fn installation(
         organization_uuid: organization,
         config: settings.config.clone(),
         ones: Some(ones),
+        workspace: Some(project.dir().join("workspace")).filter(|dir| dir.is_dir()),
     })
 }
 

@@ -62,6 +62,18 @@ async fn dispatch(
     info: &mut CallInfo,
 ) -> Result<Response, GatewayError> {
     let (parts, body) = request.into_parts();
+    let header_bytes: usize = parts
+        .headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len())
+        .sum();
+    let limit = gateway.limits().max_request_headers;
+    if header_bytes > limit {
+        return Err(GatewayError::HeadersTooLarge {
+            size: header_bytes,
+            limit,
+        });
+    }
     let path = parts.uri.path();
     let no_route = || GatewayError::NoRoute {
         method: parts.method.to_string(),
@@ -354,6 +366,18 @@ pub(super) fn call_error(err: CallError, plugin: &Plugin) -> GatewayError {
                 plugin: app_id,
                 function,
                 limit,
+            }
+        }
+        CallError::Busy { function, waited } => {
+            tracing::warn!(
+                plugin = app_id,
+                function,
+                ?waited,
+                "too many calls at once; refused"
+            );
+            GatewayError::Unavailable {
+                plugin: app_id,
+                function,
             }
         }
         CallError::Instantiate { function, detail } => {

@@ -57,6 +57,14 @@ pub enum GatewayError {
         /// The limit.
         limit: usize,
     },
+    /// The request's headers are over the limit.
+    #[error("the request headers are {size} bytes, over the limit of {limit} bytes")]
+    HeadersTooLarge {
+        /// Their size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The request cannot be handed to a plugin as it is.
     #[error("{0}")]
     BadRequest(String),
@@ -155,6 +163,7 @@ impl GatewayError {
                 StatusCode::BAD_REQUEST
             }
             GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             GatewayError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             GatewayError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -175,6 +184,7 @@ impl GatewayError {
             GatewayError::MethodNotAllowed { .. } => "method_not_allowed",
             GatewayError::AmbiguousRoute { .. } => "ambiguous_route",
             GatewayError::BodyTooLarge { .. } => "body_too_large",
+            GatewayError::HeadersTooLarge { .. } => "headers_too_large",
             GatewayError::BadRequest(_) => "bad_request",
             GatewayError::Unauthorized(_) => "unauthorized",
             GatewayError::BadGateway(_) => "bad_gateway",

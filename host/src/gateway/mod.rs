@@ -29,6 +29,8 @@ use crate::runtime::Plugin;
 
 /// Largest request body handed to a plugin (16 MiB, as ONES).
 pub const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
+/// Largest total size of a request's header names and values (64 KiB).
+pub const MAX_REQUEST_HEADERS: usize = 64 * 1024;
 /// Largest response body a plugin may answer (16 MiB, as ONES).
 pub const MAX_RESPONSE_BODY: usize = 16 * 1024 * 1024;
 
@@ -78,6 +80,8 @@ pub struct GatewayLimits {
     pub max_request_body: usize,
     /// Largest response body, in bytes.
     pub max_response_body: usize,
+    /// Largest total size of request header names and values, in bytes.
+    pub max_request_headers: usize,
 }
 
 impl Default for GatewayLimits {
@@ -85,6 +89,7 @@ impl Default for GatewayLimits {
         GatewayLimits {
             max_request_body: MAX_REQUEST_BODY,
             max_response_body: MAX_RESPONSE_BODY,
+            max_request_headers: MAX_REQUEST_HEADERS,
         }
     }
 }

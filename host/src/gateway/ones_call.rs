@@ -223,6 +223,7 @@ async fn call_hook(
                 CallError::Trap { kind, .. } => kind.describe().to_string(),
                 CallError::Timeout { limit, .. } => format!("no answer within {limit:?}"),
                 CallError::Instantiate { .. } => "could not be started".to_string(),
+                CallError::Busy { .. } => "no free instance slot".to_string(),
             };
             // Logs the detail (trap message, backtrace) once.
             let _ = call_error(err, plugin);

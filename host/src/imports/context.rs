@@ -82,6 +82,8 @@ pub struct Installation {
     pub config: Vec<(String, String)>,
     /// The ONES server, if any.
     pub ones: Option<OnesLink>,
+    /// The plugin's `workspace/` directory, given to it as `/workspace`.
+    pub workspace: Option<std::path::PathBuf>,
 }
 
 /// Everything a call of one plugin installation may use, shared by its calls.

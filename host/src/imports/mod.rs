@@ -37,7 +37,7 @@ impl HostState {
     pub fn new(memory_limit: usize, call: CallContext) -> Self {
         let output = wasi::CapturedOutput::new();
         HostState {
-            wasi: wasi::context(&output),
+            wasi: wasi::context(&output, call.instance.installation.workspace.as_deref()),
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(memory_limit)

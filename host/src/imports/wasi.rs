@@ -1,7 +1,9 @@
 //! The part of WASI a plugin gets.
 
-use wasmtime_wasi::WasiCtx;
+use std::path::Path;
+
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtx};
 
 /// Most bytes of stdout and of stderr kept per call; the rest is dropped.
 pub const OUTPUT_CAPACITY: usize = 64 * 1024;
@@ -46,14 +48,24 @@ impl Default for CapturedOutput {
     }
 }
 
-/// A WASI context with clocks, random and captured stdio only: no
-/// preopened directories, no environment, no arguments, no network.
-pub fn context(output: &CapturedOutput) -> WasiCtx {
-    WasiCtx::builder()
+/// Where a plugin's `workspace/` appears inside the sandbox.
+pub const WORKSPACE_GUEST_PATH: &str = "/workspace";
+
+/// A WASI context with clocks, random and captured stdio; the plugin's
+/// workspace (read-write) as `/workspace` when it has one; no other
+/// directory, no environment, no arguments, no network.
+pub fn context(output: &CapturedOutput, workspace: Option<&Path>) -> WasiCtx {
+    let mut builder = WasiCtx::builder();
+    builder
         .stdout(output.stdout.clone())
         .stderr(output.stderr.clone())
         .allow_tcp(false)
         .allow_udp(false)
-        .allow_ip_name_lookup(false)
-        .build()
+        .allow_ip_name_lookup(false);
+    if let Some(dir) = workspace
+        && let Err(err) = builder.preopened_dir(dir, WORKSPACE_GUEST_PATH, FsPerms::ReadWrite)
+    {
+        tracing::warn!(workspace = %dir.display(), "the plugin's workspace cannot be opened: {err:#}");
+    }
+    builder.build()
 }

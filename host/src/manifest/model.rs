@@ -327,4 +327,8 @@ pub struct Sandbox {
     /// What a failing hook does to the call.
     #[serde(default)]
     pub hook_failure: HookFailure,
+    /// Calls of this plugin that may run at once (default 64); more wait,
+    /// then get 503.
+    #[serde(default)]
+    pub concurrency: Option<Located<u64>>,
 }

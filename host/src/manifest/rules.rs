@@ -196,6 +196,7 @@ pub fn check(manifest: &Manifest, check_service: bool) -> Vec<Diagnostic> {
     if let Some(sandbox) = &manifest.sandbox {
         check_limit(&mut out, sandbox.memory_mib.as_ref(), 1, 4096, "MiB");
         check_limit(&mut out, sandbox.timeout_ms.as_ref(), 1, 600_000, "ms");
+        check_limit(&mut out, sandbox.concurrency.as_ref(), 1, 10_000, "calls");
         for host in &sandbox.outbound {
             if let Err(message) = super::OutboundRule::parse(&host.value) {
                 out.push(diag(host, format!("invalid outbound host {message}")));

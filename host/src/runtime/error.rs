@@ -97,6 +97,14 @@ pub enum CallError {
         /// The limit.
         limit: Duration,
     },
+    /// Too many calls at once: no slot freed up in time.
+    #[error("function `{function}` waited {waited:?} for a free instance slot")]
+    Busy {
+        /// The function.
+        function: String,
+        /// How long it waited.
+        waited: Duration,
+    },
     /// The pool of instances is exhausted or instantiation failed.
     #[error("cannot instantiate the plugin for `{function}`: {detail}")]
     Instantiate {

@@ -39,6 +39,11 @@ pub struct RuntimeConfig {
     pub max_instances: u32,
     /// Largest linear memory any plugin may be allowed, in bytes.
     pub max_memory: u64,
+    /// Calls of one plugin that may run at once, unless its sandbox
+    /// section asks for fewer.
+    pub max_concurrency_per_plugin: u32,
+    /// How long a call waits for a free slot before it is refused.
+    pub queue_wait: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -47,6 +52,8 @@ impl Default for RuntimeConfig {
             cache: None,
             max_instances: 1000,
             max_memory: 4 * 1024 * 1024 * 1024,
+            max_concurrency_per_plugin: 64,
+            queue_wait: Duration::from_secs(2),
         }
     }
 }
@@ -61,6 +68,8 @@ struct RuntimeInner {
     engine: Engine,
     linker: Linker<HostState>,
     config: RuntimeConfig,
+    /// One permit per instance that may exist at once in the process.
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Runtime {
@@ -96,6 +105,7 @@ impl Runtime {
             inner: Arc::new(RuntimeInner {
                 engine,
                 linker,
+                slots: Arc::new(tokio::sync::Semaphore::new(config.max_instances as usize)),
                 config,
             }),
         })
@@ -109,6 +119,11 @@ impl Runtime {
     /// The linker holding the host's imports.
     pub fn linker(&self) -> &Linker<HostState> {
         &self.inner.linker
+    }
+
+    /// The process-wide instance slots.
+    pub(crate) fn slots(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.inner.slots
     }
 
     /// The runtime's settings.

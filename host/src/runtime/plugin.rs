@@ -44,6 +44,8 @@ impl Limits {
 pub struct Plugin {
     manifest: Arc<Manifest>,
     instance: Arc<InstanceContext>,
+    /// One permit per call of this plugin that may run at once.
+    slots: Arc<tokio::sync::Semaphore>,
     pre: PluginPre<HostState>,
     functions: Vec<String>,
     limits: Limits,
@@ -114,6 +116,7 @@ impl Plugin {
         installation: Installation,
     ) -> Result<Plugin, LoadError> {
         let component = compile(runtime, wasm, shown)?;
+        check_imports(runtime, &component, shown)?;
         let instance_pre = runtime
             .linker()
             .instantiate_pre(&component)
@@ -127,9 +130,18 @@ impl Plugin {
         })?;
         let limits = Limits::for_manifest(&manifest, runtime);
         let instance = Arc::new(InstanceContext::new(&manifest, installation));
+        let concurrency = manifest
+            .sandbox
+            .as_ref()
+            .and_then(|s| s.concurrency.as_ref())
+            .map_or(u64::MAX, |c| c.value)
+            .min(u64::from(runtime.config().max_concurrency_per_plugin));
         let mut plugin = Plugin {
             manifest: Arc::new(manifest),
             instance,
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                usize::try_from(concurrency).unwrap_or(1).max(1),
+            )),
             pre,
             functions: Vec::new(),
             limits,
@@ -213,6 +225,22 @@ impl Plugin {
 
     /// Runs `function` with `request` in a fresh instance, within the limits.
     pub async fn call(&self, function: &str, request: &Request) -> Result<CallOutcome, CallError> {
+        // Bounded waiting: first for a slot of this plugin, then of the process.
+        let wait = self.runtime.config().queue_wait;
+        let busy = || CallError::Busy {
+            function: function.to_string(),
+            waited: wait,
+        };
+        let started = std::time::Instant::now();
+        let _plugin_slot = match tokio::time::timeout(wait, self.slots.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            _ => return Err(busy()),
+        };
+        let left = wait.saturating_sub(started.elapsed());
+        let _process_slot = match tokio::time::timeout(left, self.runtime.slots().acquire()).await {
+            Ok(Ok(permit)) => permit,
+            _ => return Err(busy()),
+        };
         let mut store = self.new_store(CallContext::serving(
             self.instance.clone(),
             function,
@@ -298,6 +326,46 @@ impl Plugin {
             }
         }
     }
+}
+
+/// Interfaces a plugin may import: the `op:plugin` host interfaces and the
+/// granted part of WASI. Sockets, HTTP and anything else are refused.
+pub const GRANTED_IMPORTS: [&str; 6] = [
+    "op:plugin/",
+    "wasi:io/",
+    "wasi:clocks/",
+    "wasi:random/",
+    "wasi:cli/",
+    "wasi:filesystem/",
+];
+
+/// Refuses a component that imports an interface the host does not grant,
+/// naming it.
+fn check_imports(runtime: &Runtime, component: &Component, shown: &str) -> Result<(), LoadError> {
+    let ty = component.component_type();
+    let refused: Vec<String> = ty
+        .imports(runtime.engine())
+        .map(|(name, _)| name.to_string())
+        .filter(|name| {
+            !GRANTED_IMPORTS
+                .iter()
+                .any(|granted| name.starts_with(granted))
+        })
+        .collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(LoadError::Link {
+        path: shown.to_string(),
+        reason: format!(
+            "it imports {}, which the host does not grant (plugins get op:plugin, and WASI io, clocks, random, cli and filesystem)",
+            refused
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
 }
 
 fn compile(runtime: &Runtime, wasm: &[u8], shown: &str) -> Result<Component, LoadError> {

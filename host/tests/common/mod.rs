@@ -23,6 +23,7 @@ pub fn runtime() -> Runtime {
                 cache: Some(CompileCache::new(cache)),
                 max_instances: 64,
                 max_memory: 256 * 1024 * 1024,
+                ..RuntimeConfig::default()
             })
             .expect("runtime")
         })
