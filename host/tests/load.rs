@@ -67,6 +67,28 @@ async fn loaded_plugins_list_their_functions() {
     assert_eq!(probe.limits().time, std::time::Duration::from_millis(500));
     let hello = common::hello().await;
     assert_eq!(hello.limits().memory, 64 * 1024 * 1024);
+    assert_eq!(hello.limits().time, std::time::Duration::from_secs(10));
+    // The host caps what a plugin asks for.
+    let text = std::fs::read_to_string(
+        std::path::Path::new(op_test_plugins::HELLO_DIR).join("config/plugin.yaml"),
+    )
+    .unwrap()
+        + "sandbox:\n  memory_mib: 4096\n  timeout_ms: 600000\n";
+    let greedy = common::load_with(
+        op::manifest::parse(&text, "config/plugin.yaml").unwrap(),
+        op_test_plugins::HELLO,
+    )
+    .await;
+    assert_eq!(
+        greedy.limits().memory,
+        256 * 1024 * 1024,
+        "capped by the runtime's max_memory"
+    );
+    assert_eq!(
+        greedy.limits().time,
+        std::time::Duration::from_secs(60),
+        "capped by the runtime's max_time"
+    );
 }
 
 #[tokio::test]

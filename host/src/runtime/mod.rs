@@ -39,6 +39,8 @@ pub struct RuntimeConfig {
     pub max_instances: u32,
     /// Largest linear memory any plugin may be allowed, in bytes.
     pub max_memory: u64,
+    /// Longest wall time any plugin may be allowed per call.
+    pub max_time: Duration,
     /// Calls of one plugin that may run at once, unless its sandbox
     /// section asks for fewer.
     pub max_concurrency_per_plugin: u32,
@@ -52,6 +54,7 @@ impl Default for RuntimeConfig {
             cache: None,
             max_instances: 1000,
             max_memory: 4 * 1024 * 1024 * 1024,
+            max_time: Duration::from_secs(60),
             max_concurrency_per_plugin: 64,
             queue_wait: Duration::from_secs(2),
         }

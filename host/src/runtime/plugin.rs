@@ -35,7 +35,10 @@ impl Limits {
                 .memory_limit()
                 .unwrap_or(DEFAULT_MEMORY_LIMIT)
                 .min(runtime.config().max_memory),
-            time: manifest.time_limit().unwrap_or(DEFAULT_TIME_LIMIT),
+            time: manifest
+                .time_limit()
+                .unwrap_or(DEFAULT_TIME_LIMIT)
+                .min(runtime.config().max_time),
         }
     }
 }
