@@ -90,57 +90,26 @@ pub(super) async fn run(
         body: read_body(&parts.headers, body, limits.max_request_body).await?,
         upstream: None,
     };
+    let limit = limits.max_response_body;
     for (hook, params) in &matching.intercept {
-        request.params.clone_from(params);
-        note(info, hook);
-        match call_hook(set, hook, &request).await? {
-            HookOutcome::Answer(answer) if is_success(&answer) => {}
-            HookOutcome::Answer(answer) => {
-                return into_http(
-                    answer,
-                    &set.plugins()[hook.plugin],
-                    &hook.function,
-                    limits.max_response_body,
-                );
-            }
-            HookOutcome::Refused(err) => return Err(err),
-            HookOutcome::Skipped => {}
+        if let Step::Stop(response) =
+            pre_hook(set, hook, params, &mut request, info, limit, false).await?
+        {
+            return Ok(response);
         }
     }
     if let Some((hook, params)) = &matching.prefix {
-        request.params.clone_from(params);
-        note(info, hook);
-        match call_hook(set, hook, &request).await? {
-            HookOutcome::Answer(answer) if is_success(&answer) => {
-                apply_prefix(&mut request, answer)
-            }
-            HookOutcome::Answer(answer) => {
-                return into_http(
-                    answer,
-                    &set.plugins()[hook.plugin],
-                    &hook.function,
-                    limits.max_response_body,
-                );
-            }
-            HookOutcome::Refused(err) => return Err(err),
-            HookOutcome::Skipped => {}
+        match pre_hook(set, hook, params, &mut request, info, limit, false).await? {
+            Step::Stop(response) => return Ok(response),
+            Step::Go(Some(answer)) => apply_prefix(&mut request, answer),
+            Step::Go(None) => {}
         }
     }
-    if let Some((hook, params)) = &matching.replace {
-        request.params.clone_from(params);
-        note(info, hook);
-        match call_hook(set, hook, &request).await? {
-            HookOutcome::Answer(answer) => {
-                return into_http(
-                    answer,
-                    &set.plugins()[hook.plugin],
-                    &hook.function,
-                    limits.max_response_body,
-                );
-            }
-            HookOutcome::Refused(err) => return Err(err),
-            HookOutcome::Skipped => {}
-        }
+    if let Some((hook, params)) = &matching.replace
+        && let Step::Stop(response) =
+            pre_hook(set, hook, params, &mut request, info, limit, true).await?
+    {
+        return Ok(response);
     }
     let headers = outgoing_headers(&request.headers, &parts.headers, client)?;
     let response = proxy::send(
@@ -196,6 +165,40 @@ pub(super) async fn run(
     *out.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     *out.headers_mut() = headers;
     Ok(out)
+}
+
+/// What a pre-hook decided.
+enum Step {
+    /// The call goes on; with the hook's 2xx answer unless it was skipped.
+    Go(Option<PluginResponse>),
+    /// The call ends with this answer.
+    Stop(Response),
+}
+
+/// Runs a pre-hook with its path parameters. A non-2xx answer ends the call
+/// (any answer does when `answer_ends` is set, as for `replace`); a plugin
+/// error ends it with that error.
+async fn pre_hook(
+    set: &PluginSet,
+    hook: &Hook,
+    params: &[(String, String)],
+    request: &mut Request,
+    info: &mut super::call::CallInfo,
+    limit: usize,
+    answer_ends: bool,
+) -> Result<Step, GatewayError> {
+    request.params = params.to_vec();
+    note(info, hook);
+    match call_hook(set, hook, request).await? {
+        HookOutcome::Answer(answer) if !answer_ends && is_success(&answer) => {
+            Ok(Step::Go(Some(answer)))
+        }
+        HookOutcome::Answer(answer) => {
+            into_http(answer, &set.plugins()[hook.plugin], &hook.function, limit).map(Step::Stop)
+        }
+        HookOutcome::Refused(err) => Err(err),
+        HookOutcome::Skipped => Ok(Step::Go(None)),
+    }
 }
 
 fn note(info: &mut super::call::CallInfo, hook: &Hook) {
