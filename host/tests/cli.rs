@@ -351,3 +351,79 @@ fn invoke_run_without_ones_starts_the_simulator_and_its_curl_works() {
     assert!(project.join(".op/simulator.json").is_file());
     assert!(project.join(".op/instance-id").is_file());
 }
+
+#[test]
+fn lifecycle_hooks_run_at_start_and_stop_and_invoke_clear_uninstalls() {
+    let state = tempfile::tempdir().unwrap();
+    let project = state.path().join("probe");
+    std::fs::create_dir_all(project.join("config")).unwrap();
+    std::fs::copy(
+        Path::new(op_test_plugins::PROBE_DIR).join("config/plugin.yaml"),
+        project.join("config/plugin.yaml"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        Path::new(op_test_plugins::PROBE_DIR).join("backend"),
+        project.join("backend"),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let mut command = Command::new(OP);
+        command
+            .args(args)
+            .arg(&project)
+            .env("CARGO_TARGET_DIR", guest_target_dir())
+            .env("RUST_LOG", "info");
+        for var in [
+            "OP_ONES_URL",
+            "OP_TEAM_UUID",
+            "OP_SUPER_ADMIN_USER_ID",
+            "OP_SUPER_ADMIN_TOKEN",
+        ] {
+            command.env_remove(var);
+        }
+        command
+    };
+    let lifecycle_lines = |stderr: &str| -> Vec<String> {
+        stderr
+            .lines()
+            .filter_map(|l| l.split("lifecycle: ").nth(1))
+            .map(|l| l.split_whitespace().next().unwrap_or_default().to_string())
+            .collect()
+    };
+    for expected in [
+        vec!["Install", "Enable", "Start", "Stop"],
+        vec!["Start", "Stop"],
+    ] {
+        let mut command = run(&["invoke", "run", "--port", "0"]);
+        let (mut running, _origin, _) = start_serving(command.stderr(Stdio::piped()));
+        let pid = running.0.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(running.0.wait().unwrap().success());
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(running.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        assert_eq!(lifecycle_lines(&stderr), expected, "{stderr}");
+    }
+    assert!(project.join(".op/installed").is_file());
+    let out = run(&["invoke", "clear"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("ran Stop\nran Disable\nran UnInstall\n"),
+        "{stdout}"
+    );
+    assert_eq!(
+        lifecycle_lines(&text(&out.stderr)),
+        ["Stop", "Disable", "UnInstall"]
+    );
+    assert!(!project.join(".op").exists(), ".op/ is removed");
+    let out = run(&["invoke", "clear"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("is not installed; no hooks to run"));
+}

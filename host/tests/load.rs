@@ -50,6 +50,12 @@ async fn loaded_plugins_list_their_functions() {
     assert_eq!(
         functions,
         [
+            "Disable",
+            "Enable",
+            "Install",
+            "Start",
+            "Stop",
+            "UnInstall",
             "chatty",
             "crash",
             "custom",

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use super::{RunArgs, load, table, tokio_runtime};
+use super::{ClearArgs, RunArgs, load, table, tokio_runtime};
 use crate::dev::local::{self, LocalSettings};
 use crate::dev::project::Project;
 use crate::dev::simulator::Simulator;
@@ -78,11 +78,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 println!("try, as the sample user:\n  {curl}");
             }
         }
+        // Listen for Ctrl-C (and SIGTERM) before saying we serve, so that a
+        // signal sent right after that line stops us cleanly.
+        let shutdown = shutdown_signal()?;
         println!("\nserving on {origin} (GET {origin}/healthz); Ctrl-C stops");
         let set = PluginSet::new(plugins.clone()).context("these plugins cannot run together")?;
         let gateway =
             Gateway::with_upstream(set, GatewayLimits::default(), Upstream::new(upstream));
-        gateway::serve(listener, gateway, shutdown_signal()).await?;
+        gateway::serve(listener, gateway, shutdown).await?;
         for plugin in &plugins {
             if !plugin.manifest().is_org_level()
                 && let Err(err) = plugin.lifecycle("Stop").await
@@ -93,6 +96,54 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// `op invoke clear [DIR]`: `Stop`, `Disable`, `UnInstall` (or `OrgDisable`,
+/// `OrgUnInstall`) when the project is installed, then `.op/` is removed.
+pub fn clear(args: ClearArgs) -> anyhow::Result<ExitCode> {
+    let project = Project::new(&args.dir);
+    let manifest = project.manifest()?;
+    let state = project.state_dir();
+    if state.join("installed").exists() {
+        let settings = local::settings(project.dir(), args.ones_url.as_deref(), |name| {
+            std::env::var(name).ok()
+        })?;
+        let runtime = load::runtime_for(&project)?;
+        tokio_runtime()?.block_on(async {
+            let simulator = match settings.ones_url {
+                Some(_) => None,
+                None => Some(
+                    Simulator::start(Some(state.join("simulator.json")))
+                        .await
+                        .context("cannot start the ONES simulator")?,
+                ),
+            };
+            let installation = installation(&project, &manifest, &settings, simulator.as_ref())?;
+            let plugin = load::load_project(&runtime, &project, None, installation).await?;
+            let hooks: &[&str] = if manifest.is_org_level() {
+                &["OrgDisable", "OrgUnInstall"]
+            } else {
+                &["Stop", "Disable", "UnInstall"]
+            };
+            for hook in hooks {
+                if plugin.lifecycle(hook).await? {
+                    println!("ran {hook}");
+                }
+            }
+            anyhow::Ok(())
+        })?;
+    } else {
+        println!(
+            "{} is not installed; no hooks to run",
+            project.dir().display()
+        );
+    }
+    if state.exists() {
+        std::fs::remove_dir_all(&state)
+            .with_context(|| format!("cannot remove {}", state.display()))?;
+        println!("removed {}", state.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs the lifecycle hooks of a starting plugin: `Install` and `Enable`
@@ -214,8 +265,16 @@ fn sample_curl(origin: &str, manifest: Option<&Manifest>, sim: &Simulator) -> Op
     ))
 }
 
-async fn shutdown_signal() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
-    }
+/// Resolves at the first SIGINT or SIGTERM; the handlers are installed
+/// when this is called, not when it is first polled.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
 }

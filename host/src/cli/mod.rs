@@ -46,6 +46,20 @@ pub struct CheckArgs {
 pub enum InvokeCommand {
     /// Build, load and serve plugin projects on 127.0.0.1.
     Run(RunArgs),
+    /// Uninstall a plugin project's local installation: run its
+    /// Stop, Disable and UnInstall hooks, then remove DIR/.op/.
+    Clear(ClearArgs),
+}
+
+/// `op invoke clear`.
+#[derive(Debug, Args)]
+pub struct ClearArgs {
+    /// The plugin project (default: the current directory).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Base URL of a real ONES server (as for `op invoke run`).
+    #[arg(long, value_name = "URL")]
+    pub ones_url: Option<String>,
 }
 
 /// `op invoke run`.
@@ -70,6 +84,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Invoke(InvokeCommand::Run(args)) => invoke::run(args),
+        Command::Invoke(InvokeCommand::Clear(args)) => invoke::clear(args),
     };
     match result {
         Ok(code) => code,

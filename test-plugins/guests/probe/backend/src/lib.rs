@@ -179,7 +179,43 @@ fn snoop(req: PluginRequest) -> serde_json::Value {
     })
 }
 
+/// Lifecycle hooks: each says on stdout that it ran (the host logs it).
+fn lifecycle(name: &str) -> PluginResponse {
+    println!("lifecycle: {name}");
+    PluginResponse::empty()
+}
+
+fn install(_req: PluginRequest) -> PluginResponse {
+    lifecycle("Install")
+}
+
+fn enable(_req: PluginRequest) -> PluginResponse {
+    lifecycle("Enable")
+}
+
+fn start(_req: PluginRequest) -> PluginResponse {
+    lifecycle("Start")
+}
+
+fn stop(_req: PluginRequest) -> PluginResponse {
+    lifecycle("Stop")
+}
+
+fn disable(_req: PluginRequest) -> PluginResponse {
+    lifecycle("Disable")
+}
+
+fn uninstall(_req: PluginRequest) -> PluginResponse {
+    lifecycle("UnInstall")
+}
+
 op_plugin_sdk::export_functions! {
+    install as "Install",
+    enable as "Enable",
+    start as "Start",
+    stop as "Stop",
+    disable as "Disable",
+    uninstall as "UnInstall",
     fetch,
     snoop,
     echo,
