@@ -4,36 +4,28 @@
 //! Order: hooks run in plugin load order (for `op serve`, installation
 //! order), and within a plugin in declaration order.
 
-use std::collections::BTreeMap;
-
-use crate::manifest::{ApiScope, ApiType, HookFailure, Method, UrlPattern};
+use crate::manifest::{ApiScope, ApiType, HookFailure, Method};
 use crate::runtime::Plugin;
 
-use super::routes::{params, path_matches, query_matches};
+use super::routes::{Declared, params, path_matches, query_matches};
 
-/// One hook entry of one plugin.
+/// One hook entry of one plugin (`replace`, `prefix`, `intercept`,
+/// `suffix` or `subscribe`).
 #[derive(Debug, Clone)]
 pub struct Hook {
-    /// Index of the plugin in its set.
-    pub plugin: usize,
-    /// The plugin's app_id.
-    pub plugin_id: String,
-    /// `replace`, `prefix`, `intercept`, `suffix` or `subscribe`.
-    pub kind: ApiType,
-    /// API base.
-    pub scope: ApiScope,
-    /// Methods it hooks.
-    pub methods: Vec<Method>,
-    /// The hooked API's url.
-    pub pattern: UrlPattern,
-    /// Query pairs that must be present.
-    pub query: BTreeMap<String, String>,
-    /// Function to call.
-    pub function: String,
+    /// The entry.
+    pub declared: Declared,
     /// The team a team-level plugin is installed in (`None`: every team).
     pub team: Option<String>,
     /// What a failure of this hook does to the call.
     pub failure: HookFailure,
+}
+
+impl std::ops::Deref for Hook {
+    type Target = Declared;
+    fn deref(&self) -> &Declared {
+        &self.declared
+    }
 }
 
 impl Hook {
@@ -119,28 +111,13 @@ impl HookTable {
                 plugin.instance().installation.team_uuid.clone()
             };
             for api in manifest.apis.iter().filter(|api| !api.kind.is_route()) {
-                let Ok(pattern) = UrlPattern::parse(&api.url) else {
+                let Some(declared) = Declared::new(index, manifest, api) else {
                     continue;
                 };
                 hooks.push(Hook {
-                    plugin: index,
-                    plugin_id: manifest.app_id().to_string(),
-                    kind: api.kind,
-                    scope: api.scope,
-                    methods: api
-                        .methods
-                        .iter()
-                        .filter_map(|m| Method::parse(m))
-                        .collect(),
-                    query: api
-                        .query
-                        .as_ref()
-                        .map(|q| q.value.clone())
-                        .unwrap_or_default(),
-                    function: api.function.value.clone(),
+                    declared,
                     team: team.clone(),
                     failure,
-                    pattern,
                 });
             }
         }

@@ -22,7 +22,7 @@ use axum::routing::get;
 pub use error::GatewayError;
 pub use hooks::{ConflictError, Hook, HookTable, Matching};
 pub use proxy::Upstream;
-pub use routes::{Matched, Miss, Route, RouteTable};
+pub use routes::{Declared, Matched, Miss, Route, RouteTable};
 pub use subscribe::{SUBSCRIBE_QUEUE, SubscribeQueue};
 
 use crate::runtime::Plugin;

@@ -10,18 +10,19 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::manifest::{ApiScope, ApiType, Manifest, Method, Segment, UrlPattern};
 
-/// One routable entry.
+/// One `apis` entry of one plugin, parsed for matching: what routes and
+/// hooks have in common.
 #[derive(Debug, Clone)]
-pub struct Route {
+pub struct Declared {
     /// Index of the plugin in the set the table was built from.
     pub plugin: usize,
     /// The plugin's app_id.
     pub plugin_id: String,
-    /// `addition` or `external`.
+    /// The entry's type.
     pub kind: ApiType,
     /// API base.
     pub scope: ApiScope,
-    /// Methods it answers.
+    /// Methods it applies to.
     pub methods: Vec<Method>,
     /// The url.
     pub pattern: UrlPattern,
@@ -31,6 +32,50 @@ pub struct Route {
     pub function: String,
     /// Manifest path of the entry (`apis[2]`), for messages.
     pub entry: String,
+}
+
+impl Declared {
+    /// The entry `api` of plugin number `plugin`; `None` when its url does
+    /// not parse (a manifest that loaded has none such).
+    pub fn new(
+        plugin: usize,
+        manifest: &Manifest,
+        api: &crate::manifest::Located<crate::manifest::Api>,
+    ) -> Option<Self> {
+        Some(Declared {
+            plugin,
+            plugin_id: manifest.app_id().to_string(),
+            kind: api.kind,
+            scope: api.scope,
+            methods: api
+                .methods
+                .iter()
+                .filter_map(|m| Method::parse(m))
+                .collect(),
+            pattern: UrlPattern::parse(&api.url).ok()?,
+            query: api
+                .query
+                .as_ref()
+                .map(|q| q.value.clone())
+                .unwrap_or_default(),
+            function: api.function.value.clone(),
+            entry: api.path.clone(),
+        })
+    }
+}
+
+/// One routable entry (`addition` or `external`).
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The entry.
+    pub declared: Declared,
+}
+
+impl std::ops::Deref for Route {
+    type Target = Declared;
+    fn deref(&self) -> &Declared {
+        &self.declared
+    }
 }
 
 impl Route {
@@ -80,28 +125,10 @@ impl RouteTable {
         let mut table = RouteTable::default();
         for (plugin, manifest) in manifests.into_iter().enumerate() {
             for api in manifest.apis.iter().filter(|api| api.kind.is_route()) {
-                let Ok(pattern) = UrlPattern::parse(&api.url) else {
+                let Some(declared) = Declared::new(plugin, manifest, api) else {
                     continue;
                 };
-                let route = Route {
-                    plugin,
-                    plugin_id: manifest.app_id().to_string(),
-                    kind: api.kind,
-                    scope: api.scope,
-                    methods: api
-                        .methods
-                        .iter()
-                        .filter_map(|m| Method::parse(m))
-                        .collect(),
-                    query: api
-                        .query
-                        .as_ref()
-                        .map(|q| q.value.clone())
-                        .unwrap_or_default(),
-                    function: api.function.value.clone(),
-                    entry: api.path.clone(),
-                    pattern,
-                };
+                let route = Route { declared };
                 let first = match route.pattern.segments.first() {
                     Some(Segment::Literal(literal)) => Some(literal.clone()),
                     _ => None,
