@@ -345,43 +345,22 @@ pub(super) fn plugin_error(err: crate::runtime::bindings::PluginError) -> Gatewa
     }
 }
 
+/// The client's answer for a failed call; the detail goes to the log.
 pub(super) fn call_error(err: CallError, plugin: &Plugin) -> GatewayError {
     let app_id = plugin.app_id().to_string();
+    err.log(&app_id);
     match err {
-        CallError::Trap {
+        CallError::Trap { function, kind, .. } => GatewayError::Trap {
+            plugin: app_id,
             function,
-            kind,
-            detail,
-        } => {
-            tracing::error!(plugin = app_id, function, "plugin trapped: {detail}");
-            GatewayError::Trap {
-                plugin: app_id,
-                function,
-                what: kind.describe(),
-            }
-        }
-        CallError::Timeout { function, limit } => {
-            tracing::warn!(plugin = app_id, function, ?limit, "plugin call timed out");
-            GatewayError::Timeout {
-                plugin: app_id,
-                function,
-                limit,
-            }
-        }
-        CallError::Busy { function, waited } => {
-            tracing::warn!(
-                plugin = app_id,
-                function,
-                ?waited,
-                "too many calls at once; refused"
-            );
-            GatewayError::Unavailable {
-                plugin: app_id,
-                function,
-            }
-        }
-        CallError::Instantiate { function, detail } => {
-            tracing::error!(plugin = app_id, function, "cannot instantiate: {detail}");
+            what: kind.describe(),
+        },
+        CallError::Timeout { function, limit } => GatewayError::Timeout {
+            plugin: app_id,
+            function,
+            limit,
+        },
+        CallError::Busy { function, .. } | CallError::Instantiate { function, .. } => {
             GatewayError::Unavailable {
                 plugin: app_id,
                 function,

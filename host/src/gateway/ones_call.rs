@@ -15,13 +15,13 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 
-use super::call::{call_error, into_http, plugin_error, plugin_headers, read_body};
+use super::call::{into_http, plugin_error, plugin_headers, read_body};
 use super::error::GatewayError;
 use super::hooks::Hook;
 use super::{Gateway, PluginSet, proxy};
 use crate::manifest::{ApiScope, HookFailure, Method};
+use crate::runtime::Plugin;
 use crate::runtime::bindings::{Request, Response as PluginResponse, UpstreamResponse};
-use crate::runtime::{CallError, Plugin};
 
 /// The API being called.
 pub(super) struct Api<'a> {
@@ -117,7 +117,13 @@ pub(super) async fn run(
         &parts.method,
         path_and_query,
         headers,
-        request.body.clone().into(),
+        // Post-hooks are given the request again: keep its body for them only.
+        if matching.needs_answer() {
+            request.body.clone()
+        } else {
+            std::mem::take(&mut request.body)
+        }
+        .into(),
     )
     .await?;
     if !matching.needs_answer() {
@@ -222,14 +228,8 @@ async fn call_hook(
         Ok(Ok(answer)) => Ok(HookOutcome::Answer(answer)),
         Ok(Err(err)) => Ok(HookOutcome::Refused(plugin_error(err))),
         Err(err) => {
-            let what = match &err {
-                CallError::Trap { kind, .. } => kind.describe().to_string(),
-                CallError::Timeout { limit, .. } => format!("no answer within {limit:?}"),
-                CallError::Instantiate { .. } => "could not be started".to_string(),
-                CallError::Busy { .. } => "no free instance slot".to_string(),
-            };
-            // Logs the detail (trap message, backtrace) once.
-            let _ = call_error(err, plugin);
+            err.log(&hook.plugin_id);
+            let what = err.summary();
             match hook.failure {
                 HookFailure::FailClosed => Err(GatewayError::HookFailed {
                     plugin: hook.plugin_id.clone(),

@@ -12,7 +12,7 @@ use axum::response::Response;
 use futures_util::TryStreamExt;
 
 use super::error::GatewayError;
-use crate::imports::fetch::client;
+use crate::imports::fetch::{client, root_cause};
 
 /// Where ONES is, for the proxy.
 #[derive(Debug, Clone)]
@@ -119,10 +119,7 @@ pub async fn send(
             "ONES did not answer in time".into(),
         )),
         Ok(Err(err)) => {
-            let mut cause: &dyn std::error::Error = &err;
-            while let Some(source) = cause.source() {
-                cause = source;
-            }
+            let cause = root_cause(&err);
             tracing::warn!(
                 upstream = upstream.base_url,
                 "ONES cannot be reached: {cause}"

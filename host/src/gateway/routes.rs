@@ -78,13 +78,6 @@ impl std::ops::Deref for Route {
     }
 }
 
-impl Route {
-    /// The full path of the route, e.g. `/project/api/project/hello`.
-    pub fn full_path(&self) -> String {
-        format!("{}{}", self.scope.base(), self.pattern)
-    }
-}
-
 /// A matched route and the values of its path parameters.
 #[derive(Debug)]
 pub struct Matched<'a> {

@@ -402,11 +402,20 @@ fn too_large(target: &str) -> FetchError {
     ))
 }
 
-fn transport_error(err: &reqwest::Error, target: &str) -> FetchError {
-    let mut cause: &dyn std::error::Error = err;
+/// The innermost cause of an error (e.g. "Connection refused (os error
+/// 111)" under reqwest's and hyper's wrappers).
+pub fn root_cause<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> &'a (dyn std::error::Error + 'static) {
+    let mut cause = err;
     while let Some(source) = cause.source() {
         cause = source;
     }
+    cause
+}
+
+fn transport_error(err: &reqwest::Error, target: &str) -> FetchError {
+    let cause = root_cause(err);
     if err.is_timeout() {
         FetchError::Timeout(format!("{target} did not answer in time"))
     } else if err.is_connect() {

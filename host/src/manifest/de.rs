@@ -302,7 +302,7 @@ impl<'de, 'a> Deserializer<'de> for NodeDeserializer<'a> {
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         let result = match &self.node.kind {
             Kind::Seq(items) => visitor.visit_seq(Seq::new(&self, items)),
-            Kind::Map(entries) => visitor.visit_map(Map::new(&self, entries, None)),
+            Kind::Map(entries) => visitor.visit_map(Map::new(&self, entries)),
             Kind::Scalar { text, plain } => {
                 if self.node.is_null() {
                     visitor.visit_unit()
@@ -447,7 +447,7 @@ impl<'de, 'a> Deserializer<'de> for NodeDeserializer<'a> {
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match &self.node.kind {
             Kind::Map(entries) => {
-                let result = visitor.visit_map(Map::new(&self, entries, None));
+                let result = visitor.visit_map(Map::new(&self, entries));
                 self.locate(result)
             }
             _ => Err(self.wrong_type("a mapping").at(self.node, &self.path)),
@@ -595,7 +595,7 @@ struct Map<'a, 'b> {
 }
 
 impl<'a, 'b> Map<'a, 'b> {
-    fn new(parent: &'b NodeDeserializer<'a>, entries: &'a [(Node, Node)], _: Option<()>) -> Self {
+    fn new(parent: &'b NodeDeserializer<'a>, entries: &'a [(Node, Node)]) -> Self {
         Self::from_refs(parent, entries.iter().map(|(k, v)| (k, v)).collect())
     }
 

@@ -19,11 +19,6 @@ impl CompileCache {
         CompileCache { dir: dir.into() }
     }
 
-    /// The directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// The file that holds `wasm` compiled by `engine`.
     pub fn entry(&self, engine: &Engine, wasm: &[u8]) -> PathBuf {
         let mut hasher = DefaultHasher::new();

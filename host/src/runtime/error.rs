@@ -114,3 +114,37 @@ pub enum CallError {
         detail: String,
     },
 }
+
+impl CallError {
+    /// What happened, in a few words fit for a client: no trap message, no
+    /// backtrace.
+    pub fn summary(&self) -> String {
+        match self {
+            CallError::Trap { kind, .. } => kind.describe().to_string(),
+            CallError::Timeout { limit, .. } => format!("no answer within {limit:?}"),
+            CallError::Busy { .. } => "no free instance slot".to_string(),
+            CallError::Instantiate { .. } => "could not be started".to_string(),
+        }
+    }
+
+    /// Logs the failure with its whole detail (trap message, the guest's
+    /// stderr, the wasm backtrace) for the operator, once.
+    pub fn log(&self, plugin: &str) {
+        match self {
+            CallError::Trap {
+                function, detail, ..
+            } => {
+                tracing::error!(plugin, function, "plugin trapped: {detail}");
+            }
+            CallError::Timeout { function, limit } => {
+                tracing::warn!(plugin, function, ?limit, "plugin call timed out");
+            }
+            CallError::Busy { function, waited } => {
+                tracing::warn!(plugin, function, ?waited, "too many calls at once; refused");
+            }
+            CallError::Instantiate { function, detail } => {
+                tracing::error!(plugin, function, "cannot instantiate: {detail}");
+            }
+        }
+    }
+}

@@ -230,20 +230,15 @@ impl Plugin {
     pub async fn call(&self, function: &str, request: &Request) -> Result<CallOutcome, CallError> {
         // Bounded waiting: first for a slot of this plugin, then of the process.
         let wait = self.runtime.config().queue_wait;
+        let started = std::time::Instant::now();
         let busy = || CallError::Busy {
             function: function.to_string(),
             waited: wait,
         };
-        let started = std::time::Instant::now();
-        let _plugin_slot = match tokio::time::timeout(wait, self.slots.acquire()).await {
-            Ok(Ok(permit)) => permit,
-            _ => return Err(busy()),
-        };
-        let left = wait.saturating_sub(started.elapsed());
-        let _process_slot = match tokio::time::timeout(left, self.runtime.slots().acquire()).await {
-            Ok(Ok(permit)) => permit,
-            _ => return Err(busy()),
-        };
+        let _plugin_slot = acquire(&self.slots, wait).await.ok_or_else(busy)?;
+        let _process_slot = acquire(self.runtime.slots(), wait.saturating_sub(started.elapsed()))
+            .await
+            .ok_or_else(busy)?;
         let mut store = self.new_store(CallContext::serving(
             self.instance.clone(),
             function,
@@ -321,11 +316,8 @@ impl Plugin {
             ))),
             Ok(Err(err)) => Err(fail(format!("{} {}", err.status, err.reason))),
             Err(err) => {
-                tracing::error!(plugin = self.app_id(), hook = name, "{err}");
-                Err(fail(match err {
-                    CallError::Trap { kind, .. } => kind.describe().to_string(),
-                    other => other.to_string(),
-                }))
+                err.log(self.app_id());
+                Err(fail(err.summary()))
             }
         }
     }
@@ -369,6 +361,18 @@ fn check_imports(runtime: &Runtime, component: &Component, shown: &str) -> Resul
                 .join(", ")
         ),
     })
+}
+
+/// A permit of `slots`, waiting at most `wait`; no timer is set when one
+/// is free at once (the common case).
+async fn acquire(
+    slots: &tokio::sync::Semaphore,
+    wait: Duration,
+) -> Option<tokio::sync::SemaphorePermit<'_>> {
+    if let Ok(permit) = slots.try_acquire() {
+        return Some(permit);
+    }
+    tokio::time::timeout(wait, slots.acquire()).await.ok()?.ok()
 }
 
 fn compile(runtime: &Runtime, wasm: &[u8], shown: &str) -> Result<Component, LoadError> {
