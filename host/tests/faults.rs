@@ -12,29 +12,31 @@ use std::time::Duration;
 use common::{client, json, serve};
 use op::gateway::GatewayLimits;
 use op::imports::Installation;
-use op::runtime::{LoadError, Plugin};
+use op::runtime::{LoadError, Plugin, Runtime, RuntimeConfig};
 
 const P: &str = "/project/api/project";
 
 async fn misbehave_with(edit: impl Fn(String) -> String, workspace: Option<&Path>) -> Arc<Plugin> {
-    let dir = Path::new(op_test_plugins::MISBEHAVE_DIR);
-    let text = edit(std::fs::read_to_string(dir.join("config/plugin.yaml")).unwrap());
-    let manifest = op::manifest::parse(&text, "config/plugin.yaml").unwrap();
+    misbehave_in(&common::runtime(), edit, workspace).await
+}
+
+async fn misbehave_in(
+    runtime: &Runtime,
+    edit: impl Fn(String) -> String,
+    workspace: Option<&Path>,
+) -> Arc<Plugin> {
     let installation = Installation {
         workspace: workspace.map(Path::to_path_buf),
         ..Installation::default()
     };
-    Arc::new(
-        Plugin::load_installed(
-            &common::runtime(),
-            manifest,
-            "config/plugin.yaml",
-            Path::new(op_test_plugins::MISBEHAVE),
-            installation,
-        )
-        .await
-        .unwrap(),
+    common::load_installed(
+        runtime,
+        op_test_plugins::MISBEHAVE_DIR,
+        op_test_plugins::MISBEHAVE,
+        edit,
+        installation,
     )
+    .await
 }
 
 /// Runs `fault` while 20 calls of `/ok` run beside it; returns the fault's
@@ -132,29 +134,38 @@ async fn memory_comes_back_after_a_thousand_faults() {
     );
 }
 
-#[tokio::test]
-async fn over_the_concurrency_limit_callers_wait_then_get_503_with_retry_after() {
-    let limited = misbehave_with(
+/// The misbehave plugin limited to one call at a time, in a runtime whose
+/// callers wait at most `wait` for a slot, served.
+async fn one_at_a_time(wait: Duration) -> String {
+    let runtime = Runtime::new(RuntimeConfig {
+        queue_wait: wait,
+        ..common::test_config()
+    })
+    .unwrap();
+    let limited = misbehave_in(
+        &runtime,
         |t| t.replace("sandbox:\n", "sandbox:\n  concurrency: 1\n"),
         None,
     )
     .await;
-    let (origin, _) = serve(vec![limited], GatewayLimits::default()).await;
+    serve(vec![limited], GatewayLimits::default()).await.0
+}
+
+#[tokio::test]
+async fn over_the_concurrency_limit_callers_wait_then_get_503_with_retry_after() {
+    // The one slot is held by /loop for its 2 s time limit; a caller that
+    // may wait 200 ms is refused.
+    let origin = one_at_a_time(Duration::from_millis(200)).await;
     let looping = tokio::spawn(client().get(format!("{origin}{P}/loop")).send());
     tokio::time::sleep(Duration::from_millis(300)).await;
-    // The one slot is taken by /loop for 2 s; the queue wait is 2 s too, so
-    // this call either waits for the slot or is refused with 503.
     let res = client()
         .get(format!("{origin}{P}/ok"))
         .send()
         .await
         .unwrap();
-    if res.status() == 503 {
-        assert_eq!(res.headers()["retry-after"], "1");
-        assert_eq!(json(res).await["model"], "plugin.unavailable");
-    } else {
-        assert_eq!(res.status(), 200);
-    }
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "1");
+    assert_eq!(json(res).await["model"], "plugin.unavailable");
     assert_eq!(looping.await.unwrap().unwrap().status(), 504);
     let res = client()
         .get(format!("{origin}{P}/ok"))
@@ -162,6 +173,21 @@ async fn over_the_concurrency_limit_callers_wait_then_get_503_with_retry_after()
         .await
         .unwrap();
     assert_eq!(res.status(), 200, "the slot is free again");
+}
+
+#[tokio::test]
+async fn within_the_wait_a_caller_gets_the_slot_when_it_frees() {
+    // A caller that may wait 10 s gets the slot when /loop gives it up.
+    let origin = one_at_a_time(Duration::from_secs(10)).await;
+    let looping = tokio::spawn(client().get(format!("{origin}{P}/loop")).send());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let res = client()
+        .get(format!("{origin}{P}/ok"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "it waited instead of being refused");
+    assert_eq!(looping.await.unwrap().unwrap().status(), 504);
 }
 
 #[tokio::test]

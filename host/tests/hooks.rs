@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,19 +39,7 @@ async fn plugin(
     edit: impl Fn(String) -> String,
     installation: Installation,
 ) -> Arc<Plugin> {
-    let text = edit(std::fs::read_to_string(Path::new(dir).join("config/plugin.yaml")).unwrap());
-    let manifest = op::manifest::parse(&text, "config/plugin.yaml").unwrap();
-    Arc::new(
-        Plugin::load_installed(
-            &common::runtime(),
-            manifest,
-            "config/plugin.yaml",
-            Path::new(wasm),
-            installation,
-        )
-        .await
-        .unwrap(),
-    )
+    common::load_installed(&common::runtime(), dir, wasm, edit, installation).await
 }
 
 async fn task_guard(ones: &Upstream) -> Arc<Plugin> {
@@ -445,4 +432,27 @@ async fn lifecycle_hooks_run_when_exported_and_report_failures() {
         err.to_string(),
         "the `Start` hook of plugin `hooks001` failed: 409 not today"
     );
+}
+
+#[tokio::test]
+async fn a_full_subscribe_queue_drops_and_counts_instead_of_waiting() {
+    let ones = upstream::start().await;
+    let subscriber = hooks(&ones, |t| t).await;
+    // On this single-threaded test runtime the worker cannot run between
+    // the pushes: the first fills the one place, the others overflow.
+    let queue = op::gateway::SubscribeQueue::start(1);
+    let request = op::runtime::bindings::Request {
+        method: "POST".into(),
+        url: "/team/TeamOne1/tasks/add2".into(),
+        params: Vec::new(),
+        query: Vec::new(),
+        headers: Vec::new(),
+        body: Vec::new(),
+        upstream: None,
+    };
+    for _ in 0..5 {
+        queue.push(subscriber.clone(), "replaceMe", request.clone());
+    }
+    assert_eq!(queue.depth(), 1);
+    assert_eq!(queue.dropped(), 4);
 }

@@ -48,21 +48,8 @@ async fn load(
     manifest_text: Option<String>,
     installation: Installation,
 ) -> Arc<Plugin> {
-    let text = manifest_text.unwrap_or_else(|| {
-        std::fs::read_to_string(Path::new(dir).join("config/plugin.yaml")).unwrap()
-    });
-    let manifest = op::manifest::parse(&text, "config/plugin.yaml").unwrap();
-    Arc::new(
-        Plugin::load_installed(
-            &common::runtime(),
-            manifest,
-            "config/plugin.yaml",
-            Path::new(wasm),
-            installation,
-        )
-        .await
-        .unwrap(),
-    )
+    let edit = move |text: String| manifest_text.clone().unwrap_or(text);
+    common::load_installed(&common::runtime(), dir, wasm, edit, installation).await
 }
 
 async fn ones_api(ones: &Upstream) -> String {

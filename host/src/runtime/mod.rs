@@ -19,7 +19,8 @@ pub use plugin::{CallOutcome, LifecycleError, Limits, Plugin};
 
 use crate::imports::HostState;
 
-/// How often the epoch ticker advances; the resolution of time limits.
+/// How often the epoch ticker advances: running wasm yields to the async
+/// executor this often, so a spinning guest never holds a worker thread.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 /// Bytes of each pooled linear memory kept resident between calls.

@@ -10,7 +10,7 @@ use wasmtime::{Store, Trap};
 
 use super::bindings::{PluginError, PluginPre, Request, Response};
 use super::error::{CallError, LoadError, TrapKind};
-use super::{DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_LIMIT, EPOCH_TICK, Runtime};
+use super::{DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_LIMIT, Runtime};
 use crate::imports::{CallContext, HostState, Installation, InstanceContext};
 use crate::manifest::{Diagnostic, Manifest, ManifestError, did_you_mean};
 
@@ -195,9 +195,11 @@ impl Plugin {
         let memory = usize::try_from(self.limits.memory).unwrap_or(usize::MAX);
         let mut store = Store::new(self.runtime.engine(), HostState::new(memory, call));
         store.limiter(|state| &mut state.limits);
-        let ticks = self.limits.time.as_millis() / EPOCH_TICK.as_millis() + 1;
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-        store.epoch_deadline_trap();
+        // Running wasm yields to the executor at every epoch tick, so that
+        // a guest that spins never holds a worker thread: the timer around
+        // the call (the time limit) ends it, and other calls go on meanwhile.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
         store
     }
 

@@ -13,21 +13,48 @@ use op::gateway::{self, Gateway, GatewayLimits, PluginSet};
 use op::manifest::Manifest;
 use op::runtime::{CompileCache, Plugin, Runtime, RuntimeConfig};
 
-/// The process's runtime, with a compile cache under `target/`.
+/// The tests' runtime settings: a compile cache under `target/`, a small
+/// pool.
+pub fn test_config() -> RuntimeConfig {
+    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/op-test-cache");
+    RuntimeConfig {
+        cache: Some(CompileCache::new(cache)),
+        max_instances: 64,
+        max_memory: 256 * 1024 * 1024,
+        ..RuntimeConfig::default()
+    }
+}
+
+/// The process's runtime.
 pub fn runtime() -> Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
     RUNTIME
-        .get_or_init(|| {
-            let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/op-test-cache");
-            Runtime::new(RuntimeConfig {
-                cache: Some(CompileCache::new(cache)),
-                max_instances: 64,
-                max_memory: 256 * 1024 * 1024,
-                ..RuntimeConfig::default()
-            })
-            .expect("runtime")
-        })
+        .get_or_init(|| Runtime::new(test_config()).expect("runtime"))
         .clone()
+}
+
+/// Loads the plugin project `dir` with its component `wasm` into
+/// `runtime`, its manifest first changed by `edit`, installed as
+/// `installation`.
+pub async fn load_installed(
+    runtime: &Runtime,
+    dir: &str,
+    wasm: &str,
+    edit: impl Fn(String) -> String,
+    installation: op::imports::Installation,
+) -> Arc<Plugin> {
+    let text = edit(std::fs::read_to_string(Path::new(dir).join("config/plugin.yaml")).unwrap());
+    let manifest = op::manifest::parse(&text, "config/plugin.yaml").unwrap();
+    let plugin = Plugin::load_installed(
+        runtime,
+        manifest,
+        "config/plugin.yaml",
+        Path::new(wasm),
+        installation,
+    )
+    .await
+    .unwrap_or_else(|err| panic!("loading {wasm}: {err}"));
+    Arc::new(plugin)
 }
 
 /// The manifest of a plugin project directory.
