@@ -430,6 +430,34 @@ async fn the_outbound_allow_list_holds_for_urls_and_redirects_and_gets_no_ones_h
 }
 
 #[tokio::test]
+async fn one_call_may_make_a_hundred_opfetch_calls_and_no_more() {
+    let ones = upstream::start().await;
+    // A generous time limit: this is about the count, not the clock.
+    let plugin = common::load_installed(
+        &common::runtime(),
+        op_test_plugins::PROBE_DIR,
+        op_test_plugins::PROBE,
+        |t| t.replace("timeout_ms: 500", "timeout_ms: 30000"),
+        installation(&ones, admin()),
+    )
+    .await;
+    let (origin, _) = serve(vec![plugin], GatewayLimits::default()).await;
+    let out = probe_fetch(&origin, json!({"url": "/users/me", "repeat": 100})).await;
+    assert_eq!(out["status"], 200, "{out}");
+    assert_eq!(ones.received().len(), 100);
+    let out = probe_fetch(&origin, json!({"url": "/users/me", "repeat": 101})).await;
+    assert_eq!(out["error"], "too-many-calls", "{out}");
+    assert!(
+        out["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 100 OPFetch calls"),
+        "{out}"
+    );
+    assert_eq!(ones.received().len(), 200, "the 101st call was not sent");
+}
+
+#[tokio::test]
 async fn a_refused_connection_is_an_error_that_says_so() {
     let ones = upstream::start().await;
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

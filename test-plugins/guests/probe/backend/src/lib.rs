@@ -102,6 +102,10 @@ struct FetchOrder {
     body: String,
     #[serde(default)]
     timeout_ms: Option<u64>,
+    /// Send the same request this many times (default once) and report the
+    /// last outcome.
+    #[serde(default)]
+    repeat: Option<u32>,
 }
 
 fn get() -> String {
@@ -131,7 +135,11 @@ fn fetch(req: PluginRequest) -> Result<serde_json::Value, PluginError> {
     for (name, value) in order.query {
         call = call.query(name, value);
     }
-    Ok(match call.send() {
+    let mut outcome = call.clone().send();
+    for _ in 1..order.repeat.unwrap_or(1) {
+        outcome = call.clone().send();
+    }
+    Ok(match outcome {
         Ok(answer) => json!({
             "status": answer.status,
             "headers": answer.headers,
