@@ -158,6 +158,40 @@ fn a_missing_wasm_target_names_the_rustup_command() {
     );
 }
 
+/// A copy of the plugin project `example` in `under` (its manifest, and its
+/// backend linked), so that the `.op/` state of a run stays out of the tree.
+fn copy_of(example: &str, under: &Path) -> PathBuf {
+    let example = Path::new(example);
+    let project = under.join(example.file_name().unwrap());
+    std::fs::create_dir_all(project.join("config")).unwrap();
+    std::fs::copy(
+        example.join("config/plugin.yaml"),
+        project.join("config/plugin.yaml"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(example.join("backend"), project.join("backend")).unwrap();
+    project
+}
+
+/// `op ARGS PROJECT` with no ONES configured from the environment (so the
+/// simulator starts), building into the guests' target directory.
+fn offline_op(project: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(OP);
+    command
+        .args(args)
+        .arg(project)
+        .env("CARGO_TARGET_DIR", guest_target_dir());
+    for var in [
+        "OP_ONES_URL",
+        "OP_TEAM_UUID",
+        "OP_SUPER_ADMIN_USER_ID",
+        "OP_SUPER_ADMIN_TOKEN",
+    ] {
+        command.env_remove(var);
+    }
+    command
+}
+
 /// Stops the child on drop so that a failing test leaves no server behind.
 struct Running(std::process::Child);
 
@@ -258,36 +292,9 @@ fn curl(args: &[&str]) -> String {
 #[test]
 fn invoke_run_without_ones_starts_the_simulator_and_its_curl_works() {
     let state = tempfile::tempdir().unwrap();
-    // A copy of the example, so that its .op/ state stays out of the tree.
-    let project = state.path().join("ones-api");
-    std::fs::create_dir_all(project.join("config")).unwrap();
-    std::fs::copy(
-        Path::new(op_test_plugins::ONES_API_DIR).join("config/plugin.yaml"),
-        project.join("config/plugin.yaml"),
-    )
-    .unwrap();
-    let mut command = Command::new(OP);
-    command
-        .args(["invoke", "run"])
-        .arg(&project)
-        .args(["--port", "0"])
-        .env("RUST_LOG", "warn")
-        .stderr(Stdio::null());
-    for var in [
-        "OP_ONES_URL",
-        "OP_TEAM_UUID",
-        "OP_SUPER_ADMIN_USER_ID",
-        "OP_SUPER_ADMIN_TOKEN",
-    ] {
-        command.env_remove(var);
-    }
-    // No backend/ in the copy: build it from the example instead.
-    std::os::unix::fs::symlink(
-        Path::new(op_test_plugins::ONES_API_DIR).join("backend"),
-        project.join("backend"),
-    )
-    .unwrap();
-    command.env("CARGO_TARGET_DIR", guest_target_dir());
+    let project = copy_of(op_test_plugins::ONES_API_DIR, state.path());
+    let mut command = offline_op(&project, &["invoke", "run", "--port", "0"]);
+    command.env("RUST_LOG", "warn").stderr(Stdio::null());
     let (_running, origin, printed) = start_serving(&mut command);
     assert!(
         printed.contains("ONES simulator on http://127.0.0.1:"),
@@ -355,33 +362,10 @@ fn invoke_run_without_ones_starts_the_simulator_and_its_curl_works() {
 #[test]
 fn lifecycle_hooks_run_at_start_and_stop_and_invoke_clear_uninstalls() {
     let state = tempfile::tempdir().unwrap();
-    let project = state.path().join("probe");
-    std::fs::create_dir_all(project.join("config")).unwrap();
-    std::fs::copy(
-        Path::new(op_test_plugins::PROBE_DIR).join("config/plugin.yaml"),
-        project.join("config/plugin.yaml"),
-    )
-    .unwrap();
-    std::os::unix::fs::symlink(
-        Path::new(op_test_plugins::PROBE_DIR).join("backend"),
-        project.join("backend"),
-    )
-    .unwrap();
+    let project = copy_of(op_test_plugins::PROBE_DIR, state.path());
     let run = |args: &[&str]| {
-        let mut command = Command::new(OP);
-        command
-            .args(args)
-            .arg(&project)
-            .env("CARGO_TARGET_DIR", guest_target_dir())
-            .env("RUST_LOG", "info");
-        for var in [
-            "OP_ONES_URL",
-            "OP_TEAM_UUID",
-            "OP_SUPER_ADMIN_USER_ID",
-            "OP_SUPER_ADMIN_TOKEN",
-        ] {
-            command.env_remove(var);
-        }
+        let mut command = offline_op(&project, args);
+        command.env("RUST_LOG", "info");
         command
     };
     let lifecycle_lines = |stderr: &str| -> Vec<String> {
