@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{client, json, serve};
+use common::{client, error_reason, json, serve};
 use op::gateway::GatewayLimits;
 use serde_json::json;
 
@@ -156,15 +156,10 @@ async fn typed_json_bodies_parse_or_answer_400_with_the_reason() {
     assert_eq!(res.status(), 200);
     assert_eq!(json(res).await, json!({"ordered": "pen", "count": 2}));
     let res = client().post(&url).body("not json").send().await.unwrap();
-    assert_eq!(res.status(), 400);
-    let body = json(res).await;
-    assert_eq!(body["model"], "plugin.bad_request");
+    let reason = error_reason(res, 400, "plugin.bad_request").await;
     assert!(
-        body["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("invalid JSON body: expected"),
-        "{body}"
+        reason.starts_with("invalid JSON body: expected"),
+        "{reason}"
     );
     let res = client()
         .post(&url)
@@ -226,16 +221,8 @@ async fn the_time_limit_answers_504_and_the_memory_limit_500() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 500);
-    let body = json(res).await;
-    assert_eq!(body["model"], "plugin.trap");
-    assert!(
-        body["reason"]
-            .as_str()
-            .unwrap()
-            .contains("ran out of memory"),
-        "{body}"
-    );
+    let reason = error_reason(res, 500, "plugin.trap").await;
+    assert!(reason.contains("ran out of memory"), "{reason}");
 }
 
 #[tokio::test]
@@ -320,16 +307,8 @@ async fn the_plugin_id_header_chooses_between_plugins_sharing_a_route() {
     .await;
     let url = format!("{origin}{BASE}/hello");
     let res = client().post(&url).body("{}").send().await.unwrap();
-    assert_eq!(res.status(), 400);
-    let body = json(res).await;
-    assert_eq!(body["model"], "plugin.ambiguous_route");
-    assert!(
-        body["reason"]
-            .as_str()
-            .unwrap()
-            .contains("hellowrd, probe001"),
-        "{body}"
-    );
+    let reason = error_reason(res, 400, "plugin.ambiguous_route").await;
+    assert!(reason.contains("hellowrd, probe001"), "{reason}");
     let res = client()
         .post(&url)
         .header("Ones-Plugin-Id", "hellowrd")

@@ -128,3 +128,15 @@ pub async fn json(response: reqwest::Response) -> serde_json::Value {
     let text = response.text().await.expect("body");
     serde_json::from_str(&text).unwrap_or_else(|err| panic!("not JSON ({err}): {text}"))
 }
+
+/// Checks that `res` is the ONES error `model` with `status`; returns its
+/// reason.
+pub async fn error_reason(res: reqwest::Response, status: u16, model: &str) -> String {
+    assert_eq!(res.status(), status);
+    let body = json(res).await;
+    assert_eq!(body["model"], model, "{body}");
+    body["reason"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no reason: {body}"))
+        .to_string()
+}
