@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+use super::reload::{self, Reloader, Served};
 use super::{ClearArgs, RunArgs, load, table, tokio_runtime};
 use crate::dev::local::{self, LocalSettings};
 use crate::dev::project::Project;
@@ -39,8 +40,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             None
         };
         let mut plugins = Vec::new();
+        let mut served = Vec::new();
         for (project, manifest, settings) in &prepared {
             let installation = installation(project, manifest, settings, simulator.as_ref())?;
+            served.push(Served {
+                project: (*project).clone(),
+                installation: installation.clone(),
+                app_id: manifest.app_id().to_string(),
+            });
             let plugin = load::load_project(&runtime, project, None, installation).await?;
             // A plugin whose lifecycle hooks fail is left out; the others run.
             match start(project, &plugin).await {
@@ -48,7 +55,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 Err(err) => eprintln!("error: {err:#}; {} is not loaded", project.dir().display()),
             }
         }
-        if plugins.is_empty() {
+        if plugins.is_empty() && args.no_watch {
             anyhow::bail!("no plugin could be started");
         }
         let upstream = match (&prepared[0].2.ones_url, &simulator) {
@@ -81,12 +88,27 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         // Listen for Ctrl-C (and SIGTERM) before saying we serve, so that a
         // signal sent right after that line stops us cleanly.
         let shutdown = shutdown_signal()?;
-        println!("\nserving on {origin} (GET {origin}/healthz); Ctrl-C stops");
-        let set = PluginSet::new(plugins.clone()).context("these plugins cannot run together")?;
+        let set = PluginSet::new(plugins).context("these plugins cannot run together")?;
         let gateway =
             Gateway::with_upstream(set, GatewayLimits::default(), Upstream::new(upstream));
-        gateway::serve(listener, gateway, shutdown).await?;
-        for plugin in &plugins {
+        if args.no_watch {
+            println!("\nserving on {origin} (GET {origin}/healthz); Ctrl-C stops");
+        } else {
+            println!(
+                "\nserving on {origin} (GET {origin}/healthz); watching backend/ and config/plugin.yaml; Ctrl-C stops"
+            );
+            let reloader = Arc::new(Reloader {
+                gateway: gateway.clone(),
+                runtime: runtime.clone(),
+                origin: origin.clone(),
+                lock: tokio::sync::Mutex::new(()),
+            });
+            for served in served {
+                tokio::spawn(reload::watch(reloader.clone(), served));
+            }
+        }
+        gateway::serve(listener, gateway.clone(), shutdown).await?;
+        for plugin in gateway.current().plugins() {
             if !plugin.manifest().is_org_level()
                 && let Err(err) = plugin.lifecycle("Stop").await
             {
@@ -150,7 +172,10 @@ pub fn clear(args: ClearArgs) -> anyhow::Result<ExitCode> {
 /// the first time (remembered in `.op/installed`), then `Start`; for an
 /// organization-level plugin `OrgInstall` and `OrgEnable`. A failing hook
 /// stops the plugin from loading.
-async fn start(project: &Project, plugin: &crate::runtime::Plugin) -> anyhow::Result<()> {
+pub(super) async fn start(
+    project: &Project,
+    plugin: &crate::runtime::Plugin,
+) -> anyhow::Result<()> {
     let marker = project.state_dir().join("installed");
     let org = plugin.manifest().is_org_level();
     if !marker.exists() {
@@ -161,13 +186,24 @@ async fn start(project: &Project, plugin: &crate::runtime::Plugin) -> anyhow::Re
         };
         plugin.lifecycle(install).await?;
         plugin.lifecycle(enable).await?;
-        std::fs::create_dir_all(project.state_dir())?;
-        std::fs::write(&marker, plugin.manifest().service.version.value.as_bytes())?;
+        mark_installed(project, plugin)?;
     }
     if !org {
         plugin.lifecycle("Start").await?;
     }
     Ok(())
+}
+
+/// Remembers in `.op/installed` that the project is installed, and which
+/// version.
+pub(super) fn mark_installed(
+    project: &Project,
+    plugin: &crate::runtime::Plugin,
+) -> anyhow::Result<()> {
+    let marker = project.state_dir().join("installed");
+    std::fs::create_dir_all(project.state_dir())
+        .and_then(|()| std::fs::write(&marker, plugin.manifest().service.version.value.as_bytes()))
+        .with_context(|| format!("cannot write {}", marker.display()))
 }
 
 /// Where a project's plugin is installed: a real ONES from the settings, or

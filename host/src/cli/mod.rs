@@ -3,6 +3,7 @@
 mod check;
 mod invoke;
 mod load;
+mod reload;
 mod table;
 
 use std::path::PathBuf;
@@ -75,6 +76,10 @@ pub struct RunArgs {
     /// config/local.yaml); with none, the embedded ONES simulator starts.
     #[arg(long, value_name = "URL")]
     pub ones_url: Option<String>,
+    /// Do not watch backend/ and config/plugin.yaml for changes (by
+    /// default each change rebuilds and swaps in the new version).
+    #[arg(long)]
+    pub no_watch: bool,
 }
 
 /// Runs the command line; the exit code says whether it succeeded.

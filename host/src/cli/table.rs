@@ -67,3 +67,34 @@ pub fn render(manifest: &Manifest, origin: &str) -> String {
     }
     out
 }
+
+/// What changed between two renderings of [`render`]: removed lines with
+/// `-`, added lines with `+`, or a line saying nothing changed.
+pub fn diff(before: &str, after: &str) -> String {
+    let old: Vec<&str> = before.lines().collect();
+    let new: Vec<&str> = after.lines().collect();
+    let mut out = String::new();
+    for line in old.iter().filter(|line| !new.contains(line)) {
+        let _ = writeln!(out, "- {}", line.trim_start());
+    }
+    for line in new.iter().filter(|line| !old.contains(line)) {
+        let _ = writeln!(out, "+ {}", line.trim_start());
+    }
+    if out.is_empty() {
+        out.push_str("  routes and hooks unchanged\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_diff_shows_removed_and_added_lines() {
+        let before = "p 1.0.0\n  GET /a  ->  a\n  GET /b  ->  b\n";
+        let after = "p 1.0.0\n  GET /b  ->  b\n  POST /c  ->  c\n";
+        assert_eq!(diff(before, after), "- GET /a  ->  a\n+ POST /c  ->  c\n");
+        assert_eq!(diff(after, after), "  routes and hooks unchanged\n");
+    }
+}

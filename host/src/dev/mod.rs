@@ -1,10 +1,12 @@
 //! Tools for plugin authors: building a plugin project's backend, its
-//! local settings, and the embedded ONES simulator.
+//! local settings, the embedded ONES simulator, and watching a project for
+//! changes.
 
 pub mod build;
 pub mod local;
 pub mod project;
 pub mod simulator;
+pub mod watch;
 
 /// 32 hex characters that nobody can guess (tokens, instance ids).
 pub(crate) fn random_hex() -> String {

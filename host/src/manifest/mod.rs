@@ -175,6 +175,16 @@ impl Manifest {
         &self.service.app_id
     }
 
+    /// `service.version` as numbers `(major, minor, patch)`, for ordering
+    /// versions (a pre-release or build suffix is ignored); `None` when it
+    /// is not `MAJOR.MINOR.PATCH` (which validation refuses).
+    pub fn version(&self) -> Option<(u64, u64, u64)> {
+        let core = self.service.version.value.split(['-', '+']).next()?;
+        let mut parts = core.split('.').map(|part| part.parse::<u64>().ok());
+        let version = (parts.next()??, parts.next()??, parts.next()??);
+        parts.next().is_none().then_some(version)
+    }
+
     /// Whether the plugin is organization-level (`service.scope: 2`).
     pub fn is_org_level(&self) -> bool {
         self.service.scope.as_ref().is_some_and(|s| s.value == 2)
