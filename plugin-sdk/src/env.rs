@@ -1,5 +1,6 @@
 //! Where the plugin is installed, and its configuration.
 
+#[cfg(target_arch = "wasm32")]
 use crate::__private::bindings::op::plugin::env as wit;
 
 /// Where this plugin instance runs.
@@ -16,24 +17,35 @@ pub struct Environment {
 
 /// The plugin's environment.
 pub fn environment() -> Environment {
-    let env = wit::current();
-    Environment {
-        team_uuid: env.team_uuid,
-        organization_uuid: env.organization_uuid,
-        instance_id: env.instance_id,
+    #[cfg(target_arch = "wasm32")]
+    {
+        let env = wit::current();
+        Environment {
+            team_uuid: env.team_uuid,
+            organization_uuid: env.organization_uuid,
+            instance_id: env.instance_id,
+        }
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        crate::testing::environment()
     }
 }
 
 /// Every `service.config` value (plugin.yaml defaults, overridden by the
 /// host's configuration).
 pub fn config() -> Vec<(String, String)> {
-    wit::config()
+    #[cfg(target_arch = "wasm32")]
+    {
+        wit::config()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        crate::testing::config()
+    }
 }
 
 /// One `service.config` value.
 pub fn config_value(key: &str) -> Option<String> {
-    wit::config()
-        .into_iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v)
+    config().into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+#[cfg(target_arch = "wasm32")]
 use crate::__private::bindings::op::plugin::fetch as wit;
 use crate::PluginError;
 
@@ -29,14 +30,14 @@ use crate::PluginError;
 #[derive(Debug, Clone)]
 #[must_use = "an OPFetch does nothing until it is sent"]
 pub struct OPFetch {
-    method: String,
-    url: String,
-    headers: Vec<(String, String)>,
-    query: Vec<(String, String)>,
-    body: Vec<u8>,
-    root: bool,
-    team_uuid: Option<String>,
-    timeout: Option<Duration>,
+    pub(crate) method: String,
+    pub(crate) url: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) query: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+    pub(crate) root: bool,
+    pub(crate) team_uuid: Option<String>,
+    pub(crate) timeout: Option<Duration>,
 }
 
 impl OPFetch {
@@ -133,6 +134,18 @@ impl OPFetch {
     /// Sends the request. Any HTTP answer, 4xx and 5xx included, is an
     /// `Ok`; a [`FetchError`] means no answer could be had.
     pub fn send(self) -> Result<FetchResponse, FetchError> {
+        #[cfg(target_arch = "wasm32")]
+        {
+            self.send_to_host()
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            crate::testing::fetch(&self)
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn send_to_host(self) -> Result<FetchResponse, FetchError> {
         let request = wit::FetchRequest {
             method: self.method,
             url: self.url,
@@ -168,6 +181,26 @@ pub struct FetchResponse {
 }
 
 impl FetchResponse {
+    /// An answer with `status` and a raw body (for tests with
+    /// [`MockHost`](crate::testing::MockHost)).
+    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Self {
+        FetchResponse {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+
+    /// An answer with `status` and `value` as its JSON body (for tests with
+    /// [`MockHost`](crate::testing::MockHost)).
+    pub fn from_json<T: Serialize + ?Sized>(status: u16, value: &T) -> Self {
+        FetchResponse {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: serde_json::to_vec(value).unwrap_or_default(),
+        }
+    }
+
     /// Whether the status is 2xx.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
@@ -235,6 +268,7 @@ pub enum FetchError {
 }
 
 impl FetchError {
+    #[cfg(target_arch = "wasm32")]
     fn from_wit(err: wit::FetchError) -> Self {
         match err {
             wit::FetchError::InvalidRequest(m) => FetchError::InvalidRequest(m),

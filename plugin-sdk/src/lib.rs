@@ -64,6 +64,13 @@
 //! `Result` of either whose error converts into [`PluginError`]. A panic ends
 //! the call with a trap, which the client sees as a 500 `plugin.trap`.
 //!
+//! # Unit tests
+//!
+//! Functions are plain Rust functions: `cargo test` in `backend/` runs them
+//! natively, with a [`testing::MockHost`] standing in for the host (canned
+//! `OPFetch` answers, recorded calls, environment, configuration and
+//! captured logs).
+//!
 //! # Calling ONES
 //!
 //! [`OPFetch`] calls the ONES API as the plugin's super-admin (the default)
@@ -91,6 +98,7 @@ mod fetch;
 mod logger;
 mod request;
 mod response;
+pub mod testing;
 
 pub use env::{Environment, config, config_value, environment};
 pub use error::{PluginError, Severity};

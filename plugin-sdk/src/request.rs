@@ -36,6 +36,66 @@ pub struct PluginRequest {
 }
 
 impl PluginRequest {
+    /// A request with `method` and `url` (path and optional query, whose
+    /// parameters are also put in [`PluginRequest::query`]); for tests.
+    pub fn new(method: impl Into<String>, url: impl Into<String>) -> Self {
+        let url = url.into();
+        let query = url
+            .split_once('?')
+            .map(|(_, query)| {
+                query
+                    .split('&')
+                    .filter(|pair| !pair.is_empty())
+                    .map(|pair| {
+                        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                        (name.to_string(), value.to_string())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        PluginRequest {
+            method: method.into().to_ascii_uppercase(),
+            url,
+            query,
+            ..PluginRequest::default()
+        }
+    }
+
+    /// A GET request for `url`; for tests.
+    pub fn get(url: impl Into<String>) -> Self {
+        Self::new("GET", url)
+    }
+
+    /// A POST request for `url`; for tests.
+    pub fn post(url: impl Into<String>) -> Self {
+        Self::new("POST", url)
+    }
+
+    /// Adds the path parameter `name` (as a route's `:name` would).
+    pub fn with_param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.params.push((name.into(), value.into()));
+        self
+    }
+
+    /// Adds a header (its name lower-cased, as the host gives them).
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers
+            .push((name.into().to_ascii_lowercase(), value.into()));
+        self
+    }
+
+    /// Sets `value` as the JSON body, with its content type.
+    pub fn with_json<T: serde::Serialize + ?Sized>(mut self, value: &T) -> Self {
+        self.body = serde_json::to_vec(value).unwrap_or_default();
+        self.with_header("content-type", "application/json")
+    }
+
+    /// Sets a raw body.
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
     /// The path without the query, e.g. `/hello`.
     pub fn path(&self) -> &str {
         self.url.split_once('?').map_or(&self.url, |(path, _)| path)
@@ -111,6 +171,22 @@ mod tests {
             body: body.as_bytes().to_vec(),
             upstream: None,
         }
+    }
+
+    #[test]
+    fn test_requests_are_built_like_the_host_builds_them() {
+        let req = PluginRequest::post("/items?view=full&x")
+            .with_param("id", "7")
+            .with_header("X-Trace", "t")
+            .with_json(&serde_json::json!({"a": 1}));
+        assert_eq!(req.method, "POST");
+        assert_eq!(req.path(), "/items");
+        assert_eq!(req.query("view"), Some("full"));
+        assert_eq!(req.query("x"), Some(""));
+        assert_eq!(req.param("id"), Some("7"));
+        assert_eq!(req.header("x-trace"), Some("t"));
+        assert_eq!(req.header("content-type"), Some("application/json"));
+        assert_eq!(req.json_value().unwrap()["a"], 1);
     }
 
     #[test]

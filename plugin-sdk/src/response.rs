@@ -100,6 +100,17 @@ impl PluginResponse {
         &self.body
     }
 
+    /// The body parsed as JSON, for assertions in tests (`null` when it is
+    /// empty or not JSON).
+    pub fn body_json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The body as text (lossy UTF-8).
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
     pub(crate) fn into_parts(self) -> (Option<u16>, Vec<(String, String)>, Vec<u8>) {
         (self.status, self.headers, self.body)
     }
