@@ -147,10 +147,18 @@ pub fn clear(args: ClearArgs) -> anyhow::Result<ExitCode> {
             } else {
                 &["Stop", "Disable", "UnInstall"]
             };
+            let mut ran = 0;
             for hook in hooks {
                 if plugin.lifecycle(hook).await? {
                     println!("ran {hook}");
+                    ran += 1;
                 }
+            }
+            if ran == 0 {
+                println!(
+                    "the plugin exports none of {}; no hooks to run",
+                    hooks.join(", ")
+                );
             }
             anyhow::Ok(())
         })?;

@@ -3,6 +3,7 @@
 mod check;
 mod invoke;
 mod load;
+mod new;
 mod reload;
 mod table;
 
@@ -29,6 +30,21 @@ pub enum Command {
     /// Run plugin projects locally.
     #[command(subcommand)]
     Invoke(InvokeCommand),
+    /// Create a plugin project that builds and runs as it is.
+    New(NewArgs),
+    /// Print the JSON Schema of config/plugin.yaml (for editors).
+    Schema,
+}
+
+/// `op new`.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The directory to create; its last component names the plugin.
+    pub path: PathBuf,
+    /// The op-plugin-sdk crate the backend depends on (default: the
+    /// sources this op was built from).
+    #[arg(long, value_name = "DIR", env = "OP_SDK_DIR")]
+    pub sdk: Option<PathBuf>,
 }
 
 /// `op check`.
@@ -90,6 +106,8 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Invoke(InvokeCommand::Run(args)) => invoke::run(args),
         Command::Invoke(InvokeCommand::Clear(args)) => invoke::clear(args),
+        Command::New(args) => new::run(args),
+        Command::Schema => schema(),
     };
     match result {
         Ok(code) => code,
@@ -111,6 +129,14 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
+}
+
+fn schema() -> anyhow::Result<ExitCode> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&crate::manifest::json_schema())?
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -169,6 +169,19 @@ fn read<T: serde::de::DeserializeOwned>(root: &yaml::Node) -> (Option<T>, Vec<Di
     }
 }
 
+/// The JSON Schema (draft 2020-12) of `config/plugin.yaml`, generated from
+/// the manifest types, for editors: completion, hover text from the field
+/// docs, and the shape checks (rules between fields are `op check`'s).
+pub fn json_schema() -> serde_json::Value {
+    let mut schema = schemars::schema_for!(Manifest);
+    schema.insert("title".into(), "op plugin.yaml".into());
+    schema.insert(
+        "description".into(),
+        "The ONES plugin manifest (config/plugin.yaml) as the op host reads it.".into(),
+    );
+    schema.to_value()
+}
+
 impl Manifest {
     /// The plugin's `service.app_id`.
     pub fn app_id(&self) -> &str {

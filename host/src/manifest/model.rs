@@ -7,12 +7,14 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::de::{Located, recover, recover_list};
 
 /// A whole `plugin.yaml`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Manifest {
     /// Who the plugin is.
     #[serde(default, deserialize_with = "recover")]
@@ -50,19 +52,23 @@ pub struct Manifest {
 }
 
 /// The `service` section.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Service {
     /// Unique id of the plugin; the same across versions.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]+$"))]
     pub app_id: Located<String>,
     /// Display name.
     pub name: String,
     /// The plugin's version (`MAJOR.MINOR.PATCH`).
+    #[schemars(regex(pattern = r"^[0-9]+\.[0-9]+\.[0-9]+([-+].*)?$"))]
     pub version: Located<String>,
     /// Display description.
     #[serde(default)]
     pub description: Option<String>,
     /// 1: team-level plugin, 2: organization-level plugin. Default 1.
     #[serde(default)]
+    #[schemars(range(min = 1, max = 2))]
     pub scope: Option<Located<u8>>,
     /// Backend language (`nodejs` in ONES; informative here).
     #[serde(default)]
@@ -100,7 +106,8 @@ pub struct Service {
 }
 
 /// One item of `service.config`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct ConfigItem {
     /// The item's key.
     pub key: String,
@@ -122,7 +129,8 @@ pub struct ConfigItem {
 }
 
 /// One custom permission point.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct PermissionPoint {
     /// Display name.
     pub name: String,
@@ -134,7 +142,9 @@ pub struct PermissionPoint {
 }
 
 /// What an `apis` entry does; see the table in the project's docs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ApiType {
     /// A new plugin route.
@@ -176,7 +186,18 @@ impl ApiType {
 
 /// Which ONES API base an entry lives under.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Deserialize, Serialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    Deserialize,
+    Serialize,
+    JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum ApiScope {
@@ -198,14 +219,22 @@ impl ApiScope {
 }
 
 /// One entry of `apis`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Api {
     /// What the entry does.
     #[serde(rename = "type")]
     pub kind: ApiType,
     /// HTTP methods it answers.
+    #[schemars(
+        length(min = 1),
+        inner(regex(
+            pattern = r"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|get|post|put|patch|delete|head|options)$"
+        ))
+    )]
     pub methods: Vec<Located<String>>,
     /// URL under the API base; `:name` segments are path parameters.
+    #[schemars(regex(pattern = r"^/[^?#*\s]*$"))]
     pub url: Located<String>,
     /// The exported function that runs.
     pub function: Located<String>,
@@ -222,8 +251,9 @@ pub struct Api {
 }
 
 /// One entry of `abilities` (kept, not acted on).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct Ability {
     /// Unique id.
     pub id: String,
@@ -251,8 +281,9 @@ pub struct Ability {
 }
 
 /// One entry of `modules` (kept, not acted on).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct Module {
     /// Unique id within the plugin.
     pub id: String,
@@ -301,7 +332,7 @@ pub struct Module {
 }
 
 /// What a hook failure does to the ONES call it hooks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum HookFailure {
     /// The call fails with 503 (the default).
@@ -313,7 +344,8 @@ pub enum HookFailure {
 
 /// The `sandbox` section: limits and permissions of this plugin in `op`.
 /// Operators cap every value in the host configuration.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Sandbox {
     /// Linear memory per call, in MiB (default 64).
     #[serde(default)]

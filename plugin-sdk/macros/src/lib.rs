@@ -85,6 +85,7 @@ fn expand(entries: Vec<Entry>) -> syn::Result<proc_macro2::TokenStream> {
     let ty = Ident::new("__OpPluginExports", Span::mixed_site());
     Ok(quote! {
         const _: () = {
+            #[allow(dead_code)]
             struct #ty;
 
             impl ::op_plugin_sdk::__private::Guest for #ty {
@@ -106,6 +107,10 @@ fn expand(entries: Vec<Entry>) -> syn::Result<proc_macro2::TokenStream> {
                 }
             }
 
+            // Natively (unit tests) nothing is exported: the functions are
+            // called directly, and the component's export names are not
+            // symbols a native linker accepts.
+            #[cfg(target_arch = "wasm32")]
             ::op_plugin_sdk::__private::bindings::__export_plugin!(#ty with_types_in ::op_plugin_sdk::__private::bindings);
         };
     })
