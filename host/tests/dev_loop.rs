@@ -1,0 +1,280 @@
+//! The plugin author's loop, as a new user goes through it: `op new`, the
+//! scaffold's own unit tests, `op invoke run` with edits swapped in while
+//! requests run, broken edits that keep the old version serving, and
+//! `op invoke clear`.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const OP: &str = env!("CARGO_BIN_EXE_op");
+
+/// Shared target directories, so that the SDK and its dependencies are
+/// compiled once for all runs of these tests.
+fn target_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target")
+        .join(name)
+}
+
+fn op(args: &[&str], cwd: &Path) -> Command {
+    let mut command = Command::new(OP);
+    command
+        .args(args)
+        .current_dir(cwd)
+        .env("CARGO_TARGET_DIR", target_dir("guests"))
+        .env("RUST_LOG", "warn")
+        .env("NO_COLOR", "1");
+    for var in [
+        "OP_ONES_URL",
+        "OP_TEAM_UUID",
+        "OP_SUPER_ADMIN_USER_ID",
+        "OP_SUPER_ADMIN_TOKEN",
+    ] {
+        command.env_remove(var);
+    }
+    command
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The lines a child writes to one stream, collected as they come.
+#[derive(Clone, Default)]
+struct Lines(Arc<Mutex<Vec<String>>>);
+
+impl Lines {
+    fn follow(stream: impl Read + Send + 'static) -> Self {
+        let lines = Lines::default();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                sink.0.lock().unwrap().push(line);
+            }
+        });
+        lines
+    }
+
+    fn all(&self) -> String {
+        self.0.lock().unwrap().join("\n")
+    }
+
+    /// Waits until a line after the first `from` lines contains `needle`.
+    fn wait_for(&self, needle: &str, from: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(240);
+        loop {
+            {
+                let lines = self.0.lock().unwrap();
+                if let Some(line) = lines.iter().skip(from).find(|l| l.contains(needle)) {
+                    return line.clone();
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no line with `{needle}` in:\n{}",
+                self.all()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+}
+
+/// Kills the server if the test fails half-way.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A GET over loopback: (status, body).
+fn get(url: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", "--max-time", "10", url])
+        .output()
+        .expect("curl is installed");
+    let out = text(&out.stdout);
+    let (body, status) = out.rsplit_once('\n').unwrap_or(("", "0"));
+    (status.parse().unwrap_or(0), body.to_string())
+}
+
+/// Polls `url` until it answers `want`.
+fn wait_for_answer(url: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let (status, body) = get(url);
+        if status == 200 && body == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url} still answers {status} {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn edit(file: &Path, from: &str, to: &str) {
+    let old = std::fs::read_to_string(file).unwrap();
+    assert!(old.contains(from), "{} has no `{from}`", file.display());
+    std::fs::write(file, old.replace(from, to)).unwrap();
+}
+
+#[test]
+fn a_new_project_is_tested_served_edited_live_and_cleared() {
+    let home = tempfile::tempdir().unwrap();
+    let out = op(&["new", "demo"], home.path()).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let demo = home.path().join("demo");
+    for file in [
+        "README.md",
+        ".gitignore",
+        "config/plugin.yaml",
+        "config/plugin.schema.json",
+        "backend/Cargo.toml",
+        "backend/src/lib.rs",
+    ] {
+        assert!(demo.join(file).is_file(), "op new wrote no {file}");
+    }
+    let again = op(&["new", "demo"], home.path()).output().unwrap();
+    assert!(!again.status.success());
+    assert!(text(&again.stderr).contains("already exists and is not empty"));
+
+    // The scaffold's unit tests run natively, with the mock OPFetch.
+    let tests = Command::new("cargo")
+        .arg("test")
+        .current_dir(demo.join("backend"))
+        .env("CARGO_TARGET_DIR", target_dir("scaffold-native"))
+        .output()
+        .unwrap();
+    let report = text(&tests.stdout);
+    assert!(tests.status.success(), "{report}{}", text(&tests.stderr));
+    assert!(
+        report.contains("test tests::whoami_asks_ones_as_the_caller ... ok"),
+        "{report}"
+    );
+
+    // Served as it is.
+    let mut child = op(&["invoke", "run", "demo", "--port", "0"], home.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = Lines::follow(child.stdout.take().unwrap());
+    let stderr = Lines::follow(child.stderr.take().unwrap());
+    let server = Server(child);
+    let line = stdout.wait_for("serving on ", 0);
+    let origin = line["serving on ".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let hello = format!("{origin}/project/api/project/hello");
+    assert_eq!(get(&hello), (200, r#"{"res":"hello world"}"#.to_string()));
+
+    // A loop of requests runs through every change below.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sent, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let load = {
+        let (stop, sent, failed, url) = (stop.clone(), sent.clone(), failed.clone(), hello.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let (status, _) = get(&url);
+                sent.fetch_add(1, Ordering::Relaxed);
+                if status != 200 {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+
+    // An edit of the answer is served once its build is done.
+    let lib = demo.join("backend/src/lib.rs");
+    edit(&lib, r#""res": "hello world""#, r#""res": "hello again""#);
+    wait_for_answer(&hello, r#"{"res":"hello again"}"#);
+
+    // A syntax error: the compiler's error is shown, the old version serves.
+    let mark = (stdout.len(), stderr.len());
+    edit(&lib, r#""hello again""#, r#""hello again" oops"#);
+    stdout.wait_for("the previous version keeps serving", mark.0);
+    let error = stderr.wait_for("src/lib.rs:", mark.1);
+    assert!(error.contains("-->"), "{error}");
+    assert!(stderr.all().contains("the backend did not build"));
+    assert_eq!(get(&hello), (200, r#"{"res":"hello again"}"#.to_string()));
+
+    // A broken manifest: its error with the line, the old version serves.
+    edit(&lib, r#""hello again" oops"#, r#""hello again""#);
+    let manifest = demo.join("config/plugin.yaml");
+    let mark = (stdout.len(), stderr.len());
+    edit(&manifest, "function: hello", "functoin: hello");
+    stdout.wait_for("the previous version keeps serving", mark.0);
+    let error = stderr.wait_for("unknown key `functoin`", mark.1);
+    assert!(error.contains("plugin.yaml:"), "{error}");
+    assert_eq!(get(&hello), (200, r#"{"res":"hello again"}"#.to_string()));
+
+    // A new route in plugin.yaml answers, without any clear.
+    edit(&manifest, "functoin: hello", "function: hello");
+    let mark = stdout.len();
+    std::fs::write(
+        &manifest,
+        std::fs::read_to_string(&manifest).unwrap()
+            + "  - type: addition\n    methods: [GET]\n    url: /bye\n    function: hello\n",
+    )
+    .unwrap();
+    let added = stdout.wait_for("/project/api/project/bye", mark);
+    assert!(added.starts_with("+ GET"), "{added}");
+    wait_for_answer(
+        &format!("{origin}/project/api/project/bye"),
+        r#"{"res":"hello again"}"#,
+    );
+
+    stop.store(true, Ordering::Relaxed);
+    load.join().unwrap();
+    let sent = sent.load(Ordering::Relaxed);
+    assert!(sent > 20, "only {sent} requests were sent");
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "of {sent} requests during the swaps"
+    );
+
+    // Ctrl-C, then clear: the UnInstall hook runs and .op/ goes.
+    let mut server = server;
+    let interrupted = Command::new("kill")
+        .args(["-INT", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    assert!(server.0.wait().unwrap().success());
+    assert!(demo.join(".op").is_dir());
+    let clear = op(&["invoke", "clear", "demo"], home.path())
+        .output()
+        .unwrap();
+    let said = text(&clear.stdout);
+    assert!(clear.status.success(), "{said}{}", text(&clear.stderr));
+    assert!(said.contains("ran UnInstall"), "{said}");
+    assert!(!demo.join(".op").exists());
+}
+
+#[test]
+fn op_new_refuses_a_name_that_cannot_name_a_plugin() {
+    let home = tempfile::tempdir().unwrap();
+    let out = op(&["new", "9 lives"], home.path()).output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("`9 lives` cannot name a plugin"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!home.path().join("9 lives").exists());
+}
