@@ -411,3 +411,63 @@ fn lifecycle_hooks_run_at_start_and_stop_and_invoke_clear_uninstalls() {
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).contains("is not installed; no hooks to run"));
 }
+
+#[test]
+fn pack_writes_a_package_that_check_accepts_and_a_damaged_one_is_refused() {
+    let state = tempfile::tempdir().unwrap();
+    let project = copy_of(op_test_plugins::HELLO_DIR, state.path());
+    std::fs::create_dir_all(project.join("workspace")).unwrap();
+    std::fs::write(project.join("workspace/greeting.txt"), "hi").unwrap();
+    let out = offline_op(&project, &["pack"]).output().unwrap();
+    let said = text(&out.stdout);
+    assert!(out.status.success(), "{said}{}", text(&out.stderr));
+    let package = project.join("hello-1.0.0.opkg");
+    assert!(
+        said.contains(&format!(
+            "packed hello 1.0.0 (app_id hellowrd) into {}",
+            package.display()
+        )),
+        "{said}"
+    );
+    assert!(said.contains("1 workspace file(s)"), "{said}");
+
+    let check = offline_op(&package, &["check"]).output().unwrap();
+    let said = text(&check.stdout);
+    assert!(check.status.success(), "{said}{}", text(&check.stderr));
+    assert!(
+        said.contains("ok (hello 1.0.0, content hash sha256:"),
+        "{said}"
+    );
+    assert!(
+        said.contains("POST         /project/api/project/hello  ->  hello"),
+        "{said}"
+    );
+
+    // One byte of the component changed, the archive rewritten around it.
+    let bytes = std::fs::read(&package).unwrap();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()));
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+        if entry.path().unwrap().ends_with("plugin.wasm") {
+            let last = data.len() - 1;
+            data[last] ^= 1;
+        }
+        let mut header = entry.header().clone();
+        builder.append(&mut header, data.as_slice()).unwrap();
+    }
+    let damaged = state.path().join("damaged.opkg");
+    std::fs::write(&damaged, builder.into_inner().unwrap().finish().unwrap()).unwrap();
+    let check = offline_op(&damaged, &["check"]).output().unwrap();
+    assert_eq!(check.status.code(), Some(1));
+    let said = text(&check.stderr);
+    assert!(
+        said.contains("damaged.opkg is damaged: its content hash is sha256:"),
+        "{said}"
+    );
+}

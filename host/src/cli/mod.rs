@@ -4,6 +4,7 @@ mod check;
 mod invoke;
 mod load;
 mod new;
+mod pack;
 mod reload;
 mod table;
 
@@ -24,16 +25,30 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Validate a plugin project's manifest and component and print its
-    /// route table; exit 1 on any error.
+    /// Validate a plugin project's (or package's) manifest and component
+    /// and print its route table; exit 1 on any error.
     Check(CheckArgs),
     /// Run plugin projects locally.
     #[command(subcommand)]
     Invoke(InvokeCommand),
     /// Create a plugin project that builds and runs as it is.
     New(NewArgs),
+    /// Build a plugin project and write one package file (manifest,
+    /// component, workspace) for `op serve`.
+    Pack(PackArgs),
     /// Print the JSON Schema of config/plugin.yaml (for editors).
     Schema,
+}
+
+/// `op pack`.
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// The plugin project (default: the current directory).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Where to write the package (default: DIR/NAME-VERSION.opkg).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// `op new`.
@@ -50,7 +65,8 @@ pub struct NewArgs {
 /// `op check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The plugin project (holding config/plugin.yaml and backend/).
+    /// The plugin project (holding config/plugin.yaml and backend/), or a
+    /// package made by `op pack`.
     #[arg(default_value = ".")]
     pub dir: PathBuf,
     /// Check this component instead of building backend/.
@@ -107,6 +123,7 @@ pub fn main() -> ExitCode {
         Command::Invoke(InvokeCommand::Run(args)) => invoke::run(args),
         Command::Invoke(InvokeCommand::Clear(args)) => invoke::clear(args),
         Command::New(args) => new::run(args),
+        Command::Pack(args) => pack::run(args),
         Command::Schema => schema(),
     };
     match result {

@@ -1,0 +1,561 @@
+//! Plugin packages (`NAME-VERSION.opkg`): one file holding a plugin's
+//! manifest, its built component and its workspace, written by `op pack`
+//! and read by `op check` and `op serve`.
+//!
+//! A package is a gzip-compressed tar archive, so that standard tools can
+//! list it (`tar tzf demo-0.1.0.opkg`):
+//!
+//! ```text
+//! op-package.json   format, app_id, name, version, content hash, file hashes
+//! plugin.yaml       the manifest, byte for byte
+//! plugin.wasm       the component
+//! workspace/...     the plugin's files, if it has any
+//! ```
+//!
+//! The content hash is a SHA-256 over every file but the index, in path
+//! order, so it names the content whatever the archive's timestamps; the
+//! archive itself is written deterministically too (sorted entries, zero
+//! times), so packing the same content twice gives the same bytes. Reading
+//! refuses anything unexpected: paths outside the package, links, missing
+//! parts, a hash that does not match, more than [`MAX_UNPACKED`] bytes.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Component, Path};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::manifest::{self, Manifest, ManifestError};
+
+/// The file extension of packages.
+pub const EXTENSION: &str = "opkg";
+/// The index entry.
+pub const INDEX: &str = "op-package.json";
+/// The manifest entry.
+pub const MANIFEST: &str = "plugin.yaml";
+/// The component entry.
+pub const COMPONENT: &str = "plugin.wasm";
+/// The folder of workspace entries.
+pub const WORKSPACE: &str = "workspace";
+/// The package format this host writes and reads.
+pub const FORMAT: u32 = 1;
+/// Most bytes a package may hold once unpacked (256 MiB).
+pub const MAX_UNPACKED: u64 = 256 * 1024 * 1024;
+
+/// Why a package could not be made or read.
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    /// A file could not be read or written.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a gzip-compressed tar archive.
+    #[error("{shown} is not an op package (a .{EXTENSION} file made by `op pack`): {reason}")]
+    NotAPackage {
+        /// The package as shown.
+        shown: String,
+        /// What the archive reader said.
+        reason: String,
+    },
+    /// An entry the format does not allow.
+    #[error("{shown}: the entry `{entry}` is refused: {reason}")]
+    BadEntry {
+        /// The package as shown.
+        shown: String,
+        /// The entry's path.
+        entry: String,
+        /// Why.
+        reason: String,
+    },
+    /// A required entry is missing.
+    #[error("{shown} has no {entry}")]
+    Missing {
+        /// The package as shown.
+        shown: String,
+        /// The missing entry.
+        entry: &'static str,
+    },
+    /// The package is larger than [`MAX_UNPACKED`] once unpacked.
+    #[error("{shown} holds more than {limit} bytes once unpacked")]
+    TooLarge {
+        /// The package as shown.
+        shown: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// The index is unreadable or disagrees with the content.
+    #[error("{shown}: {reason}")]
+    BadIndex {
+        /// The package as shown.
+        shown: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The content does not match the hash the index records.
+    #[error("{shown} is damaged: its content hash is {actual}, the index says {expected}")]
+    HashMismatch {
+        /// The package as shown.
+        shown: String,
+        /// The hash in the index.
+        expected: String,
+        /// The hash of the content.
+        actual: String,
+    },
+    /// The manifest is invalid.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+}
+
+/// `op-package.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Index {
+    /// The package format ([`FORMAT`]).
+    pub format: u32,
+    /// `service.app_id`.
+    pub app_id: String,
+    /// `service.name`.
+    pub name: String,
+    /// `service.version`.
+    pub version: String,
+    /// `sha256:HEX` over every other file (see [`content_hash`]).
+    pub content_hash: String,
+    /// `sha256:HEX` of each file, by path.
+    pub files: BTreeMap<String, String>,
+    /// The `op` that made it.
+    pub made_by: String,
+}
+
+/// A package read into memory and checked.
+#[derive(Debug)]
+pub struct Package {
+    /// Its index.
+    pub index: Index,
+    /// The manifest text.
+    pub manifest_text: String,
+    /// The parsed, valid manifest.
+    pub manifest: Manifest,
+    /// The component.
+    pub component: Vec<u8>,
+    /// Workspace files: path under `workspace/` and content.
+    pub workspace: BTreeMap<String, Vec<u8>>,
+}
+
+/// The content hash: SHA-256 over each file's path, length and bytes, in
+/// path order.
+pub fn content_hash(files: &BTreeMap<String, Vec<u8>>) -> String {
+    let mut hasher = Sha256::new();
+    for (path, bytes) in files {
+        hasher.update(path.as_bytes());
+        hasher.update([0]);
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    }
+    format!("sha256:{}", hex::encode(hasher.finalize()))
+}
+
+fn file_hash(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Makes a package of a manifest (its text, which `shown` names in
+/// errors), a component and the files of `workspace` (if given). Returns
+/// the package's bytes and its index.
+pub fn pack(
+    manifest_text: &str,
+    shown: &str,
+    component: &[u8],
+    workspace: Option<&Path>,
+) -> Result<(Vec<u8>, Index), PackageError> {
+    let manifest = manifest::parse(manifest_text, shown)?;
+    let mut files = BTreeMap::new();
+    files.insert(MANIFEST.to_string(), manifest_text.as_bytes().to_vec());
+    files.insert(COMPONENT.to_string(), component.to_vec());
+    if let Some(dir) = workspace {
+        collect_workspace(dir, dir, &mut files)?;
+    }
+    let index = Index {
+        format: FORMAT,
+        app_id: manifest.app_id().to_string(),
+        name: manifest.service.name.clone(),
+        version: manifest.service.version.value.clone(),
+        content_hash: content_hash(&files),
+        files: files
+            .iter()
+            .map(|(path, bytes)| (path.clone(), file_hash(bytes)))
+            .collect(),
+        made_by: format!("op {}", env!("CARGO_PKG_VERSION")),
+    };
+    let index_json = serde_json::to_vec_pretty(&index).map_err(|err| PackageError::BadIndex {
+        shown: shown.to_string(),
+        reason: err.to_string(),
+    })?;
+    let io = |what: &str| {
+        let what = what.to_string();
+        move |source| PackageError::Io { what, source }
+    };
+    let gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut archive = tar::Builder::new(gzip);
+    archive.mode(tar::HeaderMode::Deterministic);
+    let entries = std::iter::once((INDEX.to_string(), index_json)).chain(files);
+    for (path, bytes) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        archive
+            .append_data(&mut header, &path, bytes.as_slice())
+            .map_err(io("cannot write the package"))?;
+    }
+    let bytes = archive
+        .into_inner()
+        .and_then(|gzip| gzip.finish())
+        .map_err(io("cannot write the package"))?;
+    Ok((bytes, index))
+}
+
+fn collect_workspace(
+    root: &Path,
+    dir: &Path,
+    files: &mut BTreeMap<String, Vec<u8>>,
+) -> Result<(), PackageError> {
+    let read_dir = std::fs::read_dir(dir).map_err(|source| PackageError::Io {
+        what: format!("cannot read {}", dir.display()),
+        source,
+    })?;
+    for entry in read_dir {
+        let entry = entry.map_err(|source| PackageError::Io {
+            what: format!("cannot read {}", dir.display()),
+            source,
+        })?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(|source| PackageError::Io {
+            what: format!("cannot read {}", path.display()),
+            source,
+        })?;
+        if kind.is_dir() {
+            collect_workspace(root, &path, files)?;
+        } else if kind.is_file() {
+            let relative = path.strip_prefix(root).unwrap_or(&path);
+            let name = relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/");
+            let bytes = std::fs::read(&path).map_err(|source| PackageError::Io {
+                what: format!("cannot read {}", path.display()),
+                source,
+            })?;
+            files.insert(format!("{WORKSPACE}/{name}"), bytes);
+        } else {
+            return Err(PackageError::BadEntry {
+                shown: root.display().to_string(),
+                entry: path.display().to_string(),
+                reason: "the workspace may hold only files and folders, not links".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Reads and checks a package; `shown` names it in errors.
+pub fn read(bytes: &[u8], shown: &str) -> Result<Package, PackageError> {
+    read_with_limit(bytes, shown, MAX_UNPACKED)
+}
+
+/// [`read`] with another limit on the unpacked size.
+pub fn read_with_limit(bytes: &[u8], shown: &str, limit: u64) -> Result<Package, PackageError> {
+    let not_a_package = |err: std::io::Error| PackageError::NotAPackage {
+        shown: shown.to_string(),
+        reason: err.to_string(),
+    };
+    let gzip = flate2::read::GzDecoder::new(bytes);
+    // Entries are limited by their declared sizes below; this bounds what
+    // the archive reader itself may inflate (headers, padding, garbage).
+    let mut archive = tar::Archive::new(gzip.take(limit.saturating_mul(2).max(1 << 20)));
+    let mut files = BTreeMap::new();
+    let mut index_bytes = None;
+    let mut total: u64 = 0;
+    for entry in archive.entries().map_err(not_a_package)? {
+        let mut entry = entry.map_err(not_a_package)?;
+        let path = entry.path().map_err(not_a_package)?.into_owned();
+        let name = path.to_string_lossy().into_owned();
+        let refuse = |reason: &str| PackageError::BadEntry {
+            shown: shown.to_string(),
+            entry: name.clone(),
+            reason: reason.to_string(),
+        };
+        match entry.header().entry_type() {
+            tar::EntryType::Directory => continue,
+            tar::EntryType::Regular => {}
+            _ => return Err(refuse("only files are allowed (no links or devices)")),
+        }
+        if path
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_)))
+        {
+            return Err(refuse("its path leaves the package"));
+        }
+        total = total.saturating_add(entry.size());
+        if total > limit {
+            return Err(PackageError::TooLarge {
+                shown: shown.to_string(),
+                limit,
+            });
+        }
+        let mut content = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
+        entry.read_to_end(&mut content).map_err(not_a_package)?;
+        if name == INDEX {
+            index_bytes = Some(content);
+        } else if name == MANIFEST
+            || name == COMPONENT
+            || name.starts_with(&format!("{WORKSPACE}/"))
+        {
+            if files.insert(name.clone(), content).is_some() {
+                return Err(refuse("it appears twice"));
+            }
+        } else {
+            return Err(refuse(&format!(
+                "a package holds only {INDEX}, {MANIFEST}, {COMPONENT} and {WORKSPACE}/"
+            )));
+        }
+    }
+    let index_bytes = index_bytes.ok_or_else(|| PackageError::Missing {
+        shown: shown.to_string(),
+        entry: INDEX,
+    })?;
+    let bad_index = |reason: String| PackageError::BadIndex {
+        shown: shown.to_string(),
+        reason,
+    };
+    let index: Index = serde_json::from_slice(&index_bytes)
+        .map_err(|err| bad_index(format!("{INDEX} is invalid: {err}")))?;
+    if index.format != FORMAT {
+        return Err(bad_index(format!(
+            "package format {} is not supported by this op (it reads format {FORMAT})",
+            index.format
+        )));
+    }
+    let actual = content_hash(&files);
+    if actual != index.content_hash {
+        return Err(PackageError::HashMismatch {
+            shown: shown.to_string(),
+            expected: index.content_hash,
+            actual,
+        });
+    }
+    let manifest_bytes = files.remove(MANIFEST).ok_or(PackageError::Missing {
+        shown: shown.to_string(),
+        entry: MANIFEST,
+    })?;
+    let component = files.remove(COMPONENT).ok_or(PackageError::Missing {
+        shown: shown.to_string(),
+        entry: COMPONENT,
+    })?;
+    let manifest_text = String::from_utf8(manifest_bytes)
+        .map_err(|_| bad_index(format!("{MANIFEST} is not UTF-8 text")))?;
+    let manifest = manifest::parse(&manifest_text, &format!("{shown}!{MANIFEST}"))?;
+    if manifest.app_id() != index.app_id || manifest.service.version.value != index.version {
+        return Err(bad_index(format!(
+            "the index says {} {}, the manifest {} {}",
+            index.app_id,
+            index.version,
+            manifest.app_id(),
+            manifest.service.version.value
+        )));
+    }
+    let workspace = files
+        .into_iter()
+        .filter_map(|(path, bytes)| {
+            path.strip_prefix(&format!("{WORKSPACE}/"))
+                .map(|rest| (rest.to_string(), bytes))
+        })
+        .collect();
+    Ok(Package {
+        index,
+        manifest_text,
+        manifest,
+        component,
+        workspace,
+    })
+}
+
+impl Package {
+    /// Writes the workspace files under `dir` (created if needed).
+    pub fn unpack_workspace(&self, dir: &Path) -> Result<(), PackageError> {
+        for (path, bytes) in &self.workspace {
+            let target = dir.join(path);
+            let written = target
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::fs::write(&target, bytes));
+            written.map_err(|source| PackageError::Io {
+                what: format!("cannot write {}", target.display()),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The file name `op pack` gives it: `NAME-VERSION.opkg`.
+    pub fn file_name(index: &Index) -> String {
+        let name: String = index
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        format!("{name}-{}.{EXTENSION}", index.version)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MANIFEST_TEXT: &str = "service:\n  app_id: pkgtest1\n  name: pkg test\n  version: 1.2.3\napis:\n  - type: addition\n    methods: [GET]\n    url: /a\n    function: a\n";
+
+    fn packed(workspace: Option<&Path>) -> (Vec<u8>, Index) {
+        pack(MANIFEST_TEXT, "plugin.yaml", b"\0asm-component", workspace).unwrap()
+    }
+
+    /// An archive with these raw entries, as a hostile or damaged package.
+    fn archive(entries: &[(&str, &[u8], tar::EntryType)]) -> Vec<u8> {
+        let gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut builder = tar::Builder::new(gzip);
+        for (path, bytes, kind) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_entry_type(*kind);
+            header.set_mode(0o644);
+            // Raw path bytes, so that `..` is written as given.
+            let name = &mut header.as_old_mut().name;
+            name[..path.len()].copy_from_slice(path.as_bytes());
+            header.set_cksum();
+            builder.append(&header, *bytes).unwrap();
+        }
+        builder.into_inner().unwrap().finish().unwrap()
+    }
+
+    fn index_for(files: &BTreeMap<String, Vec<u8>>) -> Vec<u8> {
+        serde_json::to_vec(&Index {
+            format: FORMAT,
+            app_id: "pkgtest1".into(),
+            name: "pkg test".into(),
+            version: "1.2.3".into(),
+            content_hash: content_hash(files),
+            files: BTreeMap::new(),
+            made_by: "test".into(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_package_holds_manifest_component_and_workspace_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        std::fs::write(dir.path().join("data/a.txt"), "A").unwrap();
+        let (bytes, index) = packed(Some(dir.path()));
+        assert_eq!(
+            (index.app_id.as_str(), index.version.as_str()),
+            ("pkgtest1", "1.2.3")
+        );
+        assert_eq!(Package::file_name(&index), "pkg-test-1.2.3.opkg");
+        let package = read(&bytes, "p.opkg").unwrap();
+        assert_eq!(package.index, index);
+        assert_eq!(package.manifest_text, MANIFEST_TEXT);
+        assert_eq!(package.component, b"\0asm-component");
+        assert_eq!(package.workspace["data/a.txt"], b"A");
+        let out = tempfile::tempdir().unwrap();
+        package.unpack_workspace(out.path()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(out.path().join("data/a.txt")).unwrap(),
+            "A"
+        );
+        // Same content, same bytes.
+        assert_eq!(packed(Some(dir.path())).0, bytes);
+    }
+
+    #[test]
+    fn an_invalid_manifest_is_not_packed() {
+        let err = pack("service: {}\n", "config/plugin.yaml", b"x", None).unwrap_err();
+        assert!(err.to_string().starts_with("config/plugin.yaml:"), "{err}");
+    }
+
+    #[test]
+    fn changed_content_is_caught_by_the_hash() {
+        let mut files = BTreeMap::new();
+        files.insert(MANIFEST.to_string(), MANIFEST_TEXT.as_bytes().to_vec());
+        files.insert(COMPONENT.to_string(), b"original".to_vec());
+        let index = index_for(&files);
+        let bytes = archive(&[
+            (INDEX, &index, tar::EntryType::Regular),
+            (MANIFEST, MANIFEST_TEXT.as_bytes(), tar::EntryType::Regular),
+            (COMPONENT, b"tampered", tar::EntryType::Regular),
+        ]);
+        let err = read(&bytes, "p.opkg").unwrap_err();
+        assert!(matches!(err, PackageError::HashMismatch { .. }), "{err}");
+        assert!(err.to_string().starts_with("p.opkg is damaged"), "{err}");
+    }
+
+    #[test]
+    fn paths_out_of_the_package_links_and_strangers_are_refused() {
+        for (entry, kind, reason) in [
+            (
+                "../evil",
+                tar::EntryType::Regular,
+                "its path leaves the package",
+            ),
+            (
+                "/etc/evil",
+                tar::EntryType::Regular,
+                "its path leaves the package",
+            ),
+            (
+                "workspace/link",
+                tar::EntryType::Symlink,
+                "only files are allowed",
+            ),
+            ("notes.txt", tar::EntryType::Regular, "a package holds only"),
+        ] {
+            let bytes = archive(&[(entry, b"x", kind)]);
+            let err = read(&bytes, "p.opkg").unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("p.opkg: the entry `{entry}` is refused: {reason}")),
+                "{err}"
+            );
+        }
+        let err = read(b"not gzip at all", "p.opkg").unwrap_err().to_string();
+        assert!(err.starts_with("p.opkg is not an op package"), "{err}");
+        let files = BTreeMap::new();
+        let bytes = archive(&[(INDEX, &index_for(&files), tar::EntryType::Regular)]);
+        let err = read(&bytes, "p.opkg").unwrap_err().to_string();
+        assert_eq!(err, "p.opkg has no plugin.yaml");
+    }
+
+    #[test]
+    fn the_unpacked_size_limit_holds_on_both_sides() {
+        let (bytes, _) = packed(None);
+        let size = (MANIFEST_TEXT.len() + b"\0asm-component".len()) as u64;
+        let index_len = read(&bytes, "p").unwrap().index;
+        let index_size = serde_json::to_vec_pretty(&index_len).unwrap().len() as u64;
+        let exact = size + index_size;
+        assert!(read_with_limit(&bytes, "p.opkg", exact).is_ok());
+        let err = read_with_limit(&bytes, "p.opkg", exact - 1).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("p.opkg holds more than {} bytes once unpacked", exact - 1)
+        );
+    }
+}
