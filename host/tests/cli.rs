@@ -458,8 +458,8 @@ fn pack_writes_a_package_that_check_accepts_and_a_damaged_one_is_refused() {
             let last = data.len() - 1;
             data[last] ^= 1;
         }
-        let mut header = entry.header().clone();
-        builder.append(&mut header, data.as_slice()).unwrap();
+        let header = entry.header().clone();
+        builder.append(&header, data.as_slice()).unwrap();
     }
     let damaged = state.path().join("damaged.opkg");
     std::fs::write(&damaged, builder.into_inner().unwrap().finish().unwrap()).unwrap();
