@@ -26,7 +26,7 @@ fn op(args: &[&str], cwd: &Path) -> Command {
         .args(args)
         .current_dir(cwd)
         .env("CARGO_TARGET_DIR", target_dir("guests"))
-        .env("RUST_LOG", "warn")
+        .env_remove("RUST_LOG")
         .env("NO_COLOR", "1");
     for var in [
         "OP_ONES_URL",
@@ -181,6 +181,44 @@ fn a_new_project_is_tested_served_edited_live_and_cleared() {
         .to_string();
     let hello = format!("{origin}/project/api/project/hello");
     assert_eq!(get(&hello), (200, r#"{"res":"hello world"}"#.to_string()));
+
+    // The console: one line per call, the plugin's log lines under it.
+    let printed = stdout.all();
+    let token = printed
+        .split("Ones-Auth-Token: ")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("a sample curl with a token")
+        .to_string();
+    let user = printed
+        .split("Ones-User-Id: ")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap()
+        .to_string();
+    let me = Command::new("curl")
+        .args(["-s", "-H", &format!("Ones-User-Id: {user}"), "-H"])
+        .arg(format!("Ones-Auth-Token: {token}"))
+        .arg(format!("{origin}/project/api/project/team/SimTeam1/me"))
+        .output()
+        .unwrap();
+    assert!(
+        text(&me.stdout).contains(r#""name":"Alice""#),
+        "{}",
+        text(&me.stdout)
+    );
+    let call = stderr.wait_for("GET /project/api/project/team/SimTeam1/me -> ", 0);
+    assert!(call.contains("::whoami 200 in "), "{call}");
+    let console = stderr.all();
+    let under = console
+        .lines()
+        .skip_while(|line| !line.contains("::whoami 200 in "))
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        under.starts_with("    info    \"Alice\" asked who they are  ("),
+        "{console}"
+    );
 
     // A loop of requests runs through every change below.
     let stop = Arc::new(AtomicBool::new(false));

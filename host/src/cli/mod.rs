@@ -1,6 +1,7 @@
 //! The `op` command line.
 
 mod check;
+mod console;
 mod invoke;
 mod load;
 mod new;
@@ -117,7 +118,7 @@ pub struct RunArgs {
 /// Runs the command line; the exit code says whether it succeeded.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    console::init();
     let result = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Invoke(InvokeCommand::Run(args)) => invoke::run(args),
@@ -133,19 +134,6 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Logs to stderr: op's own events at info, other crates' at warn, unless
-/// `RUST_LOG` says otherwise.
-fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,op=info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
 }
 
 fn schema() -> anyhow::Result<ExitCode> {

@@ -16,6 +16,7 @@ use super::routes::Miss;
 use super::{Gateway, PluginSet};
 use crate::imports::Credentials;
 use crate::imports::fetch::verify_user;
+use crate::imports::log;
 use crate::manifest::{ApiScope, ApiType, Method};
 use crate::runtime::bindings::{Request, Response as PluginResponse, Severity};
 use crate::runtime::{CallError, Plugin};
@@ -39,18 +40,35 @@ pub(super) async fn handle(
     let path = request.uri().path().to_string();
     let mut info = CallInfo::default();
     let set = gateway.current();
-    let response = match dispatch(&gateway, &set, request, &mut info).await {
-        Ok(response) => response,
-        Err(err) => err.into_response(),
-    };
+    let (response, lines, dropped) = log::collect(async {
+        match dispatch(&gateway, &set, request, &mut info).await {
+            Ok(response) => response,
+            Err(err) => err.into_response(),
+        }
+    })
+    .await;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     match (&info.plugin, &info.function) {
         (Some(plugin), Some(function)) => tracing::info!(
             target: "op::call",
+            status,
             "{method} {path} -> {plugin}::{function} {status} in {elapsed:.1?}"
         ),
-        _ => tracing::info!(target: "op::call", "{method} {path} {status} in {elapsed:.1?}"),
+        _ => {
+            tracing::info!(target: "op::call", status, "{method} {path} {status} in {elapsed:.1?}")
+        }
+    }
+    // What the plugins said while serving it, under the call's line.
+    for line in &lines {
+        log::emit(line);
+    }
+    if dropped > 0 {
+        tracing::warn!(
+            target: "op::plugin",
+            "{dropped} more plugin log lines of this request were dropped (at most {} are kept)",
+            log::MAX_LINES_PER_REQUEST
+        );
     }
     response
 }

@@ -1,28 +1,173 @@
 //! `op:plugin/log`: the plugin's log lines, into the host's log.
+//!
+//! While a request is served ([`collect`]), the lines of the plugin calls it
+//! makes are kept and logged after the request's own line, so that a call
+//! and what its functions said stay together in the log; lines written
+//! outside a request (subscribe hooks, lifecycle hooks) are logged at once.
+//! A call keeps at most [`MAX_LINES_PER_REQUEST`] lines; the rest are
+//! counted and reported as dropped.
+
+use std::cell::RefCell;
+use std::future::Future;
 
 use super::HostState;
 use crate::runtime::bindings::Level;
 use crate::runtime::bindings::op::plugin::log::Host;
 
+/// Most plugin log lines kept for one request.
+pub const MAX_LINES_PER_REQUEST: usize = 1000;
+
+/// One line a plugin logged (or printed).
+#[derive(Debug, Clone)]
+pub struct PluginLine {
+    /// Its level.
+    pub level: tracing::Level,
+    /// The plugin's app_id.
+    pub plugin: String,
+    /// The function that logged it.
+    pub function: String,
+    /// The call's request id.
+    pub request_id: String,
+    /// `stdout` or `stderr` for printed lines; `None` for `Logger` lines.
+    pub stream: Option<&'static str>,
+    /// The text.
+    pub message: String,
+}
+
+#[derive(Default)]
+struct Kept {
+    lines: Vec<PluginLine>,
+    dropped: usize,
+}
+
+tokio::task_local! {
+    static REQUEST_LINES: RefCell<Kept>;
+}
+
+/// Runs `serve` (one request) keeping the plugin lines logged meanwhile;
+/// returns its output, the lines and how many were dropped over the limit.
+pub async fn collect<F: Future>(serve: F) -> (F::Output, Vec<PluginLine>, usize) {
+    REQUEST_LINES
+        .scope(RefCell::new(Kept::default()), async move {
+            let output = serve.await;
+            let kept = REQUEST_LINES.with(|kept| std::mem::take(&mut *kept.borrow_mut()));
+            (output, kept.lines, kept.dropped)
+        })
+        .await
+}
+
+/// Logs a plugin line now, or keeps it for the request being served.
+pub fn record(line: PluginLine) {
+    let unkept = REQUEST_LINES.try_with(|kept| {
+        let mut kept = kept.borrow_mut();
+        if kept.lines.len() < MAX_LINES_PER_REQUEST {
+            kept.lines.push(line.clone());
+        } else {
+            kept.dropped += 1;
+        }
+    });
+    if unkept.is_err() {
+        emit(&line);
+    }
+}
+
+/// Logs a line at its level, target `op::plugin`.
+pub fn emit(line: &PluginLine) {
+    let PluginLine {
+        plugin,
+        function,
+        request_id,
+        message,
+        ..
+    } = line;
+    let stream = line.stream.unwrap_or("log");
+    match line.level {
+        tracing::Level::ERROR => {
+            tracing::error!(target: "op::plugin", plugin, function, request_id, stream, "{message}")
+        }
+        tracing::Level::WARN => {
+            tracing::warn!(target: "op::plugin", plugin, function, request_id, stream, "{message}")
+        }
+        tracing::Level::INFO => {
+            tracing::info!(target: "op::plugin", plugin, function, request_id, stream, "{message}")
+        }
+        _ => {
+            tracing::debug!(target: "op::plugin", plugin, function, request_id, stream, "{message}")
+        }
+    }
+}
+
 impl Host for HostState {
     fn log(&mut self, level: Level, message: String) {
-        let call = &self.call;
-        let plugin = call.instance.app_id.as_str();
-        let function = call.function.as_str();
-        let request_id = call.request_id.as_str();
-        match level {
-            Level::Debug => {
-                tracing::debug!(target: "op::plugin", plugin, function, request_id, "{message}")
-            }
-            Level::Info => {
-                tracing::info!(target: "op::plugin", plugin, function, request_id, "{message}")
-            }
-            Level::Warning => {
-                tracing::warn!(target: "op::plugin", plugin, function, request_id, "{message}")
-            }
-            Level::Error => {
-                tracing::error!(target: "op::plugin", plugin, function, request_id, "{message}")
-            }
+        let level = match level {
+            Level::Debug => tracing::Level::DEBUG,
+            Level::Info => tracing::Level::INFO,
+            Level::Warning => tracing::Level::WARN,
+            Level::Error => tracing::Level::ERROR,
+        };
+        // Skip the copies when nobody would see the line.
+        let enabled = match level {
+            tracing::Level::DEBUG => tracing::enabled!(target: "op::plugin", tracing::Level::DEBUG),
+            _ => tracing::enabled!(target: "op::plugin", tracing::Level::INFO),
+        };
+        if !enabled {
+            return;
         }
+        let call = &self.call;
+        record(PluginLine {
+            level,
+            plugin: call.instance.app_id.clone(),
+            function: call.function.clone(),
+            request_id: call.request_id.clone(),
+            stream: None,
+            message,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(n: usize) -> PluginLine {
+        PluginLine {
+            level: tracing::Level::INFO,
+            plugin: "p".into(),
+            function: "f".into(),
+            request_id: "r".into(),
+            stream: None,
+            message: format!("line {n}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_keeps_its_lines_up_to_the_limit() {
+        let ((), lines, dropped) = collect(async {
+            for n in 0..MAX_LINES_PER_REQUEST {
+                record(line(n));
+            }
+        })
+        .await;
+        assert_eq!((lines.len(), dropped), (MAX_LINES_PER_REQUEST, 0));
+        assert_eq!(lines[0].message, "line 0");
+
+        let ((), lines, dropped) = collect(async {
+            for n in 0..=MAX_LINES_PER_REQUEST {
+                record(line(n));
+            }
+        })
+        .await;
+        assert_eq!((lines.len(), dropped), (MAX_LINES_PER_REQUEST, 1));
+        assert_eq!(
+            lines.last().unwrap().message,
+            format!("line {}", MAX_LINES_PER_REQUEST - 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn lines_outside_a_request_are_not_kept() {
+        record(line(0)); // logged at once; nothing to collect it
+        let ((), lines, _) = collect(async {}).await;
+        assert!(lines.is_empty());
     }
 }

@@ -31,12 +31,19 @@ impl CapturedOutput {
         String::from_utf8_lossy(&self.stderr.contents()).into_owned()
     }
 
-    /// Sends what the guest printed to the log, one event per line.
+    /// Sends what the guest printed to the log, one line each.
     pub fn log(&self, plugin: &str, function: &str, request_id: &str) {
         for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
             let bytes = pipe.contents();
             for line in String::from_utf8_lossy(&bytes).lines() {
-                tracing::info!(target: "op::plugin", plugin, function, request_id, stream, "{line}");
+                super::log::record(super::log::PluginLine {
+                    level: tracing::Level::INFO,
+                    plugin: plugin.to_string(),
+                    function: function.to_string(),
+                    request_id: request_id.to_string(),
+                    stream: Some(stream),
+                    message: line.to_string(),
+                });
             }
         }
     }
