@@ -57,3 +57,129 @@ fn invalid_manifests_fail_with_their_golden_text() {
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
+
+/// `docs/plugin.schema.json`, the schema editors use (and `op new` copies),
+/// is exactly what the manifest types generate. `OP_BLESS=1` rewrites it.
+#[test]
+fn the_json_schema_in_docs_is_the_generated_one() {
+    let generated = serde_json::to_string_pretty(&op::manifest::json_schema()).unwrap() + "\n";
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/plugin.schema.json");
+    if std::env::var_os("OP_BLESS").is_some() {
+        std::fs::write(&file, &generated).unwrap();
+        return;
+    }
+    let on_disk = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        on_disk == generated,
+        "docs/plugin.schema.json is not what the manifest types generate; \
+         run `OP_BLESS=1 cargo test -p op --test manifest_golden`"
+    );
+}
+
+/// Every key the parser accepts in the valid manifests is one the schema
+/// describes, so that an editor does not flag a manifest `op` loads.
+#[test]
+fn every_key_of_the_valid_manifests_is_in_the_schema() {
+    let schema = op::manifest::json_schema();
+    let mut unknown = Vec::new();
+    for file in cases("valid", "yaml") {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let docs = yaml_rust2::YamlLoader::load_from_str(&text).unwrap();
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        walk(&docs[0], &schema, &schema, &name, &mut unknown);
+    }
+    assert!(unknown.is_empty(), "not in the schema: {unknown:#?}");
+    // And the schema is strict where the parser is: a misspelled key is
+    // not allowed by it either.
+    let api = &schema["properties"]["apis"]["items"];
+    assert_eq!(api["additionalProperties"], false);
+    assert!(api["properties"].get("functoin").is_none());
+}
+
+fn resolve<'a>(
+    schema: &'a serde_json::Value,
+    root: &'a serde_json::Value,
+) -> &'a serde_json::Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference.trim_start_matches("#/$defs/");
+            resolve(&root["$defs"][name], root)
+        }
+        None => schema,
+    }
+}
+
+/// The schemas a value may match: the schema and its `anyOf`/`oneOf` arms.
+fn arms<'a>(
+    schema: &'a serde_json::Value,
+    root: &'a serde_json::Value,
+) -> Vec<&'a serde_json::Value> {
+    let schema = resolve(schema, root);
+    let mut out = vec![schema];
+    for key in ["anyOf", "oneOf"] {
+        if let Some(list) = schema[key].as_array() {
+            out.extend(list.iter().map(|arm| resolve(arm, root)));
+        }
+    }
+    out
+}
+
+fn walk(
+    yaml: &yaml_rust2::Yaml,
+    schema: &serde_json::Value,
+    root: &serde_json::Value,
+    path: &str,
+    unknown: &mut Vec<String>,
+) {
+    use yaml_rust2::Yaml;
+    if schema == &serde_json::Value::Bool(true) {
+        return;
+    }
+    let arms = arms(schema, root);
+    // A schema that says nothing of the shape (`oauth`, `storage`: kept as
+    // they are) allows any value.
+    let says_nothing = |arm: &&serde_json::Value| {
+        [
+            "type",
+            "properties",
+            "anyOf",
+            "oneOf",
+            "$ref",
+            "items",
+            "enum",
+            "const",
+        ]
+        .iter()
+        .all(|key| arm.get(key).is_none())
+    };
+    if arms.iter().any(says_nothing) {
+        return;
+    }
+    match yaml {
+        Yaml::Hash(map) => {
+            for (key, value) in map {
+                let key = key.as_str().unwrap_or_default();
+                let here = format!("{path}.{key}");
+                let known = arms.iter().find_map(|arm| {
+                    arm["properties"].get(key).or_else(|| {
+                        arm["additionalProperties"]
+                            .is_object()
+                            .then(|| &arm["additionalProperties"])
+                    })
+                });
+                match known {
+                    Some(sub) => walk(value, sub, root, &here, unknown),
+                    None => unknown.push(here),
+                }
+            }
+        }
+        Yaml::Array(items) => {
+            if let Some(item) = arms.iter().find_map(|arm| arm.get("items")) {
+                for (i, value) in items.iter().enumerate() {
+                    walk(value, item, root, &format!("{path}[{i}]"), unknown);
+                }
+            }
+        }
+        _ => {}
+    }
+}
