@@ -3,8 +3,9 @@
 //! The modules follow the data's path: [`manifest`] (parse and validate
 //! `plugin.yaml`), [`runtime`] (engine, compile cache, one store per call),
 //! [`imports`] (what the host gives a plugin), [`gateway`] (HTTP routing and
-//! error responses), [`package`] (the `.opkg` files of `op pack`), [`dev`]
-//! (building plugin projects) and [`cli`].
+//! error responses), [`package`] (the `.opkg` files of `op pack`),
+//! [`serve`] (the production host and its admin API), [`dev`] (building
+//! plugin projects) and [`cli`].
 
 pub mod cli;
 pub mod dev;
@@ -13,3 +14,4 @@ pub mod imports;
 pub mod manifest;
 pub mod package;
 pub mod runtime;
+pub mod serve;

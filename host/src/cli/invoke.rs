@@ -311,7 +311,8 @@ fn sample_curl(origin: &str, manifest: Option<&Manifest>, sim: &Simulator) -> Op
 
 /// Resolves at the first SIGINT or SIGTERM; the handlers are installed
 /// when this is called, not when it is first polled.
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+pub(super) fn shutdown_signal()
+-> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;

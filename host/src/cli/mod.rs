@@ -7,6 +7,7 @@ mod load;
 mod new;
 mod pack;
 mod reload;
+mod serve;
 mod table;
 
 use std::path::PathBuf;
@@ -39,6 +40,17 @@ pub enum Command {
     Pack(PackArgs),
     /// Print the JSON Schema of config/plugin.yaml (for editors).
     Schema,
+    /// Run the production host: plugins installed from packages through
+    /// the admin API, in front of ONES.
+    Serve(ServeArgs),
+}
+
+/// `op serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The host configuration (see config/serve.yaml).
+    #[arg(long, value_name = "FILE", env = "OP_CONFIG")]
+    pub config: PathBuf,
 }
 
 /// `op pack`.
@@ -118,15 +130,26 @@ pub struct RunArgs {
 /// Runs the command line; the exit code says whether it succeeded.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    console::init();
     let result = match cli.command {
-        Command::Check(args) => check::run(args),
-        Command::Invoke(InvokeCommand::Run(args)) => invoke::run(args),
-        Command::Invoke(InvokeCommand::Clear(args)) => invoke::clear(args),
-        Command::New(args) => new::run(args),
-        Command::Pack(args) => pack::run(args),
-        Command::Schema => schema(),
+        // Its logging follows its configuration file.
+        Command::Serve(args) => serve::run(args),
+        command => {
+            console::init();
+            match command {
+                Command::Check(args) => check::run(args),
+                Command::Invoke(InvokeCommand::Run(args)) => invoke::run(args),
+                Command::Invoke(InvokeCommand::Clear(args)) => invoke::clear(args),
+                Command::New(args) => new::run(args),
+                Command::Pack(args) => pack::run(args),
+                Command::Schema => schema(),
+                Command::Serve(args) => serve::run(args),
+            }
+        }
     };
+    finish(result)
+}
+
+fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {

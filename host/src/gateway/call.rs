@@ -40,15 +40,26 @@ pub(super) async fn handle(
     let path = request.uri().path().to_string();
     let mut info = CallInfo::default();
     let set = gateway.current();
-    let (response, lines, dropped) = log::collect(async {
+    let ((response, failure), lines, dropped) = log::collect(async {
         match dispatch(&gateway, &set, request, &mut info).await {
-            Ok(response) => response,
-            Err(err) => err.into_response(),
+            Ok(response) => (response, None),
+            Err(err) => {
+                let model = gateway.metrics().map(|_| err.model());
+                (err.into_response(), model)
+            }
         }
     })
     .await;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
+    if let Some(metrics) = gateway.metrics() {
+        metrics.record_call(
+            info.plugin.as_deref().unwrap_or_default(),
+            info.function.as_deref().unwrap_or_default(),
+            failure.as_deref().unwrap_or("ok"),
+            elapsed,
+        );
+    }
     match (&info.plugin, &info.function) {
         (Some(plugin), Some(function)) => tracing::info!(
             target: "op::call",

@@ -7,6 +7,7 @@
 mod call;
 mod error;
 mod hooks;
+mod metrics;
 mod ones_call;
 mod proxy;
 mod routes;
@@ -21,6 +22,7 @@ use axum::routing::get;
 
 pub use error::GatewayError;
 pub use hooks::{ConflictError, Hook, HookTable, Matching};
+pub use metrics::{Gauge, Metrics};
 pub use proxy::Upstream;
 pub use routes::{Declared, Matched, Miss, Route, RouteTable};
 pub use subscribe::{SUBSCRIBE_QUEUE, SubscribeQueue};
@@ -105,6 +107,7 @@ struct GatewayInner {
     limits: GatewayLimits,
     upstream: Option<Upstream>,
     subscribers: SubscribeQueue,
+    metrics: std::sync::OnceLock<Arc<Metrics>>,
 }
 
 impl Gateway {
@@ -117,6 +120,7 @@ impl Gateway {
                 limits,
                 upstream: None,
                 subscribers: SubscribeQueue::start(SUBSCRIBE_QUEUE),
+                metrics: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -130,6 +134,7 @@ impl Gateway {
                 limits,
                 upstream: Some(upstream),
                 subscribers: SubscribeQueue::start(SUBSCRIBE_QUEUE),
+                metrics: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -137,6 +142,17 @@ impl Gateway {
     /// The ONES upstream, if any.
     pub fn upstream(&self) -> Option<&Upstream> {
         self.inner.upstream.as_ref()
+    }
+
+    /// Records every request in `metrics` from now on (once; a second
+    /// registry is ignored).
+    pub fn record_metrics(&self, metrics: Arc<Metrics>) {
+        let _ = self.inner.metrics.set(metrics);
+    }
+
+    /// The metrics registry, if one is recording.
+    pub fn metrics(&self) -> Option<&Metrics> {
+        self.inner.metrics.get().map(Arc::as_ref)
     }
 
     /// The queue of `subscribe` notifications.

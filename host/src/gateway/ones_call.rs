@@ -69,6 +69,7 @@ pub(super) async fn run(
         let headers = proxy::forward_headers(&parts.headers, client);
         let response = proxy::send(
             upstream,
+            gateway.metrics(),
             &parts.method,
             path_and_query,
             headers,
@@ -114,6 +115,7 @@ pub(super) async fn run(
     let headers = outgoing_headers(&request.headers, &parts.headers, client)?;
     let response = proxy::send(
         upstream,
+        gateway.metrics(),
         &parts.method,
         path_and_query,
         headers,

@@ -101,6 +101,7 @@ pub fn forward_headers(incoming: &HeaderMap, client_addr: Option<SocketAddr>) ->
 /// Sends a request to ONES and waits for its response headers.
 pub async fn send(
     upstream: &Upstream,
+    metrics: Option<&super::Metrics>,
     method: &axum::http::Method,
     path_and_query: &str,
     headers: HeaderMap,
@@ -110,7 +111,12 @@ pub async fn send(
     let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
         .map_err(|_| GatewayError::BadRequest(format!("`{method}` cannot be forwarded")))?;
     let request = client().request(method, &url).headers(headers).body(body);
-    match tokio::time::timeout(upstream.timeout, request.send()).await {
+    let started = metrics.map(|_| std::time::Instant::now());
+    let outcome = tokio::time::timeout(upstream.timeout, request.send()).await;
+    if let (Some(metrics), Some(started)) = (metrics, started) {
+        metrics.record_upstream(started.elapsed());
+    }
+    match outcome {
         Err(_) => Err(GatewayError::UpstreamTimeout(format!(
             "ONES did not answer within {:?}",
             upstream.timeout

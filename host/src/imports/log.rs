@@ -71,8 +71,74 @@ pub fn record(line: PluginLine) {
     }
 }
 
-/// Logs a line at its level, target `op::plugin`.
+/// Lines kept per plugin for [`recent`].
+pub const RECENT_LINES: usize = 200;
+
+/// A line as kept for [`recent`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RecentLine {
+    /// When it was logged (milliseconds since 1970).
+    pub time_ms: u64,
+    /// `error`, `warning` or `info`.
+    pub level: &'static str,
+    /// The function that logged it.
+    pub function: String,
+    /// The call's request id.
+    pub request_id: String,
+    /// The text.
+    pub message: String,
+}
+
+type Recent = std::collections::HashMap<String, std::collections::VecDeque<RecentLine>>;
+
+static RECENT: std::sync::LazyLock<std::sync::Mutex<Recent>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// The last [`RECENT_LINES`] lines of `info` and up that the plugin
+/// `app_id` logged in this process, oldest first.
+pub fn recent(app_id: &str) -> Vec<RecentLine> {
+    let recent = RECENT.lock().unwrap_or_else(|p| p.into_inner());
+    recent
+        .get(app_id)
+        .map(|lines| lines.iter().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Forgets the lines of `app_id` (it was uninstalled).
+pub fn forget(app_id: &str) {
+    let mut recent = RECENT.lock().unwrap_or_else(|p| p.into_inner());
+    recent.remove(app_id);
+}
+
+fn keep(line: &PluginLine) {
+    let level = match line.level {
+        tracing::Level::ERROR => "error",
+        tracing::Level::WARN => "warning",
+        tracing::Level::INFO => "info",
+        _ => return,
+    };
+    let time_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let kept = RecentLine {
+        time_ms,
+        level,
+        function: line.function.clone(),
+        request_id: line.request_id.clone(),
+        message: line.message.clone(),
+    };
+    let mut recent = RECENT.lock().unwrap_or_else(|p| p.into_inner());
+    let lines = recent.entry(line.plugin.clone()).or_default();
+    if lines.len() == RECENT_LINES {
+        lines.pop_front();
+    }
+    lines.push_back(kept);
+}
+
+/// Logs a line at its level, target `op::plugin`, and keeps it for
+/// [`recent`].
 pub fn emit(line: &PluginLine) {
+    keep(line);
     let PluginLine {
         plugin,
         function,

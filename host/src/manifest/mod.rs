@@ -182,6 +182,15 @@ pub fn json_schema() -> serde_json::Value {
     schema.to_value()
 }
 
+/// A `MAJOR.MINOR.PATCH` version as numbers, for ordering (a pre-release
+/// or build suffix is ignored); `None` when the text is not one.
+pub fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
+    let core = text.split(['-', '+']).next()?;
+    let mut parts = core.split('.').map(|part| part.parse::<u64>().ok());
+    let version = (parts.next()??, parts.next()??, parts.next()??);
+    parts.next().is_none().then_some(version)
+}
+
 impl Manifest {
     /// The plugin's `service.app_id`.
     pub fn app_id(&self) -> &str {
@@ -192,10 +201,7 @@ impl Manifest {
     /// versions (a pre-release or build suffix is ignored); `None` when it
     /// is not `MAJOR.MINOR.PATCH` (which validation refuses).
     pub fn version(&self) -> Option<(u64, u64, u64)> {
-        let core = self.service.version.value.split(['-', '+']).next()?;
-        let mut parts = core.split('.').map(|part| part.parse::<u64>().ok());
-        let version = (parts.next()??, parts.next()??, parts.next()??);
-        parts.next().is_none().then_some(version)
+        parse_version(&self.service.version.value)
     }
 
     /// Whether the plugin is organization-level (`service.scope: 2`).

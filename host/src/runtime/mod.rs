@@ -130,6 +130,12 @@ impl Runtime {
         &self.inner.slots
     }
 
+    /// Instances running now, across all plugins.
+    pub fn in_flight(&self) -> u64 {
+        let free = self.inner.slots.available_permits() as u64;
+        u64::from(self.inner.config.max_instances).saturating_sub(free)
+    }
+
     /// The runtime's settings.
     pub fn config(&self) -> &RuntimeConfig {
         &self.inner.config

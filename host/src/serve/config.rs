@@ -1,0 +1,425 @@
+//! `op serve --config FILE`: the host configuration (YAML), checked as a
+//! whole: every problem is reported with its `LINE:COL`, then op exits 1.
+//! A documented sample is `config/serve.yaml`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::credentials::CredentialStore;
+use crate::gateway::GatewayLimits;
+use crate::manifest::{self, Diagnostic, Located, ManifestError, Pos};
+use crate::runtime::RuntimeConfig;
+
+/// The environment variable that may hold the admin token.
+pub const ADMIN_TOKEN_ENV: &str = "OP_ADMIN_TOKEN";
+/// The environment variable that may hold the credentials (YAML).
+pub const CREDENTIALS_ENV: &str = "OP_CREDENTIALS";
+
+/// The file as written.
+#[derive(Debug, Default, Deserialize)]
+struct ServeFile {
+    #[serde(default)]
+    listen: Option<Located<String>>,
+    #[serde(default)]
+    ones: Option<Located<OnesSection>>,
+    #[serde(default)]
+    plugins_dir: Option<Located<String>>,
+    #[serde(default)]
+    credentials: Option<Located<CredentialsSection>>,
+    #[serde(default)]
+    admin: Option<Located<AdminSection>>,
+    #[serde(default)]
+    limits: Option<LimitsSection>,
+    #[serde(default)]
+    log: Option<LogSection>,
+    #[serde(default)]
+    metrics: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct OnesSection {
+    url: Located<String>,
+    #[serde(default)]
+    organization_uuid: Option<String>,
+    #[serde(default)]
+    timeout_ms: Option<Located<u64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CredentialsSection {
+    #[serde(default)]
+    file: Option<Located<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct AdminSection {
+    #[serde(default)]
+    token: Option<Located<String>>,
+    #[serde(default)]
+    token_file: Option<Located<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct LimitsSection {
+    #[serde(default)]
+    max_memory_mib: Option<Located<u64>>,
+    #[serde(default)]
+    max_time_ms: Option<Located<u64>>,
+    #[serde(default)]
+    max_instances: Option<Located<u64>>,
+    #[serde(default)]
+    max_concurrency_per_plugin: Option<Located<u64>>,
+    #[serde(default)]
+    queue_wait_ms: Option<Located<u64>>,
+    #[serde(default)]
+    max_request_body_kib: Option<Located<u64>>,
+    #[serde(default)]
+    max_response_body_kib: Option<Located<u64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct LogSection {
+    #[serde(default)]
+    format: Option<LogFormat>,
+    #[serde(default)]
+    level: Option<String>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The checked configuration of `op serve`.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// ONES's base URL (no trailing `/`).
+    pub ones_url: String,
+    /// The organization plugins are installed in.
+    pub organization_uuid: Option<String>,
+    /// How long ONES may take to answer.
+    pub upstream_timeout: Duration,
+    /// Where installed plugins and their state live.
+    pub plugins_dir: PathBuf,
+    /// The plugins' super-admins.
+    pub credentials: CredentialStore,
+    /// The admin API's bearer token.
+    pub admin_token: String,
+    /// Runtime caps.
+    pub runtime: RuntimeConfig,
+    /// Request and response limits.
+    pub limits: GatewayLimits,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter (`RUST_LOG` syntax), when the file sets one.
+    pub log_level: Option<String>,
+    /// Whether `GET /metrics` is served.
+    pub metrics: bool,
+}
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file has problems, each with its place.
+    #[error(transparent)]
+    Invalid(#[from] ManifestError),
+}
+
+/// Reads and checks `path`; `env` gives environment variables.
+pub fn load(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<ServeConfig, ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse(&text, &shown, base, env)
+}
+
+/// Parses configuration text; relative paths are relative to `base`.
+pub fn parse(
+    text: &str,
+    shown: &str,
+    base: &Path,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<ServeConfig, ConfigError> {
+    let file: ServeFile = manifest::parse_yaml(text, shown)?;
+    let mut problems = Vec::new();
+    let top = Pos { line: 1, column: 1 };
+    let mut problem = |pos: Pos, path: &str, message: String| {
+        problems.push(Diagnostic {
+            pos,
+            path: path.to_string(),
+            message,
+        })
+    };
+    let listen = match &file.listen {
+        None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        Some(listen) => listen.value.parse().unwrap_or_else(|_| {
+            problem(
+                listen.pos,
+                "listen",
+                format!(
+                    "`{}` is not an address to listen on (e.g. 0.0.0.0:8080)",
+                    listen.value
+                ),
+            );
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        }),
+    };
+    let (ones_url, organization_uuid, upstream_timeout) = match &file.ones {
+        None => {
+            problem(
+                top,
+                "ones",
+                "missing: the ONES server (`ones: {url: https://...}`)".into(),
+            );
+            (String::new(), None, Duration::from_secs(30))
+        }
+        Some(ones) => {
+            let url = ones.url.value.trim_end_matches('/').to_string();
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
+                problem(
+                    ones.url.pos,
+                    "ones.url",
+                    format!("`{}` is not an http(s) URL", ones.url.value),
+                );
+            }
+            let timeout = match &ones.timeout_ms {
+                Some(t) if t.value == 0 => {
+                    problem(t.pos, "ones.timeout_ms", "must be more than 0".into());
+                    Duration::from_secs(30)
+                }
+                Some(t) => Duration::from_millis(t.value),
+                None => Duration::from_secs(30),
+            };
+            (url, ones.organization_uuid.clone(), timeout)
+        }
+    };
+    let plugins_dir = match &file.plugins_dir {
+        None => {
+            problem(
+                top,
+                "plugins_dir",
+                "missing: the directory that keeps installed plugins and their state".into(),
+            );
+            PathBuf::new()
+        }
+        Some(dir) if dir.value.trim().is_empty() => {
+            problem(dir.pos, "plugins_dir", "cannot be empty".into());
+            PathBuf::new()
+        }
+        Some(dir) => base.join(&dir.value),
+    };
+    let admin_token = {
+        let admin = file.admin.as_ref();
+        let inline = admin.and_then(|a| a.token.as_ref());
+        let from_file = admin.and_then(|a| a.token_file.as_ref());
+        let token = match (env(ADMIN_TOKEN_ENV), inline, from_file) {
+            (Some(token), _, _) => Some(token),
+            (None, Some(_), Some(file)) => {
+                problem(
+                    file.pos,
+                    "admin.token_file",
+                    "give `token` or `token_file`, not both".into(),
+                );
+                None
+            }
+            (None, Some(token), None) => Some(token.value.clone()),
+            (None, None, Some(file)) => match std::fs::read_to_string(base.join(&file.value)) {
+                Ok(text) => Some(text.trim().to_string()),
+                Err(err) => {
+                    problem(
+                        file.pos,
+                        "admin.token_file",
+                        format!("cannot read {}: {err}", file.value),
+                    );
+                    None
+                }
+            },
+            (None, None, None) => {
+                problem(
+                    admin.map_or(top, |a| a.pos),
+                    "admin",
+                    format!(
+                        "missing: the admin API's token (`admin.token`, `admin.token_file` or {ADMIN_TOKEN_ENV})"
+                    ),
+                );
+                None
+            }
+        };
+        match token {
+            Some(token) if token.len() < 16 => {
+                problem(
+                    admin.map_or(top, |a| a.pos),
+                    "admin",
+                    "the admin token is too short: use at least 16 characters".into(),
+                );
+                String::new()
+            }
+            Some(token) => token,
+            None => String::new(),
+        }
+    };
+    let credentials = {
+        let file_entry = file.credentials.as_ref().and_then(|c| c.file.as_ref());
+        let loaded = match (env(CREDENTIALS_ENV), file_entry) {
+            (Some(text), _) => CredentialStore::parse(&text, CREDENTIALS_ENV),
+            (None, Some(path)) => {
+                let full = base.join(&path.value);
+                match std::fs::read_to_string(&full) {
+                    Ok(text) => CredentialStore::parse(&text, &full.display().to_string()),
+                    Err(err) => {
+                        problem(
+                            path.pos,
+                            "credentials.file",
+                            format!("cannot read {}: {err}", path.value),
+                        );
+                        Ok(CredentialStore::default())
+                    }
+                }
+            }
+            (None, None) => Ok(CredentialStore::default()),
+        };
+        match loaded {
+            Ok(store) => store,
+            Err(err) => {
+                // Its own file and positions: reported as they are.
+                return Err(err.into());
+            }
+        }
+    };
+    let mut runtime = RuntimeConfig::default();
+    let mut limits = GatewayLimits::default();
+    if let Some(section) = &file.limits {
+        let mut positive = |value: &Option<Located<u64>>, path: &str| -> Option<u64> {
+            let value = value.as_ref()?;
+            if value.value == 0 {
+                problem(value.pos, path, "must be more than 0".into());
+                return None;
+            }
+            Some(value.value)
+        };
+        if let Some(mib) = positive(&section.max_memory_mib, "limits.max_memory_mib") {
+            runtime.max_memory = mib * 1024 * 1024;
+        }
+        if let Some(ms) = positive(&section.max_time_ms, "limits.max_time_ms") {
+            runtime.max_time = Duration::from_millis(ms);
+        }
+        if let Some(n) = positive(&section.max_instances, "limits.max_instances") {
+            runtime.max_instances = u32::try_from(n).unwrap_or(u32::MAX);
+        }
+        if let Some(n) = positive(
+            &section.max_concurrency_per_plugin,
+            "limits.max_concurrency_per_plugin",
+        ) {
+            runtime.max_concurrency_per_plugin = u32::try_from(n).unwrap_or(u32::MAX);
+        }
+        if let Some(ms) = positive(&section.queue_wait_ms, "limits.queue_wait_ms") {
+            runtime.queue_wait = Duration::from_millis(ms);
+        }
+        if let Some(kib) = positive(&section.max_request_body_kib, "limits.max_request_body_kib") {
+            limits.max_request_body = usize::try_from(kib * 1024).unwrap_or(usize::MAX);
+        }
+        if let Some(kib) = positive(
+            &section.max_response_body_kib,
+            "limits.max_response_body_kib",
+        ) {
+            limits.max_response_body = usize::try_from(kib * 1024).unwrap_or(usize::MAX);
+        }
+    }
+    if !problems.is_empty() {
+        problems.sort_by_key(|d| d.pos);
+        return Err(ConfigError::Invalid(ManifestError {
+            file: shown.to_string(),
+            diagnostics: problems,
+        }));
+    }
+    runtime.cache = Some(crate::runtime::CompileCache::new(plugins_dir.join("cache")));
+    let log = file.log.unwrap_or_default();
+    Ok(ServeConfig {
+        listen,
+        ones_url,
+        organization_uuid,
+        upstream_timeout,
+        plugins_dir,
+        credentials,
+        admin_token,
+        runtime,
+        limits,
+        log_format: log.format.unwrap_or_default(),
+        log_level: log.level,
+        metrics: file.metrics.unwrap_or(true),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "listen: 0.0.0.0:9000\nones:\n  url: https://ones.example.com/\nplugins_dir: plugins\nadmin:\n  token: 0123456789abcdef0123\nlimits:\n  max_time_ms: 5000\n  max_request_body_kib: 64\nlog:\n  format: json\nmetrics: false\n";
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn a_good_file_is_read_with_defaults_for_the_rest() {
+        let config = parse(GOOD, "serve.yaml", Path::new("/etc/op"), no_env).unwrap();
+        assert_eq!(config.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(config.ones_url, "https://ones.example.com");
+        assert_eq!(config.plugins_dir, Path::new("/etc/op/plugins"));
+        assert_eq!(config.runtime.max_time, Duration::from_secs(5));
+        assert_eq!(config.runtime.max_instances, 1000);
+        assert_eq!(config.limits.max_request_body, 64 * 1024);
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert!(!config.metrics);
+        let env =
+            |name: &str| (name == ADMIN_TOKEN_ENV).then(|| "from-the-environment-1".to_string());
+        let config = parse(GOOD, "serve.yaml", Path::new("/etc/op"), env).unwrap();
+        assert_eq!(config.admin_token, "from-the-environment-1");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_place() {
+        let text = "listen: nowhere\nones:\n  url: ftp://x\nadmin:\n  token: short\nlimits:\n  max_time_ms: 0\n  max_instancs: 3\n";
+        let err = parse(text, "serve.yaml", Path::new("."), no_env)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "serve.yaml:8:3: limits.max_instancs: unknown key `max_instancs` in `limits`; did you mean `max_instances`?"
+        );
+        let text = "listen: nowhere\nones:\n  url: ftp://x\nadmin:\n  token: short\nlimits:\n  max_time_ms: 0\n";
+        let err = parse(text, "serve.yaml", Path::new("."), no_env)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "serve.yaml:1:1: plugins_dir: missing: the directory that keeps installed plugins and their state\n\
+             serve.yaml:1:9: listen: `nowhere` is not an address to listen on (e.g. 0.0.0.0:8080)\n\
+             serve.yaml:3:8: ones.url: `ftp://x` is not an http(s) URL\n\
+             serve.yaml:5:3: admin: the admin token is too short: use at least 16 characters\n\
+             serve.yaml:7:16: limits.max_time_ms: must be more than 0"
+        );
+    }
+}
