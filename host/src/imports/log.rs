@@ -171,12 +171,11 @@ impl Host for HostState {
             Level::Warning => tracing::Level::WARN,
             Level::Error => tracing::Level::ERROR,
         };
-        // Skip the copies when nobody would see the line.
-        let enabled = match level {
-            tracing::Level::DEBUG => tracing::enabled!(target: "op::plugin", tracing::Level::DEBUG),
-            _ => tracing::enabled!(target: "op::plugin", tracing::Level::INFO),
-        };
-        if !enabled {
+        // Lines of `info` and up are always kept for the admin API's
+        // recent logs; a debug line only when the log filter shows it.
+        if level == tracing::Level::DEBUG
+            && !tracing::enabled!(target: "op::plugin", tracing::Level::DEBUG)
+        {
             return;
         }
         let call = &self.call;

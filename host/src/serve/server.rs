@@ -191,6 +191,9 @@ impl Server {
     async fn follow_other_replicas(&self) {
         loop {
             tokio::time::sleep(POLL).await;
+            // Read under the lock: a state read before a change made here
+            // finished would undo that change.
+            let mut loaded = self.inner.loaded.lock().await;
             let state = match self.inner.store.read() {
                 Ok(state) => state,
                 Err(err) => {
@@ -198,7 +201,6 @@ impl Server {
                     continue;
                 }
             };
-            let mut loaded = self.inner.loaded.lock().await;
             if state.generation != loaded.generation {
                 tracing::info!(
                     generation = state.generation,

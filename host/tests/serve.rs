@@ -1,0 +1,484 @@
+//! `op serve` as an operator uses it: plugins installed, upgraded, disabled
+//! and removed through the admin API while traffic flows, in front of a
+//! recording stand-in for ONES; restarts; replicas sharing one plugins
+//! directory; metrics.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::upstream;
+use op::serve::{self, Server};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "admin-token-0123456789";
+const TEAM: &str = "TEAM0001";
+
+fn config(plugins_dir: &Path, ones: &str) -> serve::ServeConfig {
+    let text = format!(
+        "listen: 127.0.0.1:0\nones:\n  url: {ones}\n  organization_uuid: ORG00001\nplugins_dir: {}\nadmin:\n  token: {TOKEN}\n",
+        plugins_dir.display()
+    );
+    serve::config::parse(&text, "serve.yaml", Path::new("."), |_| None).expect("a good config")
+}
+
+/// A running `op serve`; dropping the stopper stops it.
+struct Running {
+    origin: String,
+    server: Server,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    async fn start(plugins_dir: &Path, ones: &str) -> Running {
+        let server = Server::start(config(plugins_dir, ones))
+            .await
+            .expect("start");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let origin = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = server.clone();
+        let task = tokio::spawn(async move {
+            serve::serve(listener, &served, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("serve");
+        });
+        Running {
+            origin,
+            server,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await.unwrap();
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.origin)
+    }
+}
+
+/// A package of the example at `dir` with its component, the manifest
+/// edited by `edit`.
+fn package(dir: &str, wasm: &str, edit: impl Fn(String) -> String) -> Vec<u8> {
+    let manifest = std::fs::read_to_string(Path::new(dir).join("config/plugin.yaml")).unwrap();
+    let component = std::fs::read(wasm).unwrap();
+    op::package::pack(&edit(manifest), "plugin.yaml", &component, None)
+        .unwrap()
+        .0
+}
+
+fn hello_version(version: &str) -> Vec<u8> {
+    package(op_test_plugins::HELLO_DIR, op_test_plugins::HELLO, |m| {
+        m.replace("version: 1.0.0", &format!("version: {version}"))
+    })
+}
+
+async fn admin_post(client: &reqwest::Client, url: String, body: Vec<u8>) -> (u16, Value) {
+    let res = client
+        .post(url)
+        .bearer_auth(TOKEN)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let bytes = res.bytes().await.unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+async fn admin_get(client: &reqwest::Client, url: String) -> Value {
+    let res = client.get(url).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    common::json(res).await
+}
+
+async fn hello(client: &reqwest::Client, running: &Running) -> (u16, String) {
+    let res = client
+        .post(running.url("/project/api/project/hello"))
+        .body(r#"{"x":1}"#)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+fn metric(text: &str, line_start: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(line_start))
+        .and_then(|rest| rest.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no `{line_start}` in:\n{text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_are_installed_upgraded_under_load_and_survive_a_restart() {
+    let ones = upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = common::client();
+    let running = Running::start(dir.path(), &ones.origin).await;
+
+    // Without the token: 401, and nothing happens.
+    for request in [
+        client.get(running.url("/admin/plugins")),
+        client
+            .post(running.url("/admin/plugins"))
+            .body(hello_version("1.0.0")),
+        client
+            .post(running.url("/admin/plugins"))
+            .bearer_auth("admin-token-0123456788")
+            .body(hello_version("1.0.0")),
+        client.delete(running.url("/admin/plugins/anything")),
+    ] {
+        let res = request.send().await.unwrap();
+        assert_eq!(res.status(), 401);
+        assert_eq!(res.headers()["www-authenticate"], "Bearer");
+    }
+    assert!(running.server.state().unwrap().instances.is_empty());
+
+    // Two plugins: a route and hooks.
+    let url = running.url(&format!("/admin/plugins?team={TEAM}"));
+    let (status, hello_installed) = admin_post(&client, url.clone(), hello_version("1.0.0")).await;
+    assert_eq!(status, 201, "{hello_installed}");
+    assert_eq!(hello_installed["action"], "installed");
+    let hello_id = hello_installed["plugin"]["instance_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let guard = package(
+        op_test_plugins::TASK_GUARD_DIR,
+        op_test_plugins::TASK_GUARD,
+        |m| m,
+    );
+    let (status, guard_installed) = admin_post(&client, url.clone(), guard).await;
+    assert_eq!(status, 201, "{guard_installed}");
+    let guard_id = guard_installed["plugin"]["instance_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        guard_installed["plugin"]["hooks"][0],
+        json!({"type": "intercept", "methods": ["POST"], "url": "/project/api/project/team/:teamUUID/tasks/add2", "function": "guard"}),
+        "{guard_installed}"
+    );
+
+    assert_eq!(
+        hello(&client, &running).await,
+        (
+            200,
+            r#"{"requestBody":{"x":1},"res":"hello world"}"#.to_string()
+        )
+    );
+    let add = running.url(&format!("/project/api/project/team/{TEAM}/tasks/add2"));
+    let refused = client
+        .post(&add)
+        .header("content-type", "application/json")
+        .body(json!({"tasks": [{"summary": " "}]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert!(
+        ones.received()
+            .iter()
+            .all(|r| !r.uri.contains("tasks/add2"))
+    );
+    let passed = client
+        .post(&add)
+        .header("content-type", "application/json")
+        .body(json!({"tasks": [{"summary": "write tests"}]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(passed.status(), 200);
+    assert!(ones.last().uri.ends_with("/tasks/add2"));
+
+    // A package breaking the hook rules, a damaged one, an old version:
+    // refused with the reason, nothing changes.
+    let replacer = package(
+        op_test_plugins::TASK_GUARD_DIR,
+        op_test_plugins::TASK_GUARD,
+        |m| {
+            m.replace("app_id: taskgrd1", "app_id: replacer")
+            .replace("type: intercept", "type: replace")
+            .replace(
+                "  - type: subscribe\n    methods: [POST]\n    url: /team/:teamUUID/tasks/add2\n    function: logCreated\n",
+                "",
+            )
+        },
+    );
+    let (status, refusal) = admin_post(&client, url.clone(), replacer).await;
+    assert_eq!(status, 409, "{refusal}");
+    assert!(
+        refusal["reason"].as_str().unwrap().contains("plugins `taskgrd1` and `replacer` conflict on POST /project/api/project/team/:teamUUID/tasks/add2"),
+        "{refusal}"
+    );
+    let (status, refusal) = admin_post(&client, url.clone(), b"not a package".to_vec()).await;
+    assert_eq!(
+        (status, refusal["model"].as_str()),
+        (400, Some("admin.bad_package"))
+    );
+    let (status, refusal) = admin_post(&client, url.clone(), hello_version("1.0.0")).await;
+    assert_eq!(status, 409);
+    assert!(
+        refusal["reason"]
+            .as_str()
+            .unwrap()
+            .contains("needs a higher version"),
+        "{refusal}"
+    );
+    assert_eq!(running.server.state().unwrap().instances.len(), 2);
+
+    // 20 upgrades in a row while requests run: none fails.
+    let running = Arc::new(running);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sent, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut loaders = Vec::new();
+    for _ in 0..4 {
+        let (running, client, stop, sent, failed) = (
+            running.clone(),
+            client.clone(),
+            stop.clone(),
+            sent.clone(),
+            failed.clone(),
+        );
+        loaders.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let (status, body) = hello(&client, &running).await;
+                sent.fetch_add(1, Ordering::Relaxed);
+                if status != 200 || !body.contains("hello world") {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for minor in 1..=20 {
+        let version = format!("1.0.{minor}");
+        let (status, upgraded) = admin_post(&client, url.clone(), hello_version(&version)).await;
+        assert_eq!(status, 200, "{upgraded}");
+        assert_eq!(upgraded["action"], "upgraded");
+        assert_eq!(upgraded["from"], format!("1.0.{}", minor - 1));
+        assert_eq!(upgraded["plugin"]["version"], version);
+        assert_eq!(upgraded["plugin"]["instance_id"], hello_id.as_str());
+    }
+    stop.store(true, Ordering::Relaxed);
+    for loader in loaders {
+        loader.await.unwrap();
+    }
+    let sent = sent.load(Ordering::Relaxed);
+    assert!(sent >= 20, "only {sent} requests ran during the upgrades");
+    assert_eq!(failed.load(Ordering::Relaxed), 0, "of {sent} requests");
+
+    // The metrics count exactly that traffic, per plugin and function.
+    let metrics = client
+        .get(running.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"op_calls_total{plugin="hellowrd",function="hello",outcome="ok"}"#
+        ),
+        sent as u64 + 1
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"op_calls_total{plugin="taskgrd1",function="intercept:guard",outcome="plugin.task_guard"}"#
+        ),
+        1
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"op_call_duration_seconds_count{plugin="hellowrd",function="hello"}"#
+        ),
+        sent as u64 + 1
+    );
+    assert!(metric(&metrics, "op_upstream_duration_seconds_count") >= 1);
+    assert_eq!(metric(&metrics, "op_plugins_serving"), 2);
+
+    // Recent logs of the subscriber, disable and enable, the listing.
+    let logs = admin_get(
+        &client,
+        running.url(&format!("/admin/plugins/{guard_id}/logs")),
+    )
+    .await;
+    assert!(
+        logs["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["message"].as_str().unwrap().starts_with("tasks created")),
+        "{logs}"
+    );
+    let (status, disabled) = admin_post(
+        &client,
+        running.url(&format!("/admin/plugins/{hello_id}/disable")),
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        (status, disabled["plugin"]["state"].as_str()),
+        (200, Some("disabled"))
+    );
+    let (status, body) = hello(&client, &running).await;
+    assert!(
+        status == 200 && body.contains(r#""uri":"/project/api/project/hello""#),
+        "ONES answers it now: {body}"
+    );
+    let (status, _) = admin_post(
+        &client,
+        running.url(&format!("/admin/plugins/{hello_id}/enable")),
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(hello(&client, &running).await.1.contains("hello world"));
+    let listed = admin_get(&client, running.url("/admin/plugins")).await;
+    assert_eq!(listed["plugins"].as_array().unwrap().len(), 2);
+    assert_eq!(listed["plugins"][0]["version"], "1.0.20");
+    assert_eq!(
+        listed["plugins"][0]["routes"][0]["url"],
+        "/project/api/project/hello"
+    );
+    let ready = client.get(running.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+
+    // A restart comes back with the same instances, versions and flags.
+    let Ok(running) = Arc::try_unwrap(running) else {
+        panic!("a loader still holds the server");
+    };
+    running.shutdown().await;
+    let running = Running::start(dir.path(), &ones.origin).await;
+    assert_eq!(
+        hello(&client, &running).await,
+        (
+            200,
+            r#"{"requestBody":{"x":1},"res":"hello world"}"#.to_string()
+        )
+    );
+    let listed = admin_get(&client, running.url("/admin/plugins")).await;
+    let ids: Vec<&str> = listed["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["instance_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [hello_id.as_str(), guard_id.as_str()]);
+
+    // Uninstalled: its hooks no longer run, its files are gone.
+    let res = client
+        .delete(running.url(&format!("/admin/plugins/{guard_id}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let add = running.url(&format!("/project/api/project/team/{TEAM}/tasks/add2"));
+    let empty = client
+        .post(&add)
+        .header("content-type", "application/json")
+        .body(json!({"tasks": [{"summary": ""}]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty.status(), 200, "the intercept is gone");
+    assert!(!dir.path().join("instances").join(&guard_id).exists());
+    let res = client
+        .delete(running.url(&format!("/admin/plugins/{guard_id}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_sharing_a_plugins_directory_follow_each_other() {
+    let ones = upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = common::client();
+    let a = Running::start(dir.path(), &ones.origin).await;
+    let b = Running::start(dir.path(), &ones.origin).await;
+    let (status, installed) = admin_post(
+        &client,
+        a.url(&format!("/admin/plugins?team={TEAM}")),
+        hello_version("1.0.0"),
+    )
+    .await;
+    assert_eq!(status, 201, "{installed}");
+    let id = installed["plugin"]["instance_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !hello(&client, &b).await.1.contains("hello world") {
+        assert!(
+            Instant::now() < deadline,
+            "replica b never served the plugin"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A change made through b reaches a.
+    let (status, _) = admin_post(
+        &client,
+        b.url(&format!("/admin/plugins/{id}/disable")),
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while hello(&client, &a).await.1.contains("hello world") {
+        assert!(
+            Instant::now() < deadline,
+            "replica a still serves a disabled plugin"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn readyz_says_why_when_ones_cannot_be_reached() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ones = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let running = Running::start(dir.path(), &ones).await;
+    let res = common::client()
+        .get(running.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    let body: Value = common::json(res).await;
+    assert!(
+        body["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("cannot be reached"),
+        "{body}"
+    );
+    running.shutdown().await;
+}
