@@ -471,3 +471,100 @@ fn pack_writes_a_package_that_check_accepts_and_a_damaged_one_is_refused() {
         "{said}"
     );
 }
+
+#[test]
+fn serve_refuses_a_bad_configuration_with_every_problem_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("serve.yaml");
+    std::fs::write(
+        &file,
+        "listen: somewhere\nones:\n  url: ones.example.com\nadmin:\n  token: short\n",
+    )
+    .unwrap();
+    let out = Command::new(OP)
+        .args(["serve", "--config"])
+        .arg(&file)
+        .env_remove("OP_ADMIN_TOKEN")
+        .env_remove("OP_CREDENTIALS")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let said = text(&out.stderr);
+    let shown = file.display();
+    for line in [
+        format!(
+            "{shown}:1:1: plugins_dir: missing: the directory that keeps installed plugins and their state"
+        ),
+        format!(
+            "{shown}:1:9: listen: `somewhere` is not an address to listen on (e.g. 0.0.0.0:8080)"
+        ),
+        format!("{shown}:3:8: ones.url: `ones.example.com` is not an http(s) URL"),
+        format!("{shown}:5:3: admin: the admin token is too short: use at least 16 characters"),
+    ] {
+        assert!(said.contains(&line), "no `{line}` in:\n{said}");
+    }
+}
+
+#[test]
+fn the_sample_serve_configuration_is_valid() {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/serve.yaml");
+    let config = op::serve::config::load(&sample, |_| None).expect("config/serve.yaml loads");
+    assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(config.credentials.len(), 2);
+    assert!(config.metrics);
+}
+
+#[test]
+fn serve_logs_json_lines_and_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("serve.yaml");
+    std::fs::write(
+        &file,
+        "listen: 127.0.0.1:0\nones:\n  url: http://127.0.0.1:9\nplugins_dir: plugins\nadmin:\n  token: a-long-enough-admin-token\nlog:\n  format: json\n",
+    )
+    .unwrap();
+    let mut child = Running(
+        Command::new(OP)
+            .args(["serve", "--config"])
+            .arg(&file)
+            .env_remove("RUST_LOG")
+            .env_remove("OP_ADMIN_TOKEN")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let event: serde_json::Value = serde_json::from_str(&first).expect("a JSON log line");
+    assert_eq!(event["message"], "serving", "{first}");
+    let address = event["address"].as_str().unwrap().to_string();
+    assert!(
+        dir.path().join("plugins/packages").is_dir(),
+        "the plugins directory is made"
+    );
+    let health = curl(&["-s", &format!("http://{address}/healthz")]);
+    assert_eq!(health, r#"{"plugins":[],"status":"ok"}"#);
+    let denied = curl(&[
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("http://{address}/admin/plugins"),
+    ]);
+    assert_eq!(denied, "401");
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.0.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.0.wait().unwrap().success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("the calls in flight are done")),
+        "{rest:?}"
+    );
+}
