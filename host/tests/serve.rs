@@ -117,6 +117,19 @@ async fn hello(client: &reqwest::Client, running: &Running) -> (u16, String) {
     (res.status().as_u16(), res.text().await.unwrap())
 }
 
+/// Creates a task with this summary through the gateway; its status.
+async fn add_task(client: &reqwest::Client, url: &str, summary: &str) -> u16 {
+    client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(json!({"tasks": [{"summary": summary}]}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 fn metric(text: &str, line_start: &str) -> u64 {
     text.lines()
         .find_map(|line| line.strip_prefix(line_start))
@@ -183,27 +196,13 @@ async fn plugins_are_installed_upgraded_under_load_and_survive_a_restart() {
         )
     );
     let add = running.url(&format!("/project/api/project/team/{TEAM}/tasks/add2"));
-    let refused = client
-        .post(&add)
-        .header("content-type", "application/json")
-        .body(json!({"tasks": [{"summary": " "}]}).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 400);
+    assert_eq!(add_task(&client, &add, " ").await, 400);
     assert!(
         ones.received()
             .iter()
             .all(|r| !r.uri.contains("tasks/add2"))
     );
-    let passed = client
-        .post(&add)
-        .header("content-type", "application/json")
-        .body(json!({"tasks": [{"summary": "write tests"}]}).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(passed.status(), 200);
+    assert_eq!(add_task(&client, &add, "write tests").await, 200);
     assert!(ones.last().uri.ends_with("/tasks/add2"));
 
     // A package breaking the hook rules, a damaged one, an old version:
@@ -393,14 +392,11 @@ async fn plugins_are_installed_upgraded_under_load_and_survive_a_restart() {
         .unwrap();
     assert_eq!(res.status(), 200);
     let add = running.url(&format!("/project/api/project/team/{TEAM}/tasks/add2"));
-    let empty = client
-        .post(&add)
-        .header("content-type", "application/json")
-        .body(json!({"tasks": [{"summary": ""}]}).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(empty.status(), 200, "the intercept is gone");
+    assert_eq!(
+        add_task(&client, &add, "").await,
+        200,
+        "the intercept is gone"
+    );
     assert!(!dir.path().join("instances").join(&guard_id).exists());
     let res = client
         .delete(running.url(&format!("/admin/plugins/{guard_id}")))

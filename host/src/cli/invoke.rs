@@ -16,6 +16,7 @@ use crate::imports::{
     Credentials, Installation, NoSuperAdmin, OnesLink, SingleSuperAdmin, SuperAdmins,
 };
 use crate::manifest::{Manifest, Method};
+use crate::runtime::Lifecycle;
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let projects: Vec<Project> = args.dirs.iter().map(Project::new).collect();
@@ -142,13 +143,15 @@ pub fn clear(args: ClearArgs) -> anyhow::Result<ExitCode> {
             };
             let installation = installation(&project, &manifest, &settings, simulator.as_ref())?;
             let plugin = load::load_project(&runtime, &project, None, installation).await?;
-            let hooks: &[&str] = if manifest.is_org_level() {
-                &["OrgDisable", "OrgUnInstall"]
-            } else {
-                &["Stop", "Disable", "UnInstall"]
-            };
+            let org = manifest.is_org_level();
+            let mut hooks = Vec::new();
+            if !org {
+                hooks.push("Stop");
+            }
+            hooks.push(Lifecycle::Disable.hook(org));
+            hooks.push(Lifecycle::UnInstall.hook(org));
             let mut ran = 0;
-            for hook in hooks {
+            for hook in &hooks {
                 if plugin.lifecycle(hook).await? {
                     println!("ran {hook}");
                     ran += 1;
@@ -187,13 +190,8 @@ pub(super) async fn start(
     let marker = project.state_dir().join("installed");
     let org = plugin.manifest().is_org_level();
     if !marker.exists() {
-        let (install, enable) = if org {
-            ("OrgInstall", "OrgEnable")
-        } else {
-            ("Install", "Enable")
-        };
-        plugin.lifecycle(install).await?;
-        plugin.lifecycle(enable).await?;
+        plugin.lifecycle(Lifecycle::Install.hook(org)).await?;
+        plugin.lifecycle(Lifecycle::Enable.hook(org)).await?;
         mark_installed(project, plugin)?;
     }
     if !org {

@@ -15,7 +15,7 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 
 pub use cache::CompileCache;
 pub use error::{CallError, LoadError, TrapKind};
-pub use plugin::{CallOutcome, LifecycleError, Limits, Plugin};
+pub use plugin::{CallOutcome, Lifecycle, LifecycleError, Limits, Plugin};
 
 use crate::imports::HostState;
 

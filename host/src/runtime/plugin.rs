@@ -276,6 +276,37 @@ impl Plugin {
     }
 }
 
+/// An event in the life of an installation, whose hook name depends on
+/// the plugin's level: `Install` or `OrgInstall`, and so on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// Installed (`Install`, `OrgInstall`).
+    Install,
+    /// Enabled (`Enable`, `OrgEnable`).
+    Enable,
+    /// Disabled (`Disable`, `OrgDisable`).
+    Disable,
+    /// Uninstalled (`UnInstall`, `OrgUnInstall`).
+    UnInstall,
+}
+
+impl Lifecycle {
+    /// The exported function that handles this event for a team-level
+    /// (`org: false`) or organization-level plugin.
+    pub fn hook(self, org: bool) -> &'static str {
+        match (self, org) {
+            (Lifecycle::Install, false) => "Install",
+            (Lifecycle::Install, true) => "OrgInstall",
+            (Lifecycle::Enable, false) => "Enable",
+            (Lifecycle::Enable, true) => "OrgEnable",
+            (Lifecycle::Disable, false) => "Disable",
+            (Lifecycle::Disable, true) => "OrgDisable",
+            (Lifecycle::UnInstall, false) => "UnInstall",
+            (Lifecycle::UnInstall, true) => "OrgUnInstall",
+        }
+    }
+}
+
 /// A lifecycle hook that failed.
 #[derive(Debug, thiserror::Error)]
 #[error("the `{hook}` hook of plugin `{plugin}` failed: {reason}")]

@@ -18,7 +18,7 @@ use super::store::{InstanceRecord, State, Store, StoreError};
 use crate::gateway::{ConflictError, Gateway, Metrics, PluginSet, Upstream};
 use crate::imports::{Installation, OnesLink};
 use crate::package::{self, Package, PackageError};
-use crate::runtime::{LifecycleError, Plugin, Runtime};
+use crate::runtime::{Lifecycle, LifecycleError, Plugin, Runtime};
 
 /// How often a replica looks for changes made by the others.
 pub const POLL: Duration = Duration::from_secs(1);
@@ -419,13 +419,8 @@ impl Server {
             package.unpack_workspace(&self.inner.store.workspace(&record.instance_id)?)?;
             let plugin = self.load(&package, "the package", &record).await?;
             Self::candidate_set(&loaded, &state, &record.instance_id, Some(&plugin))?;
-            let (install, enable) = if org {
-                ("OrgInstall", "OrgEnable")
-            } else {
-                ("Install", "Enable")
-            };
-            plugin.lifecycle(install).await?;
-            plugin.lifecycle(enable).await?;
+            plugin.lifecycle(Lifecycle::Install.hook(org)).await?;
+            plugin.lifecycle(Lifecycle::Enable.hook(org)).await?;
             self.inner.store.save_package(&record.content_hash, bytes)?;
             Ok::<_, AdminError>(plugin)
         }
@@ -532,13 +527,7 @@ impl Server {
         if let (true, Some(old)) = (was_serving, old) {
             run_process_hook(&old, "Stop").await;
         }
-        if !state
-            .instances
-            .iter()
-            .any(|r| r.content_hash == existing.content_hash)
-        {
-            self.inner.store.remove_package(&existing.content_hash);
-        }
+        self.drop_package_if_unused(state, &existing.content_hash);
         tracing::info!(
             plugin = record.app_id,
             from = existing.version,
@@ -576,12 +565,9 @@ impl Server {
             r.enabled = true;
         }
         Self::candidate_set(&loaded, &enabled_state, instance_id, Some(&plugin))?;
-        let hook = if record.scope == 2 {
-            "OrgEnable"
-        } else {
-            "Enable"
-        };
-        plugin.lifecycle(hook).await?;
+        plugin
+            .lifecycle(Lifecycle::Enable.hook(record.scope == 2))
+            .await?;
         state = enabled_state;
         state.generation += 1;
         self.inner.store.write(&state)?;
@@ -604,12 +590,9 @@ impl Server {
             if record.scope == 1 {
                 run_process_hook(&plugin, "Stop").await;
             }
-            let hook = if record.scope == 2 {
-                "OrgDisable"
-            } else {
-                "Disable"
-            };
-            plugin.lifecycle(hook).await?;
+            plugin
+                .lifecycle(Lifecycle::Disable.hook(record.scope == 2))
+                .await?;
         }
         for r in state
             .instances
@@ -644,9 +627,9 @@ impl Server {
             }
             let mut hooks = Vec::new();
             if record.enabled {
-                hooks.push(if org { "OrgDisable" } else { "Disable" });
+                hooks.push(Lifecycle::Disable.hook(org));
             }
-            hooks.push(if org { "OrgUnInstall" } else { "UnInstall" });
+            hooks.push(Lifecycle::UnInstall.hook(org));
             for hook in hooks {
                 if let Err(err) = plugin.lifecycle(hook).await {
                     tracing::warn!("{err}");
@@ -659,13 +642,7 @@ impl Server {
         self.inner.store.write(&state)?;
         self.reconcile(&mut loaded, &state, Some(instance_id)).await;
         self.inner.store.remove_instance(instance_id);
-        if !state
-            .instances
-            .iter()
-            .any(|r| r.content_hash == record.content_hash)
-        {
-            self.inner.store.remove_package(&record.content_hash);
-        }
+        self.drop_package_if_unused(&state, &record.content_hash);
         crate::imports::log::forget(&record.app_id);
         tracing::info!(
             plugin = record.app_id,
@@ -673,6 +650,17 @@ impl Server {
             "uninstalled"
         );
         Ok((record, warnings))
+    }
+
+    /// Removes a kept package that no instance of `state` uses any more.
+    fn drop_package_if_unused(&self, state: &State, content_hash: &str) {
+        if !state
+            .instances
+            .iter()
+            .any(|r| r.content_hash == content_hash)
+        {
+            self.inner.store.remove_package(content_hash);
+        }
     }
 
     /// Runs `Stop` for every team-level instance this process serves (at
