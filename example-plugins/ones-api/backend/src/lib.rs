@@ -35,3 +35,42 @@ op_plugin_sdk::export_functions! {
     admin_me as "adminMe",
     projects,
 }
+
+// `cargo test` in example-plugins/ runs these natively, with the SDK's mock
+// host standing in for op.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use op_plugin_sdk::FetchResponse;
+    use op_plugin_sdk::testing::MockHost;
+
+    #[test]
+    fn me_asks_as_the_caller_and_admin_me_as_the_super_admin() {
+        let host = MockHost::new().on_fetch(
+            "GET",
+            "/users/me",
+            FetchResponse::from_json(200, &json!({ "uuid": "U1" })),
+        );
+        assert_eq!(me(PluginRequest::get("/me")).unwrap().body_json()["uuid"], "U1");
+        assert_eq!(admin_me(PluginRequest::get("/admin/me")).unwrap().status(), 200);
+        let fetches = host.fetches();
+        assert!(!fetches[0].root, "me: the caller's credentials");
+        assert!(fetches[1].root, "adminMe: the super-admin's");
+    }
+
+    #[test]
+    fn projects_reads_the_team_items_and_warns_on_a_refusal() {
+        let host = MockHost::new().on_fetch(
+            "POST",
+            "/team/:team/items/view",
+            FetchResponse::from_json(403, &json!({ "code": 403 })),
+        );
+        let req = PluginRequest::post("/team/T1/projects").with_param("teamUUID", "T1");
+        let res = projects(req).unwrap();
+        assert_eq!(res.status(), 403, "ONES's answer is passed on");
+        let sent = &host.fetches()[0];
+        assert_eq!(sent.url, "/team/T1/items/view");
+        assert_eq!(sent.json(), json!({ "item_type": "project" }));
+        assert!(host.logged("ONES answered 403 to items/view"));
+    }
+}
