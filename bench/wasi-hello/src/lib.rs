@@ -43,11 +43,8 @@ fn read_body(request: &IncomingRequest) -> Vec<u8> {
 }
 
 fn answer(out: ResponseOutparam, status: u16, body: &[u8]) {
-    let headers = Fields::from_list(&[(
-        "content-type".to_string(),
-        b"application/json".to_vec(),
-    )])
-    .unwrap_or_else(|_| Fields::new());
+    let headers = Fields::from_list(&[("content-type".to_string(), b"application/json".to_vec())])
+        .unwrap_or_else(|_| Fields::new());
     let response = OutgoingResponse::new(headers);
     let _ = response.set_status_code(status);
     let Ok(outgoing) = response.body() else {

@@ -51,8 +51,14 @@ mod tests {
             "/users/me",
             FetchResponse::from_json(200, &json!({ "uuid": "U1" })),
         );
-        assert_eq!(me(PluginRequest::get("/me")).unwrap().body_json()["uuid"], "U1");
-        assert_eq!(admin_me(PluginRequest::get("/admin/me")).unwrap().status(), 200);
+        assert_eq!(
+            me(PluginRequest::get("/me")).unwrap().body_json()["uuid"],
+            "U1"
+        );
+        assert_eq!(
+            admin_me(PluginRequest::get("/admin/me")).unwrap().status(),
+            200
+        );
         let fetches = host.fetches();
         assert!(!fetches[0].root, "me: the caller's credentials");
         assert!(fetches[1].root, "adminMe: the super-admin's");
