@@ -73,7 +73,7 @@ pub(super) async fn run(
             &parts.method,
             path_and_query,
             headers,
-            proxy::streaming_body(body),
+            body,
         )
         .await?;
         return Ok(proxy::stream_back(response));

@@ -8,11 +8,18 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use std::sync::OnceLock;
+
 use axum::response::Response;
-use futures_util::TryStreamExt;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 
 use super::error::GatewayError;
-use crate::imports::fetch::{client, root_cause};
+use crate::imports::fetch::root_cause;
 
 /// Where ONES is, for the proxy.
 #[derive(Debug, Clone)]
@@ -98,6 +105,35 @@ pub fn forward_headers(incoming: &HeaderMap, client_addr: Option<SocketAddr>) ->
     out
 }
 
+/// The proxy's HTTP client: hyper's pooled client (keep-alive, no Nagle
+/// delay), HTTP/1.1 over TCP or TLS (webpki roots). The body goes through
+/// as it comes, in both directions.
+type ProxyClient = Client<HttpsConnector<HttpConnector>, Body>;
+
+fn proxy_client() -> Result<&'static ProxyClient, GatewayError> {
+    static CLIENT: OnceLock<Result<ProxyClient, String>> = OnceLock::new();
+    let client = CLIENT.get_or_init(|| {
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(Duration::from_secs(5)));
+        http.enforce_http(false);
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let https = HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(provider)
+            .map_err(|err| format!("TLS cannot be set up: {err}"))?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        Ok(Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(256)
+            .build(https))
+    });
+    client
+        .as_ref()
+        .map_err(|reason| GatewayError::BadGateway(reason.clone()))
+}
+
 /// Sends a request to ONES and waits for its response headers.
 pub async fn send(
     upstream: &Upstream,
@@ -105,14 +141,19 @@ pub async fn send(
     method: &axum::http::Method,
     path_and_query: &str,
     headers: HeaderMap,
-    body: reqwest::Body,
-) -> Result<reqwest::Response, GatewayError> {
-    let url = format!("{}{path_and_query}", upstream.base_url);
-    let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
-        .map_err(|_| GatewayError::BadRequest(format!("`{method}` cannot be forwarded")))?;
-    let request = client().request(method, &url).headers(headers).body(body);
+    body: Body,
+) -> Result<axum::http::Response<Incoming>, GatewayError> {
+    let mut uri = String::with_capacity(upstream.base_url.len() + path_and_query.len());
+    uri.push_str(&upstream.base_url);
+    uri.push_str(path_and_query);
+    let mut request = axum::http::Request::new(body);
+    *request.method_mut() = method.clone();
+    *request.uri_mut() = uri
+        .parse()
+        .map_err(|_| GatewayError::BadRequest(format!("`{path_and_query}` cannot be forwarded")))?;
+    *request.headers_mut() = headers;
     let started = metrics.map(|_| std::time::Instant::now());
-    let outcome = tokio::time::timeout(upstream.timeout, request.send()).await;
+    let outcome = tokio::time::timeout(upstream.timeout, proxy_client()?.request(request)).await;
     if let (Some(metrics), Some(started)) = (metrics, started) {
         metrics.record_upstream(started.elapsed());
     }
@@ -121,9 +162,6 @@ pub async fn send(
             "ONES did not answer within {:?}",
             upstream.timeout
         ))),
-        Ok(Err(err)) if err.is_timeout() => Err(GatewayError::UpstreamTimeout(
-            "ONES did not answer in time".into(),
-        )),
         Ok(Err(err)) => {
             let cause = root_cause(&err);
             tracing::warn!(
@@ -138,21 +176,11 @@ pub async fn send(
     }
 }
 
-/// The client's body, streamed upstream as it arrives.
-pub fn streaming_body(body: Body) -> reqwest::Body {
-    reqwest::Body::wrap_stream(body.into_data_stream())
-}
-
 /// ONES's response, streamed to the client as it arrives.
-pub fn stream_back(response: reqwest::Response) -> Response {
-    let status = response.status();
-    let headers = response_headers(response.headers());
-    let body = Body::from_stream(response.bytes_stream().map_err(std::io::Error::other));
-    let mut out = Response::new(body);
-    *out.status_mut() = axum::http::StatusCode::from_u16(status.as_u16())
-        .unwrap_or(axum::http::StatusCode::BAD_GATEWAY);
-    *out.headers_mut() = headers;
-    out
+pub fn stream_back(response: axum::http::Response<Incoming>) -> Response {
+    let (mut parts, body) = response.into_parts();
+    parts.headers = response_headers(&parts.headers);
+    Response::from_parts(parts, Body::new(body))
 }
 
 /// ONES's response headers, less hop-by-hop ones.
@@ -169,32 +197,24 @@ pub fn response_headers(incoming: &HeaderMap) -> HeaderMap {
 
 /// ONES's whole response body, up to `limit` bytes.
 pub async fn read_all(
-    response: reqwest::Response,
+    response: axum::http::Response<Incoming>,
     limit: usize,
 ) -> Result<(u16, HeaderMap, Vec<u8>), GatewayError> {
-    let status = response.status().as_u16();
-    let headers = response_headers(response.headers());
-    let mut response = response;
-    let mut body = Vec::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > limit {
-                    return Err(GatewayError::BadGateway(format!(
-                        "the ONES answer is over the limit of {limit} bytes that hooks can read"
-                    )));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => break,
-            Err(err) => {
-                return Err(GatewayError::BadGateway(format!(
-                    "the ONES answer broke off: {err}"
-                )));
-            }
-        }
+    let (parts, body) = response.into_parts();
+    let headers = response_headers(&parts.headers);
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok((
+            parts.status.as_u16(),
+            headers,
+            collected.to_bytes().to_vec(),
+        )),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(GatewayError::BadGateway(
+            format!("the ONES answer is over the limit of {limit} bytes that hooks can read"),
+        )),
+        Err(err) => Err(GatewayError::BadGateway(format!(
+            "the ONES answer broke off: {err}"
+        ))),
     }
-    Ok((status, headers, body))
 }
 
 #[cfg(test)]
