@@ -97,9 +97,10 @@ op_one=$!
 on_core0 target/release/op invoke run "${ten[@]}" --no-watch --port 18083 --ones-url "$ONES" >/dev/null
 op_ten=$!
 
-# wasmtime serve: fresh instances (18085), reused instances (18086).
-on_core0 "$WASMTIME" serve -O pooling-allocator --addr 127.0.0.1:18085 "$WASI_HELLO" 2>/dev/null
-on_core0 "$WASMTIME" serve -O pooling-allocator --max-instance-reuse-count 128 --addr 127.0.0.1:18086 "$WASI_HELLO" 2>/dev/null
+# wasmtime serve: fresh instances (18085), reused instances (18086). `-S cli`
+# links the WASI CLI interfaces Rust's std imports (op grants the same).
+on_core0 "$WASMTIME" serve -S cli -O pooling-allocator --addr 127.0.0.1:18085 "$WASI_HELLO" 2>/dev/null
+on_core0 "$WASMTIME" serve -S cli -O pooling-allocator --max-instance-reuse-count 128 --addr 127.0.0.1:18086 "$WASI_HELLO" 2>/dev/null
 # Node: fresh vm context per call (18087), one shared context (18088).
 on_core0 node bench/node-hello.js 18087 fresh
 on_core0 node bench/node-hello.js 18088 shared
