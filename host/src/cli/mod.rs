@@ -167,8 +167,15 @@ fn schema() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The async runtime: one worker per core the process may use; on a single
+/// core, the current-thread scheduler (no work-stealing queues or cross-
+/// thread wake-ups for nothing to steal from).
 fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut builder = if cores == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    Ok(builder.enable_all().build()?)
 }
