@@ -387,6 +387,25 @@ pub fn read_with_limit(bytes: &[u8], shown: &str, limit: u64) -> Result<Package,
 }
 
 impl Package {
+    /// Loads the package's component as a plugin of `installation`; `shown`
+    /// names the package in errors (`shown!plugin.yaml`, `shown!plugin.wasm`).
+    pub async fn load_plugin(
+        &self,
+        runtime: &crate::runtime::Runtime,
+        shown: &str,
+        installation: crate::imports::Installation,
+    ) -> Result<crate::runtime::Plugin, crate::runtime::LoadError> {
+        crate::runtime::Plugin::from_bytes(
+            runtime,
+            self.manifest.clone(),
+            &format!("{shown}!{MANIFEST}"),
+            &self.component,
+            &format!("{shown}!{COMPONENT}"),
+            installation,
+        )
+        .await
+    }
+
     /// Writes the workspace files under `dir` (created if needed).
     pub fn unpack_workspace(&self, dir: &Path) -> Result<(), PackageError> {
         for (path, bytes) in &self.workspace {

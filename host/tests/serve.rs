@@ -159,6 +159,11 @@ async fn plugins_are_installed_upgraded_under_load_and_survive_a_restart() {
         let res = request.send().await.unwrap();
         assert_eq!(res.status(), 401);
         assert_eq!(res.headers()["www-authenticate"], "Bearer");
+        assert_eq!(
+            res.headers()["connection"],
+            "close",
+            "its unread body ends the connection"
+        );
     }
     assert!(running.server.state().unwrap().instances.is_empty());
 

@@ -8,7 +8,7 @@ use anyhow::Context;
 use super::{CheckArgs, load, table, tokio_runtime};
 use crate::dev::project::Project;
 use crate::package;
-use crate::runtime::{Plugin, Runtime, RuntimeConfig};
+use crate::runtime::{Runtime, RuntimeConfig};
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     if args.dir.is_file() {
@@ -40,14 +40,7 @@ fn check_package(path: &Path) -> anyhow::Result<ExitCode> {
     let package = package::read(&bytes, &shown)?;
     let runtime = Runtime::new(RuntimeConfig::default())?;
     let plugin = tokio_runtime()?
-        .block_on(Plugin::from_bytes(
-            &runtime,
-            package.manifest.clone(),
-            &format!("{shown}!{}", package::MANIFEST),
-            &package.component,
-            &format!("{shown}!{}", package::COMPONENT),
-            Default::default(),
-        ))
+        .block_on(package.load_plugin(&runtime, &shown, Default::default()))
         .with_context(|| format!("the component in {shown} does not load"))?;
     println!(
         "{shown}: ok ({} {}, content hash {}, {} workspace file(s))",

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::manifest::{Manifest, UrlPattern};
+use crate::manifest::Manifest;
 
 /// One line per route (and per hook), with full URLs when `origin` is given
 /// (e.g. `http://127.0.0.1:3001`).
@@ -27,14 +27,10 @@ pub fn render(manifest: &Manifest, origin: &str) -> String {
         out.push_str("  no routes\n");
     }
     for api in routes {
-        let url = UrlPattern::parse(&api.url)
-            .map(|p| p.to_string())
-            .unwrap_or_else(|_| api.url.value.clone());
-        let methods: Vec<String> = api.methods.iter().map(|m| m.value.to_uppercase()).collect();
         let mut line = format!(
-            "  {:<12} {origin}{}{url}  ->  {}",
-            methods.join(","),
-            api.scope.base(),
+            "  {:<12} {origin}{}  ->  {}",
+            api.method_names().join(","),
+            api.full_path(),
             api.function.value
         );
         if let Some(query) = &api.query {
@@ -53,14 +49,12 @@ pub fn render(manifest: &Manifest, origin: &str) -> String {
     if !hooks.is_empty() {
         out.push_str("  hooks on the ONES API (run in this order: intercept, prefix, replace or ONES, suffix, subscribe):\n");
         for api in hooks {
-            let methods: Vec<String> = api.methods.iter().map(|m| m.value.to_uppercase()).collect();
             let _ = writeln!(
                 out,
-                "    {:<10} {:<12} {}{}  ->  {}",
+                "    {:<10} {:<12} {}  ->  {}",
                 api.kind.as_str(),
-                methods.join(","),
-                api.scope.base(),
-                api.url.value,
+                api.method_names().join(","),
+                api.full_path(),
                 api.function.value
             );
         }

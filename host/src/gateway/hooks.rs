@@ -19,6 +19,9 @@ pub struct Hook {
     pub team: Option<String>,
     /// What a failure of this hook does to the call.
     pub failure: HookFailure,
+    /// How the log and the metrics name it: `kind:function`, e.g.
+    /// `intercept:guard` (made once, not per call).
+    pub label: String,
 }
 
 impl std::ops::Deref for Hook {
@@ -114,10 +117,12 @@ impl HookTable {
                 let Some(declared) = Declared::new(index, manifest, api) else {
                     continue;
                 };
+                let label = format!("{}:{}", declared.kind.as_str(), declared.function);
                 hooks.push(Hook {
                     declared,
                     team: team.clone(),
                     failure,
+                    label,
                 });
             }
         }

@@ -211,7 +211,7 @@ async fn pre_hook(
 
 fn note(info: &mut super::call::CallInfo, hook: &Hook) {
     info.plugin = Some(hook.plugin_id.clone());
-    info.function = Some(format!("{}:{}", hook.kind.as_str(), hook.function));
+    info.function = Some(hook.label.clone());
 }
 
 fn is_success(answer: &PluginResponse) -> bool {

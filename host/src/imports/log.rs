@@ -229,10 +229,54 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_plugin_keeps_its_last_lines_for_the_admin_api() {
+        for n in 0..RECENT_LINES {
+            let mut kept = line(n);
+            kept.plugin = "ring".into();
+            emit(&kept);
+        }
+        assert_eq!(recent("ring").len(), RECENT_LINES);
+        assert_eq!(recent("ring")[0].message, "line 0");
+        let mut one_more = line(RECENT_LINES);
+        one_more.plugin = "ring".into();
+        emit(&one_more);
+        let lines = recent("ring");
+        assert_eq!(lines.len(), RECENT_LINES, "the oldest line made room");
+        assert_eq!(lines[0].message, "line 1");
+        assert_eq!(
+            lines.last().unwrap().message,
+            format!("line {RECENT_LINES}")
+        );
+    }
+
     #[tokio::test]
-    async fn lines_outside_a_request_are_not_kept() {
-        record(line(0)); // logged at once; nothing to collect it
-        let ((), lines, _) = collect(async {}).await;
-        assert!(lines.is_empty());
+    async fn lines_outside_a_request_are_logged_at_once_and_lines_inside_when_it_ends() {
+        let mut outside = line(0);
+        outside.plugin = "outside-a-request".into();
+        record(outside);
+        assert_eq!(
+            recent("outside-a-request").len(),
+            1,
+            "logged (and kept) at once"
+        );
+
+        let mut inside = line(1);
+        inside.plugin = "inside-a-request".into();
+        let ((), lines, _) = collect(async move {
+            record(inside);
+            assert!(
+                recent("inside-a-request").is_empty(),
+                "held until the request ends"
+            );
+        })
+        .await;
+        assert_eq!(lines.len(), 1);
+        for line in &lines {
+            emit(line);
+        }
+        assert_eq!(recent("inside-a-request")[0].message, "line 1");
+        forget("inside-a-request");
+        assert!(recent("inside-a-request").is_empty());
     }
 }

@@ -182,6 +182,25 @@ pub fn json_schema() -> serde_json::Value {
     schema.to_value()
 }
 
+impl Api {
+    /// Its full path as listed to users: the API base and the url with
+    /// parameters as `:name` (e.g. `/project/api/project/team/:teamUUID/x`).
+    pub fn full_path(&self) -> String {
+        let url = UrlPattern::parse(&self.url)
+            .map(|p| p.to_string())
+            .unwrap_or_else(|_| self.url.value.clone());
+        format!("{}{url}", self.scope.base())
+    }
+
+    /// Its methods, upper-case, as written.
+    pub fn method_names(&self) -> Vec<String> {
+        self.methods
+            .iter()
+            .map(|m| m.value.to_uppercase())
+            .collect()
+    }
+}
+
 /// A `MAJOR.MINOR.PATCH` version as numbers, for ordering (a pre-release
 /// or build suffix is ignored); `None` when the text is not one.
 pub fn parse_version(text: &str) -> Option<(u64, u64, u64)> {

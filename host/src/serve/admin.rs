@@ -13,7 +13,6 @@ use serde_json::json;
 
 use super::server::{AdminError, Server};
 use super::store::InstanceRecord;
-use crate::manifest::UrlPattern;
 
 /// Largest package the admin API takes (256 MiB, the unpacked limit).
 pub const MAX_PACKAGE: usize = 256 * 1024 * 1024;
@@ -95,6 +94,12 @@ async fn require_token(State(server): State<Server>, request: Request, next: Nex
             header::WWW_AUTHENTICATE,
             header::HeaderValue::from_static("Bearer"),
         );
+        // The body (maybe a package) is not read: the connection cannot be
+        // reused, so say so rather than let the client send on it again.
+        response.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
         return response;
     }
     next.run(request).await
@@ -118,13 +123,10 @@ async fn describe(server: &Server, record: &InstanceRecord) -> serde_json::Value
     let mut hooks = Vec::new();
     if let Some(plugin) = server.plugin(&record.instance_id).await {
         for api in &plugin.manifest().apis {
-            let url = UrlPattern::parse(&api.url)
-                .map(|p| p.to_string())
-                .unwrap_or_else(|_| api.url.value.clone());
             let entry = json!({
                 "type": api.kind.as_str(),
-                "methods": api.methods.iter().map(|m| m.value.to_uppercase()).collect::<Vec<_>>(),
-                "url": format!("{}{url}", api.scope.base()),
+                "methods": api.method_names(),
+                "url": api.full_path(),
                 "function": api.function.value,
             });
             if api.kind.is_route() {

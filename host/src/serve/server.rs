@@ -316,16 +316,10 @@ impl Server {
             }),
             workspace: Some(workspace),
         };
-        let plugin = Plugin::from_bytes(
-            &self.inner.runtime,
-            package.manifest.clone(),
-            &format!("{shown}!{}", package::MANIFEST),
-            &package.component,
-            &format!("{shown}!{}", package::COMPONENT),
-            installation,
-        )
-        .await
-        .map_err(|err| AdminError::Load(err.to_string()))?;
+        let plugin = package
+            .load_plugin(&self.inner.runtime, shown, installation)
+            .await
+            .map_err(|err| AdminError::Load(err.to_string()))?;
         Ok(Arc::new(plugin))
     }
 
