@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{client, error_reason, json, serve};
+use common::{SignedAs, client, error_reason, json, serve};
 use op::gateway::GatewayLimits;
 use serde_json::json;
 
@@ -289,8 +289,7 @@ async fn external_routes_need_a_logged_in_user() {
     );
     let res = client()
         .get(&url)
-        .header("Ones-User-Id", "U1")
-        .header("Ones-Auth-Token", "secret")
+        .signed_as("U1", "secret")
         .send()
         .await
         .unwrap();

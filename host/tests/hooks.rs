@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::upstream::{self, Upstream};
-use common::{client, error_reason, json, serve_in_front_of};
+use common::{SignedAs, client, error_reason, json, serve_in_front_of};
 use op::gateway::{GatewayLimits, PluginSet};
 use op::imports::{Credentials, Installation, OnesLink, SingleSuperAdmin};
 use op::runtime::Plugin;
@@ -63,9 +63,7 @@ async fn hooks(ones: &Upstream, edit: impl Fn(String) -> String) -> Arc<Plugin> 
 }
 
 fn as_alice(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-    request
-        .header("Ones-User-Id", "alice")
-        .header("Ones-Auth-Token", "alice-token")
+    request.signed_as("alice", "alice-token")
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::upstream::{self, Upstream};
-use common::{client, json, serve};
+use common::{SignedAs, client, json, serve};
 use op::gateway::GatewayLimits;
 use op::imports::{
     Credentials, Installation, NoSuperAdmin, OnesLink, SingleSuperAdmin, SuperAdmins,
@@ -98,8 +98,7 @@ async fn probe(
 async fn probe_fetch(origin: &str, order: serde_json::Value) -> serde_json::Value {
     let res = client()
         .post(format!("{origin}{BASE}/fetch"))
-        .header("Ones-User-Id", "alice")
-        .header("Ones-Auth-Token", "alice-token")
+        .signed_as("alice", "alice-token")
         .body(order.to_string())
         .send()
         .await
@@ -114,8 +113,7 @@ async fn me_reaches_ones_with_exactly_the_callers_credentials() {
     let origin = ones_api(&ones).await;
     let res = client()
         .get(format!("{origin}{BASE}/me"))
-        .header("Ones-User-Id", "alice")
-        .header("Ones-Auth-Token", "alice-token")
+        .signed_as("alice", "alice-token")
         .send()
         .await
         .unwrap();
@@ -139,8 +137,7 @@ async fn admin_me_reaches_ones_as_the_super_admin_even_when_the_caller_is_alice(
     let origin = ones_api(&ones).await;
     let res = client()
         .get(format!("{origin}{BASE}/admin/me"))
-        .header("Ones-User-Id", "alice")
-        .header("Ones-Auth-Token", "alice-token")
+        .signed_as("alice", "alice-token")
         .send()
         .await
         .unwrap();
@@ -170,8 +167,7 @@ async fn the_projects_route_posts_items_view_as_super_admin_for_a_logged_in_user
     assert!(ones.received().is_empty());
     let res = client()
         .post(&url)
-        .header("Ones-User-Id", "alice")
-        .header("Ones-Auth-Token", "alice-token")
+        .signed_as("alice", "alice-token")
         .send()
         .await
         .unwrap();
@@ -213,8 +209,7 @@ async fn external_routes_are_for_users_ones_accepts() {
     let url = format!("{origin}{BASE}/team/{team}/projects");
     let res = client()
         .post(&url)
-        .header("Ones-User-Id", &alice.user_id)
-        .header("Ones-Auth-Token", "not-her-token")
+        .signed_as(&alice.user_id, "not-her-token")
         .send()
         .await
         .unwrap();
@@ -225,8 +220,7 @@ async fn external_routes_are_for_users_ones_accepts() {
     );
     let res = client()
         .post(&url)
-        .header("Ones-User-Id", &alice.user_id)
-        .header("Ones-Auth-Token", &alice.token)
+        .signed_as(&alice.user_id, &alice.token)
         .send()
         .await
         .unwrap();
@@ -254,8 +248,7 @@ async fn external_routes_are_for_users_ones_accepts() {
     let (origin, _) = serve(vec![plugin], GatewayLimits::default()).await;
     let res = client()
         .post(format!("{origin}{BASE}/team/{team}/projects"))
-        .header("Ones-User-Id", &alice.user_id)
-        .header("Ones-Auth-Token", &alice.token)
+        .signed_as(&alice.user_id, &alice.token)
         .send()
         .await
         .unwrap();
@@ -520,8 +513,7 @@ async fn a_plugin_that_looks_everywhere_never_finds_the_super_admin_token() {
     let origin = probe(&ones, "example.com", "", admin()).await;
     let res = client()
         .get(format!("{origin}{BASE}/team/{TEAM}/snoop"))
-        .header("Ones-User-Id", "alice")
-        .header("Ones-Auth-Token", "alice-token")
+        .signed_as("alice", "alice-token")
         .send()
         .await
         .unwrap();

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{client, json};
+use common::{SignedAs, client, json};
 use op::dev::simulator::Simulator;
 use serde_json::json;
 
@@ -13,9 +13,7 @@ fn auth(
     request: reqwest::RequestBuilder,
     user: &op::imports::Credentials,
 ) -> reqwest::RequestBuilder {
-    request
-        .header("Ones-User-Id", &user.user_id)
-        .header("Ones-Auth-Token", &user.token)
+    request.signed_as(&user.user_id, &user.token)
 }
 
 #[tokio::test]
@@ -34,8 +32,7 @@ async fn the_simulator_answers_the_ones_apis_and_needs_credentials() {
     assert_eq!(json(res).await["errcode"], "AuthFailure");
     let res = client()
         .get(format!("{url}{P}/users/me"))
-        .header("Ones-User-Id", &alice.user_id)
-        .header("Ones-Auth-Token", "wrong")
+        .signed_as(&alice.user_id, "wrong")
         .send()
         .await
         .unwrap();

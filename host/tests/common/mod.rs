@@ -118,6 +118,19 @@ async fn serve_gateway(gateway: Gateway) -> (String, Gateway) {
     (origin, gateway)
 }
 
+/// Sends a request as an ONES user (`Ones-User-Id`, `Ones-Auth-Token`).
+pub trait SignedAs {
+    /// The request with the user's credentials.
+    fn signed_as(self, user_id: &str, token: &str) -> Self;
+}
+
+impl SignedAs for reqwest::RequestBuilder {
+    fn signed_as(self, user_id: &str, token: &str) -> Self {
+        self.header("Ones-User-Id", user_id)
+            .header("Ones-Auth-Token", token)
+    }
+}
+
 /// An HTTP client for the tests.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().build().expect("client")
