@@ -413,6 +413,68 @@ async fn plugins_are_installed_upgraded_under_load_and_survive_a_restart() {
     running.shutdown().await;
 }
 
+/// The lifecycle hooks the admin calls run, in order, as the probe plugin
+/// reports them (each hook prints `lifecycle: NAME`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_calls_run_the_lifecycle_hooks_in_order() {
+    let ones = upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = common::client();
+    let running = Running::start(dir.path(), &ones.origin).await;
+    let probe = |version: &str| {
+        package(op_test_plugins::PROBE_DIR, op_test_plugins::PROBE, |m| {
+            m.replace("version: 0.1.0", &format!("version: {version}"))
+        })
+    };
+    let url = running.url(&format!("/admin/plugins?team={TEAM}"));
+    let (status, installed) = admin_post(&client, url.clone(), probe("0.1.0")).await;
+    assert_eq!(status, 201, "{installed}");
+    let id = installed["plugin"]["instance_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, _) = admin_post(&client, url, probe("0.1.1")).await;
+    assert_eq!(status, 200);
+    for action in ["disable", "enable"] {
+        let (status, _) = admin_post(
+            &client,
+            running.url(&format!("/admin/plugins/{id}/{action}")),
+            vec![],
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    let logs = admin_get(&client, running.url(&format!("/admin/plugins/{id}/logs"))).await;
+    let hooks: Vec<&str> = logs["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["message"].as_str()?.strip_prefix("lifecycle: "))
+        .collect();
+    assert_eq!(
+        hooks,
+        [
+            "Install", "Enable", "Start", // install
+            "Upgrade", "Start", "Stop", // upgrade: the new version starts, then the old stops
+            "Stop", "Disable", // disable
+            "Enable", "Start", // enable
+        ]
+    );
+    let res = client
+        .delete(running.url(&format!("/admin/plugins/{id}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let body = common::json(res).await;
+    assert_eq!(
+        body["warnings"],
+        json!([]),
+        "Stop, Disable and UnInstall ran: {body}"
+    );
+    running.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_sharing_a_plugins_directory_follow_each_other() {
     let ones = upstream::start().await;

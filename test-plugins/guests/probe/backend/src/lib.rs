@@ -217,6 +217,10 @@ fn uninstall(_req: PluginRequest) -> PluginResponse {
     lifecycle("UnInstall")
 }
 
+fn upgrade(_req: PluginRequest) -> PluginResponse {
+    lifecycle("Upgrade")
+}
+
 op_plugin_sdk::export_functions! {
     install as "Install",
     enable as "Enable",
@@ -224,6 +228,7 @@ op_plugin_sdk::export_functions! {
     stop as "Stop",
     disable as "Disable",
     uninstall as "UnInstall",
+    upgrade as "Upgrade",
     fetch,
     snoop,
     echo,
