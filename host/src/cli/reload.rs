@@ -97,14 +97,20 @@ impl Reloader {
             .cloned();
         let mut plugins: Vec<Arc<Plugin>> = current.plugins().to_vec();
         match &old {
-            Some(old) => {
+            Some(_) => {
                 for slot in plugins.iter_mut().filter(|p| p.app_id() == served.app_id) {
                     *slot = plugin.clone();
                 }
-                // Checked before any hook runs, so that a refused version
-                // leaves no trace.
-                PluginSet::new(plugins.clone())
-                    .context("the new version cannot run beside the other plugins")?;
+            }
+            None => plugins.push(plugin.clone()),
+        }
+        // Built (and so checked) before any hook runs, so that a refused
+        // version leaves no trace; reloads are serialized, so it is still
+        // the right set after the hooks.
+        let set = PluginSet::new(plugins)
+            .context("the new version cannot run beside the other plugins")?;
+        match &old {
+            Some(old) => {
                 if plugin.manifest().version() > old.manifest().version() {
                     if plugin.lifecycle("Upgrade").await? {
                         println!("ran Upgrade");
@@ -112,16 +118,10 @@ impl Reloader {
                     invoke::mark_installed(&served.project, &plugin)?;
                 }
             }
-            None => {
-                // It did not start before (a failing lifecycle hook); it
-                // starts now.
-                plugins.push(plugin.clone());
-                PluginSet::new(plugins.clone())
-                    .context("this plugin cannot run beside the other plugins")?;
-                invoke::start(&served.project, &plugin).await?;
-            }
+            // It did not start before (a failing lifecycle hook); it starts
+            // now.
+            None => invoke::start(&served.project, &plugin).await?,
         }
-        let set = PluginSet::new(plugins).context("the plugin set changed meanwhile")?;
         self.gateway.replace(set);
         let before = old.map_or_else(String::new, |old| {
             table::render(old.manifest(), &self.origin)
