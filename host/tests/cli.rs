@@ -4,12 +4,14 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-const OP: &str = env!("CARGO_BIN_EXE_op");
+mod common;
+
+use common::binary::{Killed as Running, OP, offline_op as op_without_ones, target_dir, text};
 
 /// The target directory the guests were built in, so that builds made by
 /// `op` reuse them.
 fn guest_target_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/guests")
+    target_dir("guests")
 }
 
 fn op(dir: &Path, args: &[&str]) -> Output {
@@ -27,10 +29,6 @@ fn project(manifest: &str) -> tempfile::TempDir {
     std::fs::create_dir_all(dir.path().join("config")).unwrap();
     std::fs::write(dir.path().join("config/plugin.yaml"), manifest).unwrap();
     dir
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]
@@ -176,30 +174,9 @@ fn copy_of(example: &str, under: &Path) -> PathBuf {
 /// `op ARGS PROJECT` with no ONES configured from the environment (so the
 /// simulator starts), building into the guests' target directory.
 fn offline_op(project: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(OP);
+    let mut command = op_without_ones();
+    command.args(args).arg(project);
     command
-        .args(args)
-        .arg(project)
-        .env("CARGO_TARGET_DIR", guest_target_dir());
-    for var in [
-        "OP_ONES_URL",
-        "OP_TEAM_UUID",
-        "OP_SUPER_ADMIN_USER_ID",
-        "OP_SUPER_ADMIN_TOKEN",
-    ] {
-        command.env_remove(var);
-    }
-    command
-}
-
-/// Stops the child on drop so that a failing test leaves no server behind.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Starts `command` (an `op invoke run`) and reads its stdout until it

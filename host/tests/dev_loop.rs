@@ -4,43 +4,26 @@
 //! `op invoke clear`.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const OP: &str = env!("CARGO_BIN_EXE_op");
+mod common;
 
-/// Shared target directories, so that the SDK and its dependencies are
-/// compiled once for all runs of these tests.
-fn target_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target")
-        .join(name)
-}
+use common::binary::{Killed as Server, offline_op, target_dir, text};
 
+/// `op ARGS` in `cwd`, offline, with the console as a user sees it (no
+/// colour in a pipe).
 fn op(args: &[&str], cwd: &Path) -> Command {
-    let mut command = Command::new(OP);
+    let mut command = offline_op();
     command
         .args(args)
         .current_dir(cwd)
-        .env("CARGO_TARGET_DIR", target_dir("guests"))
         .env_remove("RUST_LOG")
         .env("NO_COLOR", "1");
-    for var in [
-        "OP_ONES_URL",
-        "OP_TEAM_UUID",
-        "OP_SUPER_ADMIN_USER_ID",
-        "OP_SUPER_ADMIN_TOKEN",
-    ] {
-        command.env_remove(var);
-    }
     command
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// The lines a child writes to one stream, collected as they come.
@@ -84,16 +67,6 @@ impl Lines {
 
     fn len(&self) -> usize {
         self.0.lock().unwrap().len()
-    }
-}
-
-/// Kills the server if the test fails half-way.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 

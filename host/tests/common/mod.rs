@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod upstream;
 
 use std::path::{Path, PathBuf};
