@@ -56,6 +56,7 @@ async fn loaded_plugins_list_their_functions() {
             "Start",
             "Stop",
             "UnInstall",
+            "Upgrade",
             "chatty",
             "crash",
             "custom",
