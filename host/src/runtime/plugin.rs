@@ -459,7 +459,7 @@ fn trap_error(function: &str, err: wasmtime::Error, stderr: String, limit: Durat
     }
 }
 
-/// Every `function:` of `apis` must be exported; all missing ones are
+/// Every `function:` of `apis` and `events` must be exported; all missing ones are
 /// reported at once, at their manifest lines, with the exported names.
 fn check_functions(
     manifest: &Manifest,
@@ -472,8 +472,8 @@ fn check_functions(
     } else {
         exported.join(", ")
     };
-    for api in &manifest.apis {
-        let name = &api.function;
+    let functions = manifest.apis.iter().map(|api| &api.function);
+    for name in functions.chain(manifest.events.iter().map(|event| &event.function)) {
         if exported.contains(&name.value) {
             continue;
         }
