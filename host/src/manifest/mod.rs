@@ -119,11 +119,20 @@ pub enum LoadError {
 }
 
 /// Reads and validates the manifest at `path`; errors name it as `shown_as`.
+/// A file over [`yaml::MAX_TEXT_BYTES`] is refused without being read whole.
 pub fn load(path: &Path, shown_as: &str) -> Result<Manifest, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+    let read_error = |source| LoadError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let mut text = String::new();
+    // One byte past the limit is enough for the parser to refuse it.
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(file, yaml::MAX_TEXT_BYTES as u64 + 1),
+        &mut text,
+    )
+    .map_err(read_error)?;
     Ok(parse(&text, shown_as)?)
 }
 
@@ -334,6 +343,21 @@ mod tests {
         assert_eq!(manifest.notices[0].pos, Pos { line: 5, column: 3 });
         let err = parse(&format!("{base}  scpoe: 2\n"), "p.yaml").unwrap_err();
         assert!(err.to_string().contains("did you mean `scope`?"), "{err}");
+    }
+
+    #[test]
+    fn configuration_files_refuse_an_alias_bomb_with_its_place() {
+        let mut text = String::from("hosts: &h0 [x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..=9 {
+            let items = vec![format!("*h{}", level - 1); 9].join(", ");
+            text.push_str(&format!("h{level}: &h{level} [{items}]\n"));
+        }
+        let err = parse_yaml::<HostFile>(&text, "serve.yaml").unwrap_err();
+        assert!(
+            err.to_string().starts_with("serve.yaml:6:")
+                && err.to_string().contains("expands to more than"),
+            "{err}"
+        );
     }
 
     #[test]
