@@ -198,8 +198,17 @@ impl Plugin {
         // Running wasm yields to the executor at every epoch tick, so that
         // a guest that spins never holds a worker thread: the timer around
         // the call (the time limit) ends it, and other calls go on meanwhile.
+        // The yield is tokio's own, which lets the scheduler poll its I/O
+        // and timer driver before the guest runs again: a plain self-waking
+        // yield kept the current-thread scheduler from seeing new
+        // connections and expired timers for as long as a guest spun.
         store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
+        store.epoch_deadline_callback(|_| {
+            Ok(wasmtime::UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
+        });
         store
     }
 
