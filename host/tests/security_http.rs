@@ -15,7 +15,11 @@ use op::runtime::Plugin;
 const P: &str = "/project/api/project";
 
 async fn hostile() -> Arc<Plugin> {
-    common::load(op_test_plugins::HOSTILE_NET_DIR, op_test_plugins::HOSTILE_NET).await
+    common::load(
+        op_test_plugins::HOSTILE_NET_DIR,
+        op_test_plugins::HOSTILE_NET,
+    )
+    .await
 }
 
 /// A good plugin call and a good proxied call both still answer.
@@ -52,9 +56,9 @@ const FORGED: [(&str, &str); 5] = [
 ];
 
 fn forged(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-    FORGED
-        .iter()
-        .fold(request, |request, (name, value)| request.header(*name, *value))
+    FORGED.iter().fold(request, |request, (name, value)| {
+        request.header(*name, *value)
+    })
 }
 
 #[tokio::test]
@@ -71,10 +75,18 @@ async fn forwarding_headers_from_an_untrusted_client_are_replaced() {
         assert_eq!(res.status(), 200, "{path}");
         let seen = ones.last();
         assert_eq!(seen.uri, format!("{P}{path}"));
-        assert_eq!(seen.header_values("x-forwarded-for"), ["127.0.0.1"], "{path}");
+        assert_eq!(
+            seen.header_values("x-forwarded-for"),
+            ["127.0.0.1"],
+            "{path}"
+        );
         assert_eq!(seen.header_values("x-real-ip"), ["127.0.0.1"], "{path}");
         assert_eq!(seen.header_values("x-forwarded-proto"), ["http"], "{path}");
-        assert_eq!(seen.header_values("x-forwarded-host"), [host.as_str()], "{path}");
+        assert_eq!(
+            seen.header_values("x-forwarded-host"),
+            [host.as_str()],
+            "{path}"
+        );
         assert!(seen.header_values("forwarded").is_empty(), "{path}");
     }
 }
@@ -240,10 +252,7 @@ async fn content_length_with_transfer_encoding_smuggles_no_second_request_to_one
         }
     }
     let seen = ones.received();
-    assert!(
-        seen.iter().all(|r| !r.uri.contains("smuggled")),
-        "{seen:?}"
-    );
+    assert!(seen.iter().all(|r| !r.uri.contains("smuggled")), "{seen:?}");
     assert!(seen.len() <= 2, "{seen:?}");
     for request in &seen {
         assert!(request.body.is_empty(), "{request:?}");

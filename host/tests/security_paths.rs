@@ -140,11 +140,7 @@ async fn paths_that_leave_the_api_base_or_hide_separators_are_refused_with_400()
             "{path}: {answer}"
         );
     }
-    assert!(
-        ones.received().is_empty(),
-        "ONES got {:?}",
-        ones.received()
-    );
+    assert!(ones.received().is_empty(), "ONES got {:?}", ones.received());
     // Not under an API base at all: not proxied.
     let status = raw::status(&origin, &post_as_alice("/admin/x", GOOD)).await;
     assert_eq!(status, Some(404));
@@ -189,11 +185,7 @@ async fn opfetch_paths_that_the_url_parser_would_take_out_of_the_api_base_are_re
         let answer = probe_fetch(&origin, json!({"url": url})).await;
         assert_eq!(answer["error"], "invalid-request", "{url:?}: {answer}");
     }
-    assert!(
-        ones.received().is_empty(),
-        "ONES got {:?}",
-        ones.received()
-    );
+    assert!(ones.received().is_empty(), "ONES got {:?}", ones.received());
     // Paths that stay in the base still go, signed.
     let answer = probe_fetch(&origin, json!({"url": "/users/me"})).await;
     assert_eq!(answer["status"], 200, "{answer}");
@@ -236,11 +228,7 @@ async fn a_team_level_plugin_cannot_act_in_another_team_by_its_path() {
     )
     .await;
     assert_eq!(answer["error"], "no-team", "{answer}");
-    assert!(
-        ones.received().is_empty(),
-        "ONES got {:?}",
-        ones.received()
-    );
+    assert!(ones.received().is_empty(), "ONES got {:?}", ones.received());
     // Its own team is fine, as the super-admin.
     let answer = probe_fetch(
         &origin,
@@ -258,5 +246,8 @@ async fn a_team_level_plugin_cannot_act_in_another_team_by_its_path() {
     )
     .await;
     assert_eq!(answer["status"], 200, "{answer}");
-    assert_eq!(ones.last().header_values("ones-auth-token"), ["alice-token"]);
+    assert_eq!(
+        ones.last().header_values("ones-auth-token"),
+        ["alice-token"]
+    );
 }
