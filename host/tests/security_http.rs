@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use common::upstream::{self, Upstream};
 use common::{client, error_reason, raw, serve_in_front_of};
+use op::gateway::{Gateway, GatewayLimits, PluginSet, TrustedProxies};
 use op::runtime::Plugin;
 
 const P: &str = "/project/api/project";
@@ -88,6 +89,32 @@ async fn forwarding_headers_from_an_untrusted_client_are_replaced() {
             "{path}"
         );
         assert!(seen.header_values("forwarded").is_empty(), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn forwarding_headers_from_a_trusted_proxy_reach_ones_with_the_peer_appended() {
+    let ones = upstream::start().await;
+    let mut upstream = op::gateway::Upstream::new(&ones.origin);
+    upstream.trusted_proxies = TrustedProxies::parse(&["10.0.0.0/8", "127.0.0.1"]).unwrap();
+    let set = PluginSet::new(vec![hostile().await]).unwrap();
+    let gateway = Gateway::with_upstream(set, GatewayLimits::default(), upstream);
+    let (origin, _) = common::serve_gateway(gateway).await;
+    for path in ["/users/x", "/guarded"] {
+        let res = forged(client().get(format!("{origin}{P}{path}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        let seen = ones.last();
+        assert_eq!(
+            seen.header_values("x-forwarded-for"),
+            ["6.6.6.6, 127.0.0.1"],
+            "{path}"
+        );
+        for (name, value) in &FORGED[1..] {
+            assert_eq!(seen.header_values(name), [*value], "{path}: {name}");
+        }
     }
 }
 
