@@ -276,6 +276,29 @@ mod tests {
     }
 
     #[test]
+    fn url_parsers_leave_the_one_form_as_it_is() {
+        // A proxy or an ONES that parses URLs (WHATWG, RFC 3986) serves the
+        // path that was matched.
+        for byte in 0x21u8..0x7f {
+            if matches!(byte, b'?' | b'#') {
+                continue;
+            }
+            let raw = format!("/project/api/project/a{}b/c", char::from(byte));
+            let Ok(uri) = raw.parse::<http::Uri>() else {
+                continue;
+            };
+            let Ok(Some(found)) = api_path(uri.path()) else {
+                continue;
+            };
+            let normal = found.path();
+            let url = reqwest::Url::parse(&format!("http://ones{normal}")).unwrap();
+            assert_eq!(url.path(), normal, "{raw}");
+            let uri: http::Uri = format!("http://ones{normal}").parse().unwrap();
+            assert_eq!(uri.path(), normal, "{raw}");
+        }
+    }
+
+    #[test]
     fn escapes_are_canonical() {
         assert_eq!(
             one_form("/project/api/project/a%3bb/%c3%A9/é/{\"}"),
