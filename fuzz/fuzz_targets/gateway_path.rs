@@ -9,20 +9,28 @@ use libfuzzer_sys::fuzz_target;
 use op::gateway::path::{api_path, normalize};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(pq) = text.parse::<http::uri::PathAndQuery>() else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(pq) = text.parse::<http::uri::PathAndQuery>() else {
+        return;
+    };
     let path = pq.path();
     if !path.starts_with('/') {
         return;
     }
-    let Ok((normal, _)) = normalize(path) else { return };
+    let Ok((normal, _)) = normalize(path) else {
+        return;
+    };
     let (again, dots) = normalize(&normal).expect("the one form normalises");
     assert_eq!(again, normal, "not stable: {path:?}");
     assert!(!dots);
     if normal != "/" {
         assert!(!normal.ends_with('/'), "{normal:?}");
         assert!(
-            normal[1..].split('/').all(|s| !matches!(s, "" | "." | "..")),
+            normal[1..]
+                .split('/')
+                .all(|s| !matches!(s, "" | "." | "..")),
             "{normal:?}"
         );
     }

@@ -11,11 +11,15 @@ use op::imports::fetch::ones_url;
 const ONES: &str = "http://ones.test:8080";
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(path) = std::str::from_utf8(data) else { return };
+    let Ok(path) = std::str::from_utf8(data) else {
+        return;
+    };
     if !path.starts_with('/') {
         return;
     }
-    let Ok(target) = ones_url(ONES, path) else { return };
+    let Ok(target) = ones_url(ONES, path) else {
+        return;
+    };
     let base = target.scope.base();
     let sent: http::Uri = target.url.as_str().parse().expect("hyper takes it");
     assert_eq!(sent.authority().map(|a| a.as_str()), Some("ones.test:8080"));
@@ -32,7 +36,11 @@ fuzz_target!(|data: &[u8]| {
     if let Some(team) = &target.team {
         let rest = &normal[base.len()..];
         let mut segments = rest.split('/').filter(|s| !s.is_empty());
-        assert!(segments.next().is_some_and(|s| s.eq_ignore_ascii_case("team")));
+        assert!(
+            segments
+                .next()
+                .is_some_and(|s| s.eq_ignore_ascii_case("team"))
+        );
         assert_eq!(segments.next(), Some(team.as_str()));
     }
 });
