@@ -178,7 +178,7 @@ pub struct OnesTarget {
 
 /// Where an OPFetch path (`/users/me`, `/wiki/...`) goes on the ONES at
 /// `base_url`. The check is made on the URL as the client that sends it
-/// parsed it (the `url` crate, which also resolves `.%2e`, reads `\\` as
+/// parsed it (the `url` crate, which also resolves `.%2e`, reads `\` as
 /// `/` and strips tabs and newlines), and again on that path's RFC 3986
 /// form (what a normalising ONES or proxy would make of it): both must stay
 /// under `/project/api/project/` or `/wiki/api/wiki/`.
