@@ -147,23 +147,27 @@ impl CapturedOutput {
         for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
             let bytes = pipe.contents();
             let cut = pipe.cut();
-            let text = String::from_utf8_lossy(&bytes);
-            let mut messages: Vec<String> = text.lines().map(str::to_string).collect();
-            if cut > 0 {
-                messages.push(format!(
-                    "[{stream} cut: {cut} more bytes over the {} KiB kept per call]",
-                    OUTPUT_CAPACITY / 1024
-                ));
-            }
-            for message in messages {
+            for line in String::from_utf8_lossy(&bytes).lines() {
                 super::log::record(super::log::PluginLine {
                     level: tracing::Level::INFO,
                     plugin: plugin.to_string(),
                     function: function.to_string(),
                     request_id: request_id.to_string(),
                     stream: Some(stream),
-                    message,
+                    message: line.to_string(),
                 });
+            }
+            if cut > 0 {
+                // Logged at once: never dropped by the request's caps.
+                tracing::warn!(
+                    target: "op::plugin",
+                    plugin,
+                    function,
+                    request_id,
+                    stream,
+                    "[{stream} cut: {cut} more bytes over the {} KiB kept per call]",
+                    OUTPUT_CAPACITY / 1024
+                );
             }
         }
     }

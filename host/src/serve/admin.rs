@@ -214,6 +214,27 @@ async fn require_token(State(server): State<Server>, request: Request, next: Nex
         );
         return response;
     }
+    // A body announced over the limit is refused before it is sent.
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_PACKAGE as u64) {
+        let mut response = error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "the body is over the admin API's limit of {} MiB",
+                MAX_PACKAGE >> 20
+            ),
+        );
+        response.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+        return response;
+    }
     next.run(request).await
 }
 
