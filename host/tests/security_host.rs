@@ -200,7 +200,9 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// Open descriptors of a process.
 fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
 }
 
 /// Open sockets of a process.
@@ -297,9 +299,10 @@ impl Serve {
 
     /// Installs the flood guest for the team; its instance id.
     fn install_flood(&self) -> String {
-        let manifest =
-            std::fs::read_to_string(Path::new(op_test_plugins::FLOOD_DIR).join("config/plugin.yaml"))
-                .unwrap();
+        let manifest = std::fs::read_to_string(
+            Path::new(op_test_plugins::FLOOD_DIR).join("config/plugin.yaml"),
+        )
+        .unwrap();
         let component = std::fs::read(op_test_plugins::FLOOD).unwrap();
         let (package, _) = op::package::pack(&manifest, "plugin.yaml", &component, None).unwrap();
         let answer = send(
@@ -367,7 +370,10 @@ fn plugin_logs_are_cut_per_line_per_request_and_in_the_kept_ring() {
     let cap = op::imports::log::MAX_LINE_BYTES;
 
     let from = serve.lines();
-    let answer = get(&serve.address, &format!("/project/api/project/logs?bytes={cap}"));
+    let answer = get(
+        &serve.address,
+        &format!("/project/api/project/logs?bytes={cap}"),
+    );
     assert_eq!(answer.status, 200, "{}", answer.text());
     let lines = serve.wait_for(from, "#0 ");
     let messages = plugin_messages(&lines);
@@ -377,7 +383,10 @@ fn plugin_logs_are_cut_per_line_per_request_and_in_the_kept_ring() {
 
     let from = serve.lines();
     let over = cap + 1000;
-    let answer = get(&serve.address, &format!("/project/api/project/logs?bytes={over}"));
+    let answer = get(
+        &serve.address,
+        &format!("/project/api/project/logs?bytes={over}"),
+    );
     assert_eq!(answer.status, 200);
     let messages = plugin_messages(&serve.wait_for(from, "#0 "));
     assert!(messages[0].len() <= cap, "{}", messages[0].len());
@@ -389,7 +398,10 @@ fn plugin_logs_are_cut_per_line_per_request_and_in_the_kept_ring() {
 
     // The case, a third of it: 300 lines of 1 MiB in one call.
     let mib = 1024 * 1024;
-    let warm = get(&serve.address, &format!("/project/api/project/logs?lines=2&bytes={mib}"));
+    let warm = get(
+        &serve.address,
+        &format!("/project/api/project/logs?lines=2&bytes={mib}"),
+    );
     assert_eq!(warm.status, 200);
     let before = rss_kib(serve.pid());
     let from = serve.lines();
@@ -433,10 +445,16 @@ fn plugin_logs_are_cut_per_line_per_request_and_in_the_kept_ring() {
 
     // 10,000 lines in one call: the call answers, the rest is counted.
     let from = serve.lines();
-    let answer = get(&serve.address, "/project/api/project/logs?lines=10000&bytes=20");
+    let answer = get(
+        &serve.address,
+        "/project/api/project/logs?lines=10000&bytes=20",
+    );
     assert_eq!(answer.status, 200);
     assert_eq!(answer.text(), "logged 10000");
-    let lines = serve.wait_for(from, "9000 more plugin log lines of this request were dropped");
+    let lines = serve.wait_for(
+        from,
+        "9000 more plugin log lines of this request were dropped",
+    );
     assert_eq!(
         plugin_messages(&lines).len(),
         op::imports::log::MAX_LINES_PER_REQUEST
@@ -454,11 +472,17 @@ fn output_over_the_cap_is_cut_and_the_call_answers() {
 
     let from = serve.lines();
     let under = cap - 100;
-    let answer = get(&serve.address, &format!("/project/api/project/print?bytes={under}"));
+    let answer = get(
+        &serve.address,
+        &format!("/project/api/project/print?bytes={under}"),
+    );
     assert_eq!(answer.status, 200, "{}", answer.text());
     assert_eq!(answer.text(), format!("printed {under}"));
     let lines = serve.wait_for(from, "GET /project/api/project/print");
-    assert!(!lines.iter().any(|l| l.contains("stderr cut")), "nothing cut");
+    assert!(
+        !lines.iter().any(|l| l.contains("stderr cut")),
+        "nothing cut"
+    );
 
     for query in ["", "&stdout=1"] {
         let from = serve.lines();
@@ -510,7 +534,10 @@ fn rss_and_descriptors_return_to_their_level_after_5000_traps() {
         fds_after = open_fds(serve.pid());
     }
     let rss_after = rss_kib(serve.pid());
-    assert!(fds_after <= fds + 8, "descriptors: {fds} before, {fds_after} after");
+    assert!(
+        fds_after <= fds + 8,
+        "descriptors: {fds} before, {fds_after} after"
+    );
     assert!(
         rss_after < rss + 48 * 1024,
         "RSS: {rss} KiB before, {rss_after} KiB after"
@@ -575,7 +602,12 @@ fn half_sent_heads_do_not_starve_a_good_request_in_invoke_run() {
         .env("CARGO_TARGET_DIR", target_dir("guests"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
-    for var in ["OP_ONES_URL", "OP_TEAM_UUID", "OP_SUPER_ADMIN_USER_ID", "OP_SUPER_ADMIN_TOKEN"] {
+    for var in [
+        "OP_ONES_URL",
+        "OP_TEAM_UUID",
+        "OP_SUPER_ADMIN_USER_ID",
+        "OP_SUPER_ADMIN_TOKEN",
+    ] {
         command.env_remove(var);
     }
     let mut running = Killed(command.spawn().expect("op invoke run"));
@@ -616,16 +648,22 @@ fn timeouts_and_the_connection_cap_close_idle_connections_only() {
 
     // A head sent slowly but within the timeout is served.
     let mut slow = TcpStream::connect(&address).unwrap();
-    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     slow.write_all(b"\r\n").unwrap();
     slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut buf = [0u8; 1024];
     let n = slow.read(&mut buf).unwrap();
-    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&buf[..n]));
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
     // Kept alive: a second request on it, soon after, is served too.
     std::thread::sleep(Duration::from_millis(300));
-    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let n = slow.read(&mut buf).unwrap();
     assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
     // Then left idle, it is closed.
@@ -769,7 +807,9 @@ fn healthz_is_a_status_and_the_admin_api_has_its_own_listener() {
         op::serve::admin::MAX_PACKAGE + 1
     )
     .unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut raw = Vec::new();
     let mut buf = [0u8; 4096];
     while !raw.windows(4).any(|w| w == b"\r\n\r\n") || !raw.ends_with(b"}") {
@@ -815,7 +855,13 @@ fn an_invalid_log_level_is_a_located_error() {
     let status = status.expect("op serve accepted `log.level: op=loud` and kept running");
     assert!(!status.success());
     let mut stderr = String::new();
-    child.0.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     assert!(
         stderr.contains("serve.yaml:6:10: log.level: `op=loud` is not a log filter"),
         "{stderr}"

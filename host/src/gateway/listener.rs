@@ -410,8 +410,12 @@ async fn connection(
     builder.timer(TokioTimer::new()).header_read_timeout(None);
     let served = builder.serve_connection(io, service);
     tokio::pin!(served);
-    let tick = (shared.options.header_read_timeout.min(shared.options.idle_timeout) / 4)
-        .clamp(Duration::from_millis(20), Duration::from_secs(1));
+    let tick = (shared
+        .options
+        .header_read_timeout
+        .min(shared.options.idle_timeout)
+        / 4)
+    .clamp(Duration::from_millis(20), Duration::from_secs(1));
     let mut shutting_down = *stopping.borrow();
     loop {
         let now = shared.now_ms();

@@ -99,8 +99,7 @@ pub fn record(mut line: PluginLine) {
     let in_request = REQUEST_LINES.try_with(|kept| {
         let mut kept = kept.borrow_mut();
         let size = line.as_ref().map_or(0, |l| l.message.len());
-        if kept.lines.len() < MAX_LINES_PER_REQUEST && kept.bytes + size <= MAX_BYTES_PER_REQUEST
-        {
+        if kept.lines.len() < MAX_LINES_PER_REQUEST && kept.bytes + size <= MAX_BYTES_PER_REQUEST {
             kept.bytes += size;
             kept.lines.extend(line.take());
         } else {

@@ -158,7 +158,10 @@ async fn json_errors(response: Response) -> Response {
     let text = String::from_utf8_lossy(&text).trim().to_string();
     let reason = match (status, text.is_empty()) {
         (StatusCode::PAYLOAD_TOO_LARGE, _) => {
-            format!("the body is over the admin API's limit of {} MiB", MAX_PACKAGE >> 20)
+            format!(
+                "the body is over the admin API's limit of {} MiB",
+                MAX_PACKAGE >> 20
+            )
         }
         (_, true) => status.canonical_reason().unwrap_or("error").to_string(),
         (_, false) => text,

@@ -500,9 +500,18 @@ mod tests {
             .to_string();
         let lines: Vec<&str> = err.lines().collect();
         assert_eq!(lines.len(), 3, "{err}");
-        assert!(lines[0].starts_with("serve.yaml:6:11: admin.listen: `nowhere` is not an address"), "{err}");
-        assert!(lines[1].starts_with("serve.yaml:8:10: log.level: `op=loud` is not a log filter"), "{err}");
-        assert_eq!(lines[2], "serve.yaml:10:20: connections.idle_timeout_ms: must be more than 0");
+        assert!(
+            lines[0].starts_with("serve.yaml:6:11: admin.listen: `nowhere` is not an address"),
+            "{err}"
+        );
+        assert!(
+            lines[1].starts_with("serve.yaml:8:10: log.level: `op=loud` is not a log filter"),
+            "{err}"
+        );
+        assert_eq!(
+            lines[2],
+            "serve.yaml:10:20: connections.idle_timeout_ms: must be more than 0"
+        );
 
         let text = format!(
             "{base}admin:\n  token: 0123456789abcdef0123\n  listen: 9090\nlog:\n  level: warn,op=debug\nconnections:\n  max: 50\n  header_read_timeout_ms: 500\n"
@@ -511,9 +520,15 @@ mod tests {
         assert_eq!(config.admin_listen, Some("127.0.0.1:9090".parse().unwrap()));
         assert_eq!(config.log_level.as_deref(), Some("warn,op=debug"));
         assert_eq!(config.connections.max_connections, Some(50));
-        assert_eq!(config.connections.header_read_timeout, Duration::from_millis(500));
+        assert_eq!(
+            config.connections.header_read_timeout,
+            Duration::from_millis(500)
+        );
         let config = parse(GOOD, "serve.yaml", Path::new("."), no_env).unwrap();
-        assert_eq!(config.admin_listen, None, "admin shares `listen` unless told");
+        assert_eq!(
+            config.admin_listen, None,
+            "admin shares `listen` unless told"
+        );
     }
 
     #[test]

@@ -81,12 +81,7 @@ pub async fn serve_apart(
         options,
         signal(stopped.clone()),
     );
-    let admin = gateway::listener::serve(
-        admin,
-        admin::admin_app(server),
-        options,
-        signal(stopped),
-    );
+    let admin = gateway::listener::serve(admin, admin::admin_app(server), options, signal(stopped));
     let stopper = async move {
         shutdown.await;
         let _ = stop.send(true);
