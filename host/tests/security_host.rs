@@ -236,6 +236,11 @@ impl Serve {
     /// descriptor limit of `nofile` when given.
     fn start(extra: &str, nofile: Option<u32>) -> Serve {
         let dir = tempfile::tempdir().unwrap();
+        // One compile cache for these tests' hosts, kept warm under target/.
+        let cache = target_dir("op-security-cache");
+        std::fs::create_dir_all(&cache).unwrap();
+        std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+        std::os::unix::fs::symlink(&cache, dir.path().join("plugins/cache")).unwrap();
         let file = dir.path().join("serve.yaml");
         std::fs::write(
             &file,
