@@ -9,7 +9,8 @@
 //! (with a marker saying how much was cut); a request keeps at most
 //! [`MAX_LINES_PER_REQUEST`] lines and [`MAX_BYTES_PER_REQUEST`] bytes, the
 //! rest being counted and reported as dropped; the lines kept for the admin
-//! API are at most [`RECENT_LINES`] and [`RECENT_BYTES`] per plugin. The
+//! API are at most [`RECENT_LINES`] and [`RECENT_BYTES`] per plugin. A
+//! call outside a request (a hook) has the same caps as a request. The
 //! memory held for calls in flight is thus at most about
 //! `MAX_BYTES_PER_REQUEST` times the number of requests served at once.
 
@@ -109,7 +110,65 @@ pub fn record(mut line: PluginLine) {
     if in_request.is_err()
         && let Some(line) = line
     {
-        emit(&line);
+        record_unscoped(line);
+    }
+}
+
+/// What a call made outside a request (a lifecycle or subscribe hook) has
+/// logged so far.
+#[derive(Default)]
+struct Budget {
+    lines: usize,
+    bytes: usize,
+    warned: bool,
+}
+
+/// Calls outside requests whose budgets are remembered; beyond, all are
+/// forgotten (a call's lines are logged while it runs, so only calls that
+/// run at once need theirs).
+const UNSCOPED_CALLS: usize = 1024;
+
+static UNSCOPED: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, Budget>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Logs a line of a call outside a request at once, within the same caps
+/// per call as a request; whether it was logged.
+fn record_unscoped(line: PluginLine) -> bool {
+    let size = line.message.len();
+    let verdict = {
+        let mut budgets = UNSCOPED.lock().unwrap_or_else(|p| p.into_inner());
+        if budgets.len() >= UNSCOPED_CALLS && !budgets.contains_key(&line.request_id) {
+            budgets.clear();
+        }
+        let budget = budgets.entry(line.request_id.clone()).or_default();
+        if budget.lines < MAX_LINES_PER_REQUEST && budget.bytes + size <= MAX_BYTES_PER_REQUEST {
+            budget.lines += 1;
+            budget.bytes += size;
+            Some(true)
+        } else if !budget.warned {
+            budget.warned = true;
+            Some(false)
+        } else {
+            None
+        }
+    };
+    match verdict {
+        Some(true) => {
+            emit(&line);
+            true
+        }
+        Some(false) => {
+            tracing::warn!(
+                target: "op::plugin",
+                plugin = line.plugin,
+                function = line.function,
+                request_id = line.request_id,
+                "the further log lines of this call are dropped (at most {MAX_LINES_PER_REQUEST} lines and {} KiB per call)",
+                MAX_BYTES_PER_REQUEST / 1024
+            );
+            false
+        }
+        None => false,
     }
 }
 
@@ -319,6 +378,22 @@ mod tests {
         .await;
         assert_eq!((lines.len(), dropped), (fit, 5));
         assert!(lines.iter().map(|l| l.message.len()).sum::<usize>() <= MAX_BYTES_PER_REQUEST);
+    }
+
+    #[test]
+    fn a_call_outside_a_request_has_the_same_caps() {
+        let mut logged = 0;
+        for n in 0..MAX_LINES_PER_REQUEST + 5 {
+            let mut l = line(n);
+            l.plugin = "unscoped".into();
+            l.request_id = "unscoped-call".into();
+            logged += usize::from(record_unscoped(l));
+        }
+        assert_eq!(logged, MAX_LINES_PER_REQUEST);
+        let mut other = line(0);
+        other.plugin = "unscoped".into();
+        other.request_id = "another-call".into();
+        assert!(record_unscoped(other), "another call has its own budget");
     }
 
     #[test]
