@@ -646,7 +646,7 @@ fn half_sent_heads_do_not_starve_a_good_request_in_invoke_run() {
 #[test]
 fn timeouts_and_the_connection_cap_close_idle_connections_only() {
     let serve = Serve::start(
-        "connections:\n  max: 20\n  header_read_timeout_ms: 1000\n  idle_timeout_ms: 1000\n",
+        "connections:\n  max: 20\n  header_read_timeout_ms: 1000\n  body_read_timeout_ms: 1000\n  idle_timeout_ms: 1000\n",
         None,
     );
     let address = serve.address.clone();
@@ -686,6 +686,33 @@ fn timeouts_and_the_connection_cap_close_idle_connections_only() {
     // So is a connection that sends nothing.
     let mut silent = TcpStream::connect(&address).unwrap();
     assert!(closed_within(&mut silent, Duration::from_secs(5)));
+
+    // A request body that stalls is closed; one sent in two parts, the
+    // second soon after, is read (and answered: not a package, 400).
+    let head = |length: usize| {
+        format!(
+            "POST /admin/plugins?team={TEAM} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {length}\r\n\r\n0123456789"
+        )
+    };
+    let mut stalled = TcpStream::connect(&address).unwrap();
+    stalled.write_all(head(100).as_bytes()).unwrap();
+    assert!(
+        closed_within(&mut stalled, Duration::from_secs(5)),
+        "a stalled request body is held"
+    );
+    let mut in_parts = TcpStream::connect(&address).unwrap();
+    in_parts.write_all(head(20).as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    in_parts.write_all(b"0123456789").unwrap();
+    in_parts
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let n = in_parts.read(&mut buf).unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 400"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
 
     // At the cap: no more than 20 client connections are open, and a good
     // request still answers.

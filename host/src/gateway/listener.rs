@@ -4,6 +4,11 @@
 //! - **Header-read timeout.** A connection must deliver a whole request head
 //!   within [`ServeOptions::header_read_timeout`] of being opened, or of the
 //!   first byte of a later request; otherwise it is closed.
+//! - **Body-read timeout.** While a request's body is being read, the
+//!   client must send its next bytes within
+//!   [`ServeOptions::body_read_timeout`]; otherwise the connection (and the
+//!   request) is closed. Time the host itself takes to read (a plugin slot,
+//!   ONES) does not count.
 //! - **Idle keep-alive timeout.** A connection with no request in flight and
 //!   nothing received for [`ServeOptions::idle_timeout`] is closed.
 //! - **Connection cap.** At most [`ServeOptions::max_connections`] are open
@@ -41,6 +46,8 @@ use tower::ServiceExt;
 
 /// Default [`ServeOptions::header_read_timeout`].
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default [`ServeOptions::body_read_timeout`].
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default [`ServeOptions::idle_timeout`].
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most connections by default, whatever the descriptor limit.
@@ -54,6 +61,8 @@ pub const RESERVED_DESCRIPTORS: usize = 128;
 pub struct ServeOptions {
     /// Longest time to receive a request head.
     pub header_read_timeout: Duration,
+    /// Longest wait for the next bytes of a request body being read.
+    pub body_read_timeout: Duration,
     /// Longest time a connection may stay open with nothing in flight and
     /// nothing received.
     pub idle_timeout: Duration,
@@ -65,6 +74,7 @@ impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             header_read_timeout: HEADER_READ_TIMEOUT,
+            body_read_timeout: BODY_READ_TIMEOUT,
             idle_timeout: IDLE_TIMEOUT,
             max_connections: None,
         }
@@ -103,6 +113,9 @@ struct Conn {
     /// awaited began: the connection's start, or the first byte received
     /// after a response.
     head_since: AtomicU64,
+    /// Milliseconds since `epoch` (plus one; 0: none) since the request
+    /// body being read has been waiting for the client.
+    body_waiting_since: AtomicU64,
     /// Chosen to be closed.
     evicted: AtomicBool,
     evict: tokio::sync::Notify,
@@ -137,7 +150,9 @@ impl Shared {
     /// request is in flight).
     fn deadline_ms(&self, conn: &Conn) -> Option<u64> {
         if conn.busy.load(Ordering::Acquire) > 0 {
-            return None;
+            let waiting = conn.body_waiting_since.load(Ordering::Acquire);
+            let limit = self.options.body_read_timeout.as_millis() as u64;
+            return (waiting > 0).then(|| waiting - 1 + limit);
         }
         let head = conn.head_since.load(Ordering::Acquire);
         if head > 0 {
@@ -226,6 +241,48 @@ impl Drop for InFlight {
             .idle_since
             .store(self.shared.now_ms(), Ordering::Release);
         self.conn.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A request body, noting when it waits for the client.
+struct Receiving {
+    body: Incoming,
+    conn: Arc<Conn>,
+    shared: Arc<Shared>,
+}
+
+impl HttpBody for Receiving {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        let waiting = &self.conn.body_waiting_since;
+        if polled.is_pending() {
+            if waiting.load(Ordering::Acquire) == 0 {
+                waiting.store(self.shared.now_ms() + 1, Ordering::Release);
+            }
+        } else {
+            waiting.store(0, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Receiving {
+    fn drop(&mut self) {
+        self.conn.body_waiting_since.store(0, Ordering::Release);
     }
 }
 
@@ -347,6 +404,7 @@ pub async fn serve(
             busy: AtomicUsize::new(0),
             idle_since: AtomicU64::new(now),
             head_since: AtomicU64::new(now + 1),
+            body_waiting_since: AtomicU64::new(0),
             evicted: AtomicBool::new(false),
             evict: tokio::sync::Notify::new(),
         });
@@ -391,7 +449,12 @@ async fn connection(
         hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
             let in_flight = InFlight::start(conn.clone(), shared.clone());
             request.extensions_mut().insert(ConnectInfo(peer));
-            let answer = app.clone().oneshot(request.map(Body::new));
+            let receiving = {
+                let conn = conn.clone();
+                let shared = shared.clone();
+                move |body| Body::new(Receiving { body, conn, shared })
+            };
+            let answer = app.clone().oneshot(request.map(receiving));
             async move {
                 let response = answer.await?;
                 Ok::<_, std::convert::Infallible>(response.map(|body| {
@@ -410,12 +473,12 @@ async fn connection(
     builder.timer(TokioTimer::new()).header_read_timeout(None);
     let served = builder.serve_connection(io, service);
     tokio::pin!(served);
-    let tick = (shared
-        .options
+    let options = shared.options;
+    let shortest = options
         .header_read_timeout
-        .min(shared.options.idle_timeout)
-        / 4)
-    .clamp(Duration::from_millis(20), Duration::from_secs(1));
+        .min(options.idle_timeout)
+        .min(options.body_read_timeout);
+    let tick = (shortest / 4).clamp(Duration::from_millis(20), Duration::from_secs(1));
     let mut shutting_down = *stopping.borrow();
     loop {
         let now = shared.now_ms();

@@ -49,6 +49,8 @@ struct ConnectionsSection {
     #[serde(default)]
     header_read_timeout_ms: Option<Located<u64>>,
     #[serde(default)]
+    body_read_timeout_ms: Option<Located<u64>>,
+    #[serde(default)]
     idle_timeout_ms: Option<Located<u64>>,
 }
 
@@ -418,6 +420,12 @@ pub fn parse(
             "connections.header_read_timeout_ms",
         ) {
             connections.header_read_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = positive(
+            &section.body_read_timeout_ms,
+            "connections.body_read_timeout_ms",
+        ) {
+            connections.body_read_timeout = Duration::from_millis(ms);
         }
         if let Some(ms) = positive(&section.idle_timeout_ms, "connections.idle_timeout_ms") {
             connections.idle_timeout = Duration::from_millis(ms);
