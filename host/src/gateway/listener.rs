@@ -22,8 +22,8 @@
 //!   doubling up to 1 s) rather than spinning; the condition is logged at
 //!   most every 10 s.
 //!
-//! A request in flight is never cut by these bounds: the plugin's time
-//! limit and ONES's timeout bound it.
+//! A request whose body has arrived is never cut by these bounds: the
+//! plugin's time limit and ONES's timeout bound it.
 
 use std::collections::BTreeMap;
 use std::future::Future;
