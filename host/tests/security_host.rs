@@ -727,6 +727,47 @@ fn timeouts_and_the_connection_cap_close_idle_connections_only() {
     drop(held);
 }
 
+/// Item 7: a client that stops reading its answer is closed after the
+/// write timeout; one that reads gets the whole answer.
+#[test]
+fn a_client_that_stops_reading_its_answer_is_closed() {
+    let serve = Serve::start("connections:\n  write_timeout_ms: 1000\n", None);
+    serve.install_flood();
+    let size = 16_000_000;
+    let path = format!("/project/api/project/big?bytes={size}");
+    let whole = send(
+        &serve.address,
+        "GET",
+        &path,
+        &[],
+        b"",
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    assert_eq!((whole.status, whole.body.len()), (200, size));
+
+    let mut stream = TcpStream::connect(&serve.address).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    // More than loopback's socket buffers hold: the host's writes wait.
+    std::thread::sleep(Duration::from_secs(5));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut received = 0;
+    let mut buf = vec![0u8; 1 << 20];
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        received += n;
+    }
+    assert!(
+        received < size,
+        "a client reading nothing for 5 s still got all {received} bytes"
+    );
+    assert_eq!(get(&serve.address, "/healthz").status, 200);
+}
+
 /// Item 7: out of descriptors (a cap above the limit), the host closes an
 /// idle connection and backs off instead of spinning; a good request
 /// answers.

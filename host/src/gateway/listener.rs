@@ -9,6 +9,8 @@
 //!   [`ServeOptions::body_read_timeout`]; otherwise the connection (and the
 //!   request) is closed. Time the host itself takes to read (a plugin slot,
 //!   ONES) does not count.
+//! - **Write timeout.** A client that stops reading its answer (the socket
+//!   accepts nothing for [`ServeOptions::write_timeout`]) is closed.
 //! - **Idle keep-alive timeout.** A connection with no request in flight and
 //!   nothing received for [`ServeOptions::idle_timeout`] is closed.
 //! - **Connection cap.** At most [`ServeOptions::max_connections`] are open
@@ -48,6 +50,8 @@ use tower::ServiceExt;
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default [`ServeOptions::body_read_timeout`].
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default [`ServeOptions::write_timeout`].
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default [`ServeOptions::idle_timeout`].
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most connections by default, whatever the descriptor limit.
@@ -63,6 +67,8 @@ pub struct ServeOptions {
     pub header_read_timeout: Duration,
     /// Longest wait for the next bytes of a request body being read.
     pub body_read_timeout: Duration,
+    /// Longest time the client's socket may accept nothing of an answer.
+    pub write_timeout: Duration,
     /// Longest time a connection may stay open with nothing in flight and
     /// nothing received.
     pub idle_timeout: Duration,
@@ -75,6 +81,7 @@ impl Default for ServeOptions {
         ServeOptions {
             header_read_timeout: HEADER_READ_TIMEOUT,
             body_read_timeout: BODY_READ_TIMEOUT,
+            write_timeout: WRITE_TIMEOUT,
             idle_timeout: IDLE_TIMEOUT,
             max_connections: None,
         }
@@ -116,6 +123,9 @@ struct Conn {
     /// Milliseconds since `epoch` (plus one; 0: none) since the request
     /// body being read has been waiting for the client.
     body_waiting_since: AtomicU64,
+    /// Milliseconds since `epoch` (plus one; 0: none) since a write to the
+    /// client has been waiting for its socket.
+    write_waiting_since: AtomicU64,
     /// Chosen to be closed.
     evicted: AtomicBool,
     evict: tokio::sync::Notify,
@@ -149,18 +159,25 @@ impl Shared {
     /// When the connection is to be closed if nothing changes (`None`: a
     /// request is in flight).
     fn deadline_ms(&self, conn: &Conn) -> Option<u64> {
-        if conn.busy.load(Ordering::Acquire) > 0 {
-            let waiting = conn.body_waiting_since.load(Ordering::Acquire);
-            let limit = self.options.body_read_timeout.as_millis() as u64;
-            return (waiting > 0).then(|| waiting - 1 + limit);
+        let since = |at: &AtomicU64, limit: Duration| {
+            let at = at.load(Ordering::Acquire);
+            (at > 0).then(|| at - 1 + limit.as_millis() as u64)
+        };
+        // An answer the client does not take, even one handed to hyper
+        // whole (its request no longer in flight).
+        let write = since(&conn.write_waiting_since, self.options.write_timeout);
+        let other = if conn.busy.load(Ordering::Acquire) > 0 {
+            since(&conn.body_waiting_since, self.options.body_read_timeout)
+        } else if conn.head_since.load(Ordering::Acquire) > 0 {
+            since(&conn.head_since, self.options.header_read_timeout)
+        } else {
+            let idle = self.options.idle_timeout.as_millis() as u64;
+            Some(conn.idle_since.load(Ordering::Acquire) + idle)
+        };
+        match (write, other) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        let head = conn.head_since.load(Ordering::Acquire);
-        if head > 0 {
-            let limit = self.options.header_read_timeout.as_millis() as u64;
-            return Some(head - 1 + limit);
-        }
-        let idle = self.options.idle_timeout.as_millis() as u64;
-        Some(conn.idle_since.load(Ordering::Acquire) + idle)
     }
 }
 
@@ -190,17 +207,34 @@ impl AsyncRead for Watched {
     }
 }
 
+impl Watched {
+    /// Notes whether a write waits for the client's socket.
+    fn note_write<T>(&self, polled: Poll<T>) -> Poll<T> {
+        let waiting = &self.conn.write_waiting_since;
+        if polled.is_pending() {
+            if waiting.load(Ordering::Acquire) == 0 {
+                waiting.store(self.shared.now_ms() + 1, Ordering::Release);
+            }
+        } else if waiting.load(Ordering::Acquire) != 0 {
+            waiting.store(0, Ordering::Release);
+        }
+        polled
+    }
+}
+
 impl AsyncWrite for Watched {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.note_write(polled)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+        let polled = Pin::new(&mut self.stream).poll_flush(cx);
+        self.note_write(polled)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -212,7 +246,8 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.note_write(polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -405,6 +440,7 @@ pub async fn serve(
             idle_since: AtomicU64::new(now),
             head_since: AtomicU64::new(now + 1),
             body_waiting_since: AtomicU64::new(0),
+            write_waiting_since: AtomicU64::new(0),
             evicted: AtomicBool::new(false),
             evict: tokio::sync::Notify::new(),
         });
@@ -477,7 +513,8 @@ async fn connection(
     let shortest = options
         .header_read_timeout
         .min(options.idle_timeout)
-        .min(options.body_read_timeout);
+        .min(options.body_read_timeout)
+        .min(options.write_timeout);
     let tick = (shortest / 4).clamp(Duration::from_millis(20), Duration::from_secs(1));
     let mut shutting_down = *stopping.borrow();
     loop {

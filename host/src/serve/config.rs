@@ -51,6 +51,8 @@ struct ConnectionsSection {
     #[serde(default)]
     body_read_timeout_ms: Option<Located<u64>>,
     #[serde(default)]
+    write_timeout_ms: Option<Located<u64>>,
+    #[serde(default)]
     idle_timeout_ms: Option<Located<u64>>,
 }
 
@@ -426,6 +428,9 @@ pub fn parse(
             "connections.body_read_timeout_ms",
         ) {
             connections.body_read_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = positive(&section.write_timeout_ms, "connections.write_timeout_ms") {
+            connections.write_timeout = Duration::from_millis(ms);
         }
         if let Some(ms) = positive(&section.idle_timeout_ms, "connections.idle_timeout_ms") {
             connections.idle_timeout = Duration::from_millis(ms);

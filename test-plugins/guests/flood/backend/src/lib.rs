@@ -43,6 +43,11 @@ fn print(req: PluginRequest) -> PluginResponse {
     PluginResponse::text(format!("printed {bytes}"))
 }
 
+/// Answers `bytes` bytes (default 1 MiB).
+fn big(req: PluginRequest) -> PluginResponse {
+    PluginResponse::text("b".repeat(number(&req, "bytes", 1 << 20)))
+}
+
 /// Panics after a line on stderr: the host answers 500 `plugin.trap`.
 fn trap(_req: PluginRequest) -> PluginResponse {
     eprintln!("the flood plugin traps on purpose");
@@ -52,5 +57,6 @@ fn trap(_req: PluginRequest) -> PluginResponse {
 op_plugin_sdk::export_functions! {
     logs,
     print,
+    big,
     trap,
 }
