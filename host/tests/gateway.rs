@@ -360,7 +360,7 @@ async fn malformed_requests_get_a_400_with_a_reason() {
 }
 
 #[tokio::test]
-async fn healthz_lists_the_plugins() {
+async fn healthz_says_its_status_and_not_the_plugins() {
     let (origin, gateway) = serve(vec![common::hello().await], GatewayLimits::default()).await;
     let res = client()
         .get(format!("{origin}/healthz"))
@@ -368,16 +368,13 @@ async fn healthz_lists_the_plugins() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    assert_eq!(
-        json(res).await,
-        json!({"status": "ok", "plugins": ["hellowrd"]})
-    );
-    // A new plugin set serves new calls.
+    assert_eq!(json(res).await, json!({"status": "ok"}));
+    // Nor after a new plugin set.
     gateway.replace(op::gateway::PluginSet::new(vec![common::probe().await]).unwrap());
     let res = client()
         .get(format!("{origin}/healthz"))
         .send()
         .await
         .unwrap();
-    assert_eq!(json(res).await["plugins"], json!(["probe001"]));
+    assert_eq!(json(res).await, json!({"status": "ok"}));
 }

@@ -7,6 +7,7 @@
 mod call;
 mod error;
 mod hooks;
+pub mod listener;
 mod metrics;
 mod ones_call;
 pub mod path;
@@ -18,7 +19,6 @@ use std::future::Future;
 use std::sync::{Arc, RwLock};
 
 use axum::Router;
-use axum::extract::State;
 use axum::routing::get;
 
 pub use error::GatewayError;
@@ -193,23 +193,25 @@ pub fn app(gateway: Gateway) -> Router {
         .with_state(gateway)
 }
 
-async fn healthz(State(gateway): State<Gateway>) -> axum::Json<serde_json::Value> {
-    let set = gateway.current();
-    axum::Json(serde_json::json!({
-        "status": "ok",
-        "plugins": set.plugins().iter().map(|p| p.app_id()).collect::<Vec<_>>(),
-    }))
+/// Alive: a status and nothing else (what is installed is not for anyone
+/// who can reach the port).
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
 /// Serves `gateway` on `listener` until `shutdown` resolves, then lets the
-/// calls in flight finish.
+/// calls in flight finish; connections are bounded as
+/// [`listener::ServeOptions::default`] says.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     gateway: Gateway,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = app(gateway).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    listener::serve(
+        listener,
+        app(gateway),
+        listener::ServeOptions::default(),
+        shutdown,
+    )
+    .await
 }

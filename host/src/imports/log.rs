@@ -4,8 +4,15 @@
 //! makes are kept and logged after the request's own line, so that a call
 //! and what its functions said stay together in the log; lines written
 //! outside a request (subscribe hooks, lifecycle hooks) are logged at once.
-//! A call keeps at most [`MAX_LINES_PER_REQUEST`] lines; the rest are
-//! counted and reported as dropped.
+//! Everything a plugin logs is bounded, so that a hostile plugin cannot
+//! exhaust the host's memory or disk: a line is cut at [`MAX_LINE_BYTES`]
+//! (with a marker saying how much was cut); a request keeps at most
+//! [`MAX_LINES_PER_REQUEST`] lines and [`MAX_BYTES_PER_REQUEST`] bytes, the
+//! rest being counted and reported as dropped; the lines kept for the admin
+//! API are at most [`RECENT_LINES`] and [`RECENT_BYTES`] per plugin. A
+//! call outside a request (a hook) has the same caps as a request. The
+//! memory held for calls in flight is thus at most about
+//! `MAX_BYTES_PER_REQUEST` times the number of requests served at once.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -16,6 +23,33 @@ use crate::runtime::bindings::op::plugin::log::Host;
 
 /// Most plugin log lines kept for one request.
 pub const MAX_LINES_PER_REQUEST: usize = 1000;
+/// Most bytes of one plugin log line; a longer line is cut and ends with
+/// [`cut_marker`].
+pub const MAX_LINE_BYTES: usize = 8 * 1024;
+/// Most bytes of plugin log lines kept for one request (the lines' text).
+pub const MAX_BYTES_PER_REQUEST: usize = 256 * 1024;
+
+/// What ends a line cut at [`MAX_LINE_BYTES`]: `… [cut: N more bytes]`.
+pub fn cut_marker(more: usize) -> String {
+    format!("… [cut: {more} more bytes]")
+}
+
+/// `message` cut to at most [`MAX_LINE_BYTES`] (at a character boundary),
+/// the marker included.
+pub fn cut_line(mut message: String) -> String {
+    if message.len() <= MAX_LINE_BYTES {
+        return message;
+    }
+    // The marker's length grows with the number; 40 bytes is room enough.
+    let mut end = MAX_LINE_BYTES - 40;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    let more = message.len() - end;
+    message.truncate(end);
+    message.push_str(&cut_marker(more));
+    message
+}
 
 /// One line a plugin logged (or printed).
 #[derive(Debug, Clone)]
@@ -37,6 +71,7 @@ pub struct PluginLine {
 #[derive(Default)]
 struct Kept {
     lines: Vec<PluginLine>,
+    bytes: usize,
     dropped: usize,
 }
 
@@ -56,23 +91,91 @@ pub async fn collect<F: Future>(serve: F) -> (F::Output, Vec<PluginLine>, usize)
         .await
 }
 
-/// Logs a plugin line now, or keeps it for the request being served.
-pub fn record(line: PluginLine) {
-    let unkept = REQUEST_LINES.try_with(|kept| {
+/// Logs a plugin line now, or keeps it for the request being served; the
+/// line is first cut at [`MAX_LINE_BYTES`], and a line over the request's
+/// caps is dropped (and counted).
+pub fn record(mut line: PluginLine) {
+    line.message = cut_line(std::mem::take(&mut line.message));
+    let mut line = Some(line);
+    let in_request = REQUEST_LINES.try_with(|kept| {
         let mut kept = kept.borrow_mut();
-        if kept.lines.len() < MAX_LINES_PER_REQUEST {
-            kept.lines.push(line.clone());
+        let size = line.as_ref().map_or(0, |l| l.message.len());
+        if kept.lines.len() < MAX_LINES_PER_REQUEST && kept.bytes + size <= MAX_BYTES_PER_REQUEST {
+            kept.bytes += size;
+            kept.lines.extend(line.take());
         } else {
             kept.dropped += 1;
         }
     });
-    if unkept.is_err() {
-        emit(&line);
+    if in_request.is_err()
+        && let Some(line) = line
+    {
+        record_unscoped(line);
+    }
+}
+
+/// What a call made outside a request (a lifecycle or subscribe hook) has
+/// logged so far.
+#[derive(Default)]
+struct Budget {
+    lines: usize,
+    bytes: usize,
+    warned: bool,
+}
+
+/// Calls outside requests whose budgets are remembered; beyond, all are
+/// forgotten (a call's lines are logged while it runs, so only calls that
+/// run at once need theirs).
+const UNSCOPED_CALLS: usize = 1024;
+
+static UNSCOPED: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, Budget>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Logs a line of a call outside a request at once, within the same caps
+/// per call as a request; whether it was logged.
+fn record_unscoped(line: PluginLine) -> bool {
+    let size = line.message.len();
+    let verdict = {
+        let mut budgets = UNSCOPED.lock().unwrap_or_else(|p| p.into_inner());
+        if budgets.len() >= UNSCOPED_CALLS && !budgets.contains_key(&line.request_id) {
+            budgets.clear();
+        }
+        let budget = budgets.entry(line.request_id.clone()).or_default();
+        if budget.lines < MAX_LINES_PER_REQUEST && budget.bytes + size <= MAX_BYTES_PER_REQUEST {
+            budget.lines += 1;
+            budget.bytes += size;
+            Some(true)
+        } else if !budget.warned {
+            budget.warned = true;
+            Some(false)
+        } else {
+            None
+        }
+    };
+    match verdict {
+        Some(true) => {
+            emit(&line);
+            true
+        }
+        Some(false) => {
+            tracing::warn!(
+                target: "op::plugin",
+                plugin = line.plugin,
+                function = line.function,
+                request_id = line.request_id,
+                "the further log lines of this call are dropped (at most {MAX_LINES_PER_REQUEST} lines and {} KiB per call)",
+                MAX_BYTES_PER_REQUEST / 1024
+            );
+            false
+        }
+        None => false,
     }
 }
 
 /// Lines kept per plugin for [`recent`].
 pub const RECENT_LINES: usize = 200;
+/// Bytes of lines (their text) kept per plugin for [`recent`].
+pub const RECENT_BYTES: usize = 128 * 1024;
 
 /// A line as kept for [`recent`].
 #[derive(Debug, Clone, serde::Serialize)]
@@ -89,18 +192,25 @@ pub struct RecentLine {
     pub message: String,
 }
 
-type Recent = std::collections::HashMap<String, std::collections::VecDeque<RecentLine>>;
+/// The lines of one plugin, and the bytes of their text.
+#[derive(Default)]
+struct Ring {
+    lines: std::collections::VecDeque<RecentLine>,
+    bytes: usize,
+}
+
+type Recent = std::collections::HashMap<String, Ring>;
 
 static RECENT: std::sync::LazyLock<std::sync::Mutex<Recent>> =
     std::sync::LazyLock::new(Default::default);
 
-/// The last [`RECENT_LINES`] lines of `info` and up that the plugin
-/// `app_id` logged in this process, oldest first.
+/// The last lines of `info` and up that the plugin `app_id` logged in this
+/// process (at most [`RECENT_LINES`] and [`RECENT_BYTES`]), oldest first.
 pub fn recent(app_id: &str) -> Vec<RecentLine> {
     let recent = RECENT.lock().unwrap_or_else(|p| p.into_inner());
     recent
         .get(app_id)
-        .map(|lines| lines.iter().cloned().collect())
+        .map(|ring| ring.lines.iter().cloned().collect())
         .unwrap_or_default()
 }
 
@@ -125,14 +235,19 @@ fn keep(line: &PluginLine) {
         level,
         function: line.function.clone(),
         request_id: line.request_id.clone(),
-        message: line.message.clone(),
+        message: cut_line(line.message.clone()),
     };
+    let size = kept.message.len();
     let mut recent = RECENT.lock().unwrap_or_else(|p| p.into_inner());
-    let lines = recent.entry(line.plugin.clone()).or_default();
-    if lines.len() == RECENT_LINES {
-        lines.pop_front();
+    let ring = recent.entry(line.plugin.clone()).or_default();
+    while ring.lines.len() >= RECENT_LINES || (ring.bytes + size > RECENT_BYTES) {
+        let Some(oldest) = ring.lines.pop_front() else {
+            break;
+        };
+        ring.bytes -= oldest.message.len();
     }
-    lines.push_back(kept);
+    ring.bytes += size;
+    ring.lines.push_back(kept);
 }
 
 /// Logs a line at its level, target `op::plugin`, and keeps it for
@@ -146,6 +261,11 @@ pub fn emit(line: &PluginLine) {
         message,
         ..
     } = line;
+    let message = if message.len() > MAX_LINE_BYTES {
+        std::borrow::Cow::Owned(cut_line(message.clone()))
+    } else {
+        std::borrow::Cow::Borrowed(message.as_str())
+    };
     let stream = line.stream.unwrap_or("log");
     match line.level {
         tracing::Level::ERROR => {
@@ -227,6 +347,67 @@ mod tests {
             lines.last().unwrap().message,
             format!("line {}", MAX_LINES_PER_REQUEST - 1)
         );
+    }
+
+    #[test]
+    fn a_long_line_is_cut_with_a_marker_and_a_line_at_the_cap_is_kept_whole() {
+        let whole = "a".repeat(MAX_LINE_BYTES);
+        assert_eq!(cut_line(whole.clone()), whole);
+        let long = "é".repeat(MAX_LINE_BYTES);
+        let cut = cut_line(long.clone());
+        assert!(cut.len() <= MAX_LINE_BYTES, "{}", cut.len());
+        let kept = cut.split('…').next().unwrap();
+        assert!(long.starts_with(kept));
+        assert!(cut.ends_with(&cut_marker(long.len() - kept.len())), "{cut}");
+    }
+
+    #[tokio::test]
+    async fn a_request_keeps_its_lines_up_to_its_byte_cap() {
+        let big = |n: usize| {
+            let mut l = line(n);
+            l.message = "b".repeat(MAX_LINE_BYTES * 2);
+            l
+        };
+        let per_line = cut_line("b".repeat(MAX_LINE_BYTES * 2)).len();
+        let fit = MAX_BYTES_PER_REQUEST / per_line;
+        let ((), lines, dropped) = collect(async {
+            for n in 0..fit + 5 {
+                record(big(n));
+            }
+        })
+        .await;
+        assert_eq!((lines.len(), dropped), (fit, 5));
+        assert!(lines.iter().map(|l| l.message.len()).sum::<usize>() <= MAX_BYTES_PER_REQUEST);
+    }
+
+    #[test]
+    fn a_call_outside_a_request_has_the_same_caps() {
+        let mut logged = 0;
+        for n in 0..MAX_LINES_PER_REQUEST + 5 {
+            let mut l = line(n);
+            l.plugin = "unscoped".into();
+            l.request_id = "unscoped-call".into();
+            logged += usize::from(record_unscoped(l));
+        }
+        assert_eq!(logged, MAX_LINES_PER_REQUEST);
+        let mut other = line(0);
+        other.plugin = "unscoped".into();
+        other.request_id = "another-call".into();
+        assert!(record_unscoped(other), "another call has its own budget");
+    }
+
+    #[test]
+    fn the_admin_ring_is_capped_in_bytes() {
+        for n in 0..RECENT_LINES {
+            let mut kept = line(n);
+            kept.plugin = "bytes".into();
+            kept.message = "r".repeat(MAX_LINE_BYTES);
+            emit(&kept);
+        }
+        let lines = recent("bytes");
+        let total: usize = lines.iter().map(|l| l.message.len()).sum();
+        assert!(total <= RECENT_BYTES, "{total}");
+        assert_eq!(lines.len(), RECENT_BYTES / MAX_LINE_BYTES);
     }
 
     #[test]

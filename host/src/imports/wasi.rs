@@ -1,28 +1,138 @@
 //! The part of WASI a plugin gets.
 
 use std::path::Path;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use bytes::{Bytes, BytesMut};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 use wasmtime_wasi::{FsPerms, WasiCtx};
 
-/// Most bytes of stdout and of stderr kept per call; the rest is dropped.
+/// Most bytes of stdout and of stderr kept per call; the rest is counted
+/// and dropped (the guest's writes still succeed).
 pub const OUTPUT_CAPACITY: usize = 64 * 1024;
+
+/// A guest's stdout or stderr kept in memory up to a capacity. Unlike
+/// wasmtime's `MemoryOutputPipe`, a write past the capacity is not an
+/// error (which would make a Rust guest's `eprintln!` panic and trap the
+/// call): the bytes over it are dropped and counted.
+#[derive(Debug, Clone)]
+pub struct CappedPipe {
+    capacity: usize,
+    buffer: Arc<Mutex<BytesMut>>,
+    cut: Arc<AtomicUsize>,
+}
+
+impl CappedPipe {
+    /// An empty pipe keeping at most `capacity` bytes.
+    pub fn new(capacity: usize) -> Self {
+        CappedPipe {
+            capacity,
+            buffer: Arc::default(),
+            cut: Arc::default(),
+        }
+    }
+
+    /// The bytes kept.
+    pub fn contents(&self) -> Bytes {
+        self.buffer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .freeze()
+    }
+
+    /// How many bytes were written past the capacity.
+    pub fn cut(&self) -> usize {
+        self.cut.load(Ordering::Relaxed)
+    }
+
+    fn keep(&self, bytes: &[u8]) {
+        let mut buffer = self.buffer.lock().unwrap_or_else(|p| p.into_inner());
+        let room = self.capacity.saturating_sub(buffer.len());
+        let kept = bytes.len().min(room);
+        buffer.extend_from_slice(&bytes[..kept]);
+        if kept < bytes.len() {
+            self.cut.fetch_add(bytes.len() - kept, Ordering::Relaxed);
+        }
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl OutputStream for CappedPipe {
+    fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
+        self.keep(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StreamError> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> Result<usize, StreamError> {
+        // Always room: what does not fit is dropped.
+        Ok(OUTPUT_CAPACITY)
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for CappedPipe {
+    async fn ready(&mut self) {}
+}
+
+impl tokio::io::AsyncWrite for CappedPipe {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.keep(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl IsTerminal for CappedPipe {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for CappedPipe {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
 
 /// A call's stdout and stderr, kept in memory and logged after the call.
 #[derive(Clone)]
 pub struct CapturedOutput {
     /// The guest's stdout.
-    pub stdout: MemoryOutputPipe,
+    pub stdout: CappedPipe,
     /// The guest's stderr (where a Rust panic message goes).
-    pub stderr: MemoryOutputPipe,
+    pub stderr: CappedPipe,
 }
 
 impl CapturedOutput {
     /// Empty buffers.
     pub fn new() -> Self {
         CapturedOutput {
-            stdout: MemoryOutputPipe::new(OUTPUT_CAPACITY),
-            stderr: MemoryOutputPipe::new(OUTPUT_CAPACITY),
+            stdout: CappedPipe::new(OUTPUT_CAPACITY),
+            stderr: CappedPipe::new(OUTPUT_CAPACITY),
         }
     }
 
@@ -31,10 +141,12 @@ impl CapturedOutput {
         String::from_utf8_lossy(&self.stderr.contents()).into_owned()
     }
 
-    /// Sends what the guest printed to the log, one line each.
+    /// Sends what the guest printed to the log, one line each, and a last
+    /// line saying how much was cut over [`OUTPUT_CAPACITY`].
     pub fn log(&self, plugin: &str, function: &str, request_id: &str) {
         for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
             let bytes = pipe.contents();
+            let cut = pipe.cut();
             for line in String::from_utf8_lossy(&bytes).lines() {
                 super::log::record(super::log::PluginLine {
                     level: tracing::Level::INFO,
@@ -44,6 +156,18 @@ impl CapturedOutput {
                     stream: Some(stream),
                     message: line.to_string(),
                 });
+            }
+            if cut > 0 {
+                // Logged at once: never dropped by the request's caps.
+                tracing::warn!(
+                    target: "op::plugin",
+                    plugin,
+                    function,
+                    request_id,
+                    stream,
+                    "[{stream} cut: {cut} more bytes over the {} KiB kept per call]",
+                    OUTPUT_CAPACITY / 1024
+                );
             }
         }
     }

@@ -17,8 +17,8 @@ use super::store::InstanceRecord;
 /// Largest package the admin API takes (256 MiB, the unpacked limit).
 pub const MAX_PACKAGE: usize = 256 * 1024 * 1024;
 
-/// `/readyz`, `/metrics` and `/admin/...`, in front of the gateway.
-pub fn app(server: &Server) -> Router {
+/// The admin API under `/admin`: bearer token, JSON answers and errors.
+fn admin_routes(server: &Server) -> Router {
     let admin = Router::new()
         .route("/plugins", get(list).post(install))
         .route("/plugins/{instance}", axum::routing::delete(uninstall))
@@ -26,18 +26,60 @@ pub fn app(server: &Server) -> Router {
         .route("/plugins/{instance}/disable", post(disable))
         .route("/plugins/{instance}/logs", get(logs))
         .fallback(unknown)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_PACKAGE))
+        .layer(middleware::map_response(json_errors))
         .layer(middleware::from_fn_with_state(
             server.clone(),
             require_token,
         ))
         .with_state(server.clone());
+    Router::new().nest("/admin", admin)
+}
+
+/// `/readyz`, `/metrics` and `/admin/...`, in front of the gateway: all on
+/// one listener.
+pub fn app(server: &Server) -> Router {
     Router::new()
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(server.clone())
-        .nest("/admin", admin)
+        .merge(admin_routes(server))
         .merge(crate::gateway::app(server.gateway().clone()))
+}
+
+/// The public listener when the admin API has its own (`admin.listen`):
+/// the gateway, `/healthz`, and `/readyz` with its status only.
+pub fn public_app(server: &Server) -> Router {
+    Router::new()
+        .route("/readyz", get(readyz_status))
+        .with_state(server.clone())
+        .merge(crate::gateway::app(server.gateway().clone()))
+}
+
+/// The admin listener (`admin.listen`): the admin API, `/metrics`,
+/// `/readyz` with its problems and `/healthz`; nothing of the gateway.
+pub fn admin_app(server: &Server) -> Router {
+    Router::new()
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route(
+            "/healthz",
+            get(|| async { Json(json!({ "status": "ok" })) }),
+        )
+        .with_state(server.clone())
+        .merge(admin_routes(server))
+        .fallback(|request: Request| async move {
+            error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!(
+                    "this is the admin listener: no {} {} here (plugin routes are on `listen`)",
+                    request.method(),
+                    request.uri().path()
+                ),
+            )
+        })
 }
 
 /// An admin answer in the ONES error shape.
@@ -77,12 +119,85 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     difference == 0
 }
 
+/// The token of an `Authorization: Bearer TOKEN` value; the scheme is
+/// matched without regard to case (RFC 9110, 11.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start_matches(' '))
+}
+
+/// The kind (`admin.<kind>`) of an error status.
+fn kind_of(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_server_error() => "internal",
+        _ => "error",
+    }
+}
+
+/// Every admin error answer in the JSON shape: those axum makes itself
+/// (a body over the limit, a bad query or path) are rewritten.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_string();
+    let reason = match (status, text.is_empty()) {
+        (StatusCode::PAYLOAD_TOO_LARGE, _) => {
+            format!(
+                "the body is over the admin API's limit of {} MiB",
+                MAX_PACKAGE >> 20
+            )
+        }
+        (_, true) => status.canonical_reason().unwrap_or("error").to_string(),
+        (_, false) => text,
+    };
+    let mut answer = error(status, kind_of(status), reason);
+    for name in [header::CONNECTION, header::WWW_AUTHENTICATE, header::ALLOW] {
+        if let Some(value) = parts.headers.get(&name) {
+            answer.headers_mut().insert(name, value.clone());
+        }
+    }
+    answer
+}
+
+async fn method_not_allowed(request: Request) -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+/// A team UUID as ONES writes them: 1 to 32 ASCII letters and digits.
+fn valid_team(team: &str) -> bool {
+    (1..=32).contains(&team.len()) && team.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 async fn require_token(State(server): State<Server>, request: Request, next: Next) -> Response {
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer_token)
         .unwrap_or_default();
     if !constant_time_eq(given.as_bytes(), server.config().admin_token.as_bytes()) {
         let mut response = error(
@@ -96,6 +211,27 @@ async fn require_token(State(server): State<Server>, request: Request, next: Nex
         );
         // The body (maybe a package) is not read: the connection cannot be
         // reused, so say so rather than let the client send on it again.
+        response.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+        return response;
+    }
+    // A body announced over the limit is refused before it is sent.
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_PACKAGE as u64) {
+        let mut response = error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "the body is over the admin API's limit of {} MiB",
+                MAX_PACKAGE >> 20
+            ),
+        );
         response.headers_mut().insert(
             header::CONNECTION,
             header::HeaderValue::from_static("close"),
@@ -166,6 +302,13 @@ async fn install(
     Query(query): Query<InstallQuery>,
     body: Bytes,
 ) -> Result<Response, AdminError> {
+    if let Some(team) = &query.team
+        && !valid_team(team)
+    {
+        return Err(AdminError::BadRequest(
+            "`?team=` must be a ONES team UUID: 1 to 32 letters and digits".into(),
+        ));
+    }
     let installed = server.install(&body, query.team.as_deref()).await?;
     let status = if installed.action == "installed" {
         StatusCode::CREATED
@@ -223,6 +366,18 @@ async fn logs(
         Json(json!({ "instance_id": instance, "app_id": record.app_id, "lines": lines }))
             .into_response(),
     )
+}
+
+/// `/readyz` on the public listener: the status, not the problems.
+async fn readyz_status(State(server): State<Server>) -> Response {
+    let response = readyz(State(server)).await;
+    let status = response.status();
+    let body = if status.is_success() {
+        json!({ "status": "ready" })
+    } else {
+        json!({ "status": "not ready" })
+    };
+    (status, Json(body)).into_response()
 }
 
 async fn readyz(State(server): State<Server>) -> Response {
@@ -296,6 +451,23 @@ async fn metrics(State(server): State<Server>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bearer_scheme_matches_in_any_case() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("BEARER  abc"), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearerabc"), None);
+    }
+
+    #[test]
+    fn a_team_is_letters_and_digits() {
+        assert!(valid_team("TEAM0001"));
+        assert!(!valid_team(""));
+        assert!(!valid_team("../x"));
+        assert!(!valid_team(&"a".repeat(33)));
+    }
 
     #[test]
     fn tokens_compare_equal_only_when_equal() {

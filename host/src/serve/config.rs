@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::credentials::CredentialStore;
+use crate::gateway::listener::ServeOptions;
 use crate::gateway::{GatewayLimits, TrustedProxies};
 use crate::manifest::{self, Diagnostic, Located, ManifestError, Pos};
 use crate::runtime::RuntimeConfig;
@@ -39,6 +40,22 @@ struct ServeFile {
     metrics: Option<bool>,
     #[serde(default)]
     trusted_proxies: Option<Vec<Located<String>>>,
+    #[serde(default)]
+    connections: Option<ConnectionsSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ConnectionsSection {
+    #[serde(default)]
+    max: Option<Located<u64>>,
+    #[serde(default)]
+    header_read_timeout_ms: Option<Located<u64>>,
+    #[serde(default)]
+    body_read_timeout_ms: Option<Located<u64>>,
+    #[serde(default)]
+    write_timeout_ms: Option<Located<u64>>,
+    #[serde(default)]
+    idle_timeout_ms: Option<Located<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -62,6 +79,8 @@ struct AdminSection {
     token: Option<Located<String>>,
     #[serde(default)]
     token_file: Option<Located<String>>,
+    #[serde(default)]
+    listen: Option<Located<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -87,7 +106,7 @@ struct LogSection {
     #[serde(default)]
     format: Option<LogFormat>,
     #[serde(default)]
-    level: Option<String>,
+    level: Option<Located<String>>,
 }
 
 /// How log lines are written.
@@ -130,6 +149,12 @@ pub struct ServeConfig {
     pub metrics: bool,
     /// The proxies in front of op whose forwarding headers reach ONES.
     pub trusted_proxies: TrustedProxies,
+    /// Where the admin API, `/metrics` and the detailed `/readyz` listen
+    /// when they are not on `listen` (`admin.listen`; a bare port is on
+    /// 127.0.0.1).
+    pub admin_listen: Option<SocketAddr>,
+    /// Connection bounds (`connections`).
+    pub connections: ServeOptions,
 }
 
 /// Why the configuration was refused.
@@ -359,6 +384,83 @@ pub fn parse(
         }
     }
     let trusted_proxies = TrustedProxies::parse(&trusted).unwrap_or_default();
+    let admin_listen = file
+        .admin
+        .as_ref()
+        .and_then(|a| a.listen.as_ref())
+        .and_then(|at| {
+            let address = match at.value.parse::<u16>() {
+                Ok(port) => Ok(SocketAddr::from(([127, 0, 0, 1], port))),
+                Err(_) => at.value.parse::<SocketAddr>(),
+            };
+            match address {
+                Ok(address) if address == listen && address.port() != 0 => {
+                    problem(
+                        at.pos,
+                        "admin.listen",
+                        format!("`{}` is `listen`: give the admin API its own address, or leave `admin.listen` out", at.value),
+                    );
+                    None
+                }
+                Ok(address) => Some(address),
+                Err(_) => {
+                    problem(
+                        at.pos,
+                        "admin.listen",
+                        format!(
+                            "`{}` is not an address to listen on (e.g. 127.0.0.1:9090, or a port: 9090)",
+                            at.value
+                        ),
+                    );
+                    None
+                }
+            }
+        });
+    let mut connections = ServeOptions::default();
+    if let Some(section) = &file.connections {
+        let mut positive = |value: &Option<Located<u64>>, path: &str| -> Option<u64> {
+            let value = value.as_ref()?;
+            if value.value == 0 {
+                problem(value.pos, path, "must be more than 0".into());
+                return None;
+            }
+            Some(value.value)
+        };
+        if let Some(n) = positive(&section.max, "connections.max") {
+            connections.max_connections = Some(usize::try_from(n).unwrap_or(usize::MAX));
+        }
+        if let Some(ms) = positive(
+            &section.header_read_timeout_ms,
+            "connections.header_read_timeout_ms",
+        ) {
+            connections.header_read_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = positive(
+            &section.body_read_timeout_ms,
+            "connections.body_read_timeout_ms",
+        ) {
+            connections.body_read_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = positive(&section.write_timeout_ms, "connections.write_timeout_ms") {
+            connections.write_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = positive(&section.idle_timeout_ms, "connections.idle_timeout_ms") {
+            connections.idle_timeout = Duration::from_millis(ms);
+        }
+    }
+    let log = file.log.unwrap_or_default();
+    if let Some(level) = &log.level
+        && let Err(err) = tracing_subscriber::EnvFilter::try_new(&level.value)
+    {
+        problem(
+            level.pos,
+            "log.level",
+            format!(
+                "`{}` is not a log filter ({err}); e.g. `warn,op=info` (levels: error, warn, info, debug, trace)",
+                level.value
+            ),
+        );
+    }
     if !problems.is_empty() {
         problems.sort_by_key(|d| d.pos);
         return Err(ConfigError::Invalid(ManifestError {
@@ -367,7 +469,6 @@ pub fn parse(
         }));
     }
     runtime.cache = Some(crate::runtime::CompileCache::new(plugins_dir.join("cache")));
-    let log = file.log.unwrap_or_default();
     Ok(ServeConfig {
         listen,
         ones_url,
@@ -379,9 +480,11 @@ pub fn parse(
         runtime,
         limits,
         log_format: log.format.unwrap_or_default(),
-        log_level: log.level,
+        log_level: log.level.map(|l| l.value),
         metrics: file.metrics.unwrap_or(true),
         trusted_proxies,
+        admin_listen,
+        connections,
     })
 }
 
@@ -427,6 +530,48 @@ mod tests {
         assert_eq!(
             err,
             "serve.yaml:15:5: trusted_proxies[1]: `proxy.local` is not an IP address or a CIDR block (e.g. `10.0.0.0/8`, `::1`)"
+        );
+    }
+
+    #[test]
+    fn a_bad_log_level_admin_address_or_connection_bound_is_located() {
+        let base = "ones:\n  url: https://ones.example.com\nplugins_dir: p\n";
+        let text = format!(
+            "{base}admin:\n  token: 0123456789abcdef0123\n  listen: nowhere\nlog:\n  level: op=loud\nconnections:\n  idle_timeout_ms: 0\n"
+        );
+        let err = parse(&text, "serve.yaml", Path::new("."), no_env)
+            .unwrap_err()
+            .to_string();
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 3, "{err}");
+        assert!(
+            lines[0].starts_with("serve.yaml:6:11: admin.listen: `nowhere` is not an address"),
+            "{err}"
+        );
+        assert!(
+            lines[1].starts_with("serve.yaml:8:10: log.level: `op=loud` is not a log filter"),
+            "{err}"
+        );
+        assert_eq!(
+            lines[2],
+            "serve.yaml:10:20: connections.idle_timeout_ms: must be more than 0"
+        );
+
+        let text = format!(
+            "{base}admin:\n  token: 0123456789abcdef0123\n  listen: 9090\nlog:\n  level: warn,op=debug\nconnections:\n  max: 50\n  header_read_timeout_ms: 500\n"
+        );
+        let config = parse(&text, "serve.yaml", Path::new("."), no_env).unwrap();
+        assert_eq!(config.admin_listen, Some("127.0.0.1:9090".parse().unwrap()));
+        assert_eq!(config.log_level.as_deref(), Some("warn,op=debug"));
+        assert_eq!(config.connections.max_connections, Some(50));
+        assert_eq!(
+            config.connections.header_read_timeout,
+            Duration::from_millis(500)
+        );
+        let config = parse(GOOD, "serve.yaml", Path::new("."), no_env).unwrap();
+        assert_eq!(
+            config.admin_listen, None,
+            "admin shares `listen` unless told"
         );
     }
 
