@@ -14,7 +14,10 @@ const WORKSPACES: &[(&str, &[&str])] = &[
         "example-plugins",
         &["hello", "ones-api", "task-guard", "misbehave"],
     ),
-    ("test-plugins/guests", &["probe", "hooks", "sneaky"]),
+    (
+        "test-plugins/guests",
+        &["probe", "hooks", "sneaky", "hostile-fs"],
+    ),
 ];
 
 fn main() {

@@ -531,8 +531,8 @@ impl Package {
 
     /// Writes the workspace files into `dir`, following no link: a folder
     /// on the way that is a link or a file is replaced by a folder, and a
-    /// file's old entry (whatever it is) by the file. Each file is flushed
-    /// to disk. `dir` should be a fresh folder no plugin can see yet.
+    /// file's old entry (whatever it is) by the file. The caller flushes
+    /// them to disk. `dir` should be a fresh folder no plugin can see yet.
     pub fn unpack_workspace(&self, dir: &cap_std::fs::Dir) -> std::io::Result<()> {
         for (path, bytes) in &self.workspace {
             let (folders, file) = match path.rsplit_once('/') {
@@ -548,7 +548,6 @@ impl Package {
             options.write(true).create_new(true);
             let mut out = parent.open_with(file, &options)?;
             std::io::Write::write_all(&mut out, bytes)?;
-            out.sync_all()?;
         }
         Ok(())
     }

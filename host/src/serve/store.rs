@@ -281,7 +281,7 @@ impl Store {
                 }
             }
             package.unpack_workspace(&fresh)?;
-            sync(&fresh)?;
+            flush_tree(&fresh)?;
             sync(&instance)
         })();
         if let Err(err) = filled {
@@ -345,10 +345,36 @@ fn remove_nofollow(dir: &Dir, name: &std::ffi::OsStr) -> std::io::Result<()> {
 
 /// Flushes a folder's entries to disk.
 fn sync(dir: &Dir) -> std::io::Result<()> {
-    dir.try_clone()?.into_std_file().sync_all()
+    // `Dir` handles may be path-only descriptors, which cannot be flushed:
+    // open the folder itself for reading.
+    dir.open(".")?.sync_all()
 }
 
-/// Copies the files, folders and links of `from` into `to`, flushed; a link
+/// Flushes a folder and everything in it to disk: on Linux with one
+/// `syncfs` of its filesystem (thousands of files in a package would make
+/// thousands of `fsync`s), elsewhere file by file.
+fn flush_tree(dir: &Dir) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        rustix::fs::syncfs(dir.open(".")?)?;
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        for entry in dir.entries()? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                flush_tree(&entry.open_dir()?)?;
+            } else if kind.is_file() {
+                entry.open()?.sync_all()?;
+            }
+        }
+        sync(dir)
+    }
+}
+
+/// Copies the files, folders and links of `from` into `to`; a link
 /// is copied as a link and never followed; anything else (a socket, a
 /// fifo) is left out.
 fn copy_tree(from: &Dir, to: &Dir) -> std::io::Result<()> {
@@ -360,14 +386,12 @@ fn copy_tree(from: &Dir, to: &Dir) -> std::io::Result<()> {
             to.create_dir(&name)?;
             let (from_sub, to_sub) = (from.open_dir(&name)?, to.open_dir(&name)?);
             copy_tree(&from_sub, &to_sub)?;
-            sync(&to_sub)?;
         } else if kind.is_file() {
             let mut source = from.open(&name)?;
             let mut options = cap_std::fs::OpenOptions::new();
             options.write(true).create_new(true);
             let mut target = to.open_with(&name, &options)?;
             std::io::copy(&mut source, &mut target)?;
-            target.sync_all()?;
         } else if kind.is_symlink() {
             #[cfg(unix)]
             to.symlink_contents(from.read_link_contents(&name)?, &name)?;
@@ -440,6 +464,39 @@ mod tests {
         std::fs::write(dir.path().join(STATE_FILE), "{not json").unwrap();
         let err = store.read().unwrap_err().to_string();
         assert!(err.contains("state.json is damaged"), "{err}");
+    }
+
+    #[test]
+    fn a_workspace_is_prepared_flushed_and_removed_following_no_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("plugins")).unwrap();
+        let (bytes, _) = crate::package::pack(
+            "service:\n  app_id: storetst\n  name: s\n  version: 1.0.0\napis:\n  - type: addition\n    methods: [GET]\n    url: /a\n    function: a\n",
+            "plugin.yaml",
+            b"component",
+            None,
+        )
+        .unwrap();
+        let package = crate::package::read(&bytes, "p").unwrap();
+        let mut first = record("i1");
+        first.workspace = Store::new_workspace_name();
+        store.prepare_workspace(&first, None, &package).unwrap();
+        let live = store.workspace_path(&first);
+        std::fs::write(live.join("mine.txt"), "plugin data").unwrap();
+        let mut second = first.clone();
+        second.workspace = Store::new_workspace_name();
+        store
+            .prepare_workspace(&second, Some(&first.workspace), &package)
+            .unwrap();
+        let copied = store.workspace_path(&second);
+        assert_eq!(
+            std::fs::read_to_string(copied.join("mine.txt")).unwrap(),
+            "plugin data"
+        );
+        store.remove_workspace("i1", &first.workspace);
+        assert!(!live.exists());
+        store.remove_instance("i1");
+        assert!(!copied.exists());
     }
 
     #[test]

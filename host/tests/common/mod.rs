@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod serve;
 pub mod upstream;
 
 use std::path::{Path, PathBuf};
