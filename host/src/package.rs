@@ -455,6 +455,47 @@ fn remove_nofollow(dir: &cap_std::fs::Dir, name: &str) -> std::io::Result<()> {
     }
 }
 
+/// Most bytes of a reason [`one_line`] keeps.
+pub const MAX_REASON: usize = 1024;
+
+/// A load failure's text as a client is shown it: one line, at most
+/// [`MAX_REASON`] bytes, without the parts that are for the operator's log
+/// (wasm backtraces, `Caused by:` and stack dumps, the guest's stderr).
+pub fn one_line(text: &str) -> String {
+    let mut parts = Vec::new();
+    for line in text.lines() {
+        let line = line.trim().trim_end_matches("wasm backtrace:").trim_end();
+        let dump = line.starts_with("wasm backtrace:")
+            || line.starts_with("Stack backtrace:")
+            || line.starts_with("stderr:")
+            || line.starts_with("note:");
+        if dump {
+            break;
+        }
+        let frame = line
+            .split_once(':')
+            .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+        if line.is_empty() || frame || line == "Caused by:" {
+            continue;
+        }
+        parts.push(line);
+    }
+    let mut line: String = parts
+        .join(": ")
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if line.len() > MAX_REASON {
+        let mut cut = MAX_REASON - 3;
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        line.truncate(cut);
+        line.push_str("...");
+    }
+    line
+}
+
 /// An entry's path as shown in errors: lossy UTF-8, control characters
 /// escaped, cut at [`MAX_PATH`] bytes, so that a reason stays one short line.
 fn shown_entry(raw: &[u8]) -> String {
@@ -762,6 +803,20 @@ mod tests {
         // Accepted: a normal nested path.
         let bytes = package_with(&[("a/b/c.txt", b"C")]);
         assert_eq!(read(&bytes, "p.opkg").unwrap().workspace["a/b/c.txt"], b"C");
+    }
+
+    #[test]
+    fn load_reasons_are_one_short_line() {
+        let dump = "the package!plugin.wasm failed while listing its functions: function `x` trapped: error while executing at wasm backtrace:\n    0:  0x1234 - plugin!core::panicking::panic\n    1:  0x5678 - plugin!main\n\nCaused by:\n    wasm trap: wasm `unreachable` instruction executed\nstderr: thread panicked at src/lib.rs:3:5";
+        assert_eq!(
+            one_line(dump),
+            "the package!plugin.wasm failed while listing its functions: function `x` trapped: \
+             error while executing at: wasm trap: wasm `unreachable` instruction executed"
+        );
+        let long = format!("a\n\nCaused by:\n  {}", "é".repeat(MAX_REASON));
+        let line = one_line(&long);
+        assert!(line.len() <= MAX_REASON && line.ends_with("...") && !line.contains('\n'));
+        assert_eq!(one_line("one line"), "one line");
     }
 
     #[test]

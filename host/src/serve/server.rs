@@ -319,7 +319,7 @@ impl Server {
         let plugin = package
             .load_plugin(&self.inner.runtime, shown, installation)
             .await
-            .map_err(|err| AdminError::Load(err.to_string()))?;
+            .map_err(|err| AdminError::Load(package::one_line(&err.to_string())))?;
         Ok(Arc::new(plugin))
     }
 
