@@ -458,3 +458,70 @@ async fn a_full_disk_fails_an_upgrade_with_a_5xx_that_changes_nothing() {
     running.shutdown().await;
     root.assert_nothing_escaped();
 }
+
+/// Writes `bytes` bytes to the hostile plugin's `path` (in chunks of
+/// `chunk`); how many went in and the error, if any.
+async fn fill(running: &Running, path: &str, bytes: u64, chunk: u64) -> (u64, Option<String>) {
+    let body = json!({"path": path, "bytes": bytes, "chunk": chunk});
+    let answer = call(running, "POST", "write", body).await;
+    (
+        answer["written"].as_u64().unwrap(),
+        answer["error"].as_str().map(str::to_string),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workspace_quota_stops_a_plugin_and_nothing_else() {
+    const MIB: u64 = 1024 * 1024;
+    let ones = upstream::start().await;
+    let root = Root::new();
+    let config = common::serve::config_with(
+        &root.plugins(),
+        &ones.origin,
+        "limits:\n  workspace_quota_mib: 1\n",
+    );
+    let running = Running::start_with(config).await;
+    let seed = vec![b's'; 1000];
+    let (status, body) = install(&running, hostile_fs("0.1.0", &[("seed.txt", &seed)])).await;
+    assert_eq!(status, 201, "{body}");
+
+    // Up to the quota exactly (the package's file counts): written.
+    let room = MIB - seed.len() as u64;
+    assert_eq!(fill(&running, "a.bin", room, 64 * 1024).await, (room, None));
+    // One byte more: the plugin gets a write error, nothing is written.
+    let (written, error) = fill(&running, "b.bin", 1, 1).await;
+    assert_eq!(written, 0);
+    assert!(error.is_some(), "the write was not refused");
+    let read = call(&running, "GET", "read?path=b.bin", json!({})).await;
+    assert_eq!(read["text"], "", "nothing went in: {read}");
+    // Rewriting a file in place does not add up; removing one gives room.
+    assert_eq!(fill(&running, "a.bin", room, room).await, (room, None));
+    let removed = call(&running, "POST", "remove?path=a.bin", json!({})).await;
+    assert_eq!(removed["error"], Value::Null);
+    let (written, error) = fill(&running, "c.bin", 2 * MIB, 64 * 1024).await;
+    assert!(written < MIB && error.is_some(), "{written} {error:?}");
+
+    // The operator sees it.
+    let metrics = common::client()
+        .get(running.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let refusals = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("op_workspace_quota_refusals_total{plugin=\"hstlfs01\"} "))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(refusals >= Some(2), "{metrics}");
+
+    // Other plugins and admin changes keep working, the full one included.
+    assert_still_serving(&running).await;
+    let (status, body) = install(&running, hostile_fs("0.2.0", &[("seed.txt", b"v2")])).await;
+    assert_eq!(status, 200, "{body}");
+    let read = call(&running, "GET", "read?path=seed.txt", json!({})).await;
+    assert_eq!(read["text"], "v2");
+    root.assert_nothing_escaped();
+    running.shutdown().await;
+}
