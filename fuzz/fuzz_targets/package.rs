@@ -46,7 +46,10 @@ fn archive(mut data: &[u8]) -> Vec<u8> {
     }
     let mut files = BTreeMap::new();
     files.insert(package::MANIFEST.to_string(), MANIFEST.as_bytes().to_vec());
-    files.insert(package::COMPONENT.to_string(), b"\0asm\x0d\x00\x01\x00".to_vec());
+    files.insert(
+        package::COMPONENT.to_string(),
+        b"\0asm\x0d\x00\x01\x00".to_vec(),
+    );
     for (path, kind, content) in &entries {
         if *kind == tar::EntryType::Regular {
             files.insert(String::from_utf8_lossy(path).into_owned(), content.clone());
@@ -63,9 +66,21 @@ fn archive(mut data: &[u8]) -> Vec<u8> {
     })
     .unwrap();
     let mut all = vec![
-        (package::INDEX.as_bytes().to_vec(), tar::EntryType::Regular, index),
-        (package::MANIFEST.as_bytes().to_vec(), tar::EntryType::Regular, MANIFEST.as_bytes().to_vec()),
-        (package::COMPONENT.as_bytes().to_vec(), tar::EntryType::Regular, b"\0asm\x0d\x00\x01\x00".to_vec()),
+        (
+            package::INDEX.as_bytes().to_vec(),
+            tar::EntryType::Regular,
+            index,
+        ),
+        (
+            package::MANIFEST.as_bytes().to_vec(),
+            tar::EntryType::Regular,
+            MANIFEST.as_bytes().to_vec(),
+        ),
+        (
+            package::COMPONENT.as_bytes().to_vec(),
+            tar::EntryType::Regular,
+            b"\0asm\x0d\x00\x01\x00".to_vec(),
+        ),
     ];
     all.extend(entries);
     let gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -88,8 +103,14 @@ fn archive(mut data: &[u8]) -> Vec<u8> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
-    let bytes = if mode % 2 == 1 { rest.to_vec() } else { archive(rest) };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let bytes = if mode % 2 == 1 {
+        rest.to_vec()
+    } else {
+        archive(rest)
+    };
     match package::read_with_limit(&bytes, "fuzz.opkg", 1 << 20) {
         Ok(package) => {
             for path in package.workspace.keys() {
@@ -101,12 +122,17 @@ fuzz_target!(|data: &[u8]| {
             // What is accepted unpacks inside the folder, and only there.
             let root = tempfile::tempdir().unwrap();
             std::fs::create_dir(root.path().join("in")).unwrap();
-            let dir =
-                cap_std::fs::Dir::open_ambient_dir(root.path().join("in"), cap_std::ambient_authority())
-                    .unwrap();
+            let dir = cap_std::fs::Dir::open_ambient_dir(
+                root.path().join("in"),
+                cap_std::ambient_authority(),
+            )
+            .unwrap();
             package.unpack_workspace(&dir).unwrap();
             for (path, content) in &package.workspace {
-                assert_eq!(&std::fs::read(root.path().join("in").join(path)).unwrap(), content);
+                assert_eq!(
+                    &std::fs::read(root.path().join("in").join(path)).unwrap(),
+                    content
+                );
             }
             assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1);
         }
@@ -114,7 +140,10 @@ fuzz_target!(|data: &[u8]| {
         Err(PackageError::Manifest(_)) => {}
         Err(err) => {
             let text = err.to_string();
-            assert!(!text.contains('\n'), "a reason of more than one line: {text:?}");
+            assert!(
+                !text.contains('\n'),
+                "a reason of more than one line: {text:?}"
+            );
             if let PackageError::BadEntry { entry, .. } = &err {
                 assert!(entry.len() <= package::MAX_PATH + 3 || entry.contains('\\'));
             }
