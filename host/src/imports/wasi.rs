@@ -457,5 +457,6 @@ pub fn add_quota_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<(
             })
         },
     )?;
+    linker.allow_shadowing(false);
     Ok(())
 }
