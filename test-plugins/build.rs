@@ -16,7 +16,7 @@ const WORKSPACES: &[(&str, &[&str])] = &[
     ),
     (
         "test-plugins/guests",
-        &["probe", "hooks", "sneaky", "hostile-fs"],
+        &["probe", "hooks", "sneaky", "hostile-net", "hostile-fs"],
     ),
 ];
 

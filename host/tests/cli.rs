@@ -94,6 +94,110 @@ fn check_accepts_a_good_plugin_and_prints_its_routes() {
     );
 }
 
+/// A manifest in the shapes real ONES plugins use: service.policy, config
+/// left null, `mode` beside `scope`, `language: nodejs`, nested modules,
+/// abilities with mappings, events, lower-case methods, a key op does not
+/// know.
+const WILD_MANIFEST: &str = "# yaml-language-server: $schema=https://example.com/plugin.schema.json
+service:
+  app_id: wild0001
+  name: wild
+  version: 1.2.0
+  mode: team
+  scope: 1
+  language: nodejs
+  logo: null
+  auth: null
+  config: null
+  policy: {policy: standard, target: [team]}
+  marketplace_category: tools
+apis:
+  - type: addition
+    methods: [get]
+    url: /wild
+    function: echo
+events:
+  - eventType: task.created
+    function: snoop
+abilities:
+  - id: menu
+    templateName: menu
+    abilityType: SidebarMenu
+    relateModule: {systemMenu: wild-menu}
+modules:
+  - id: wild-menu
+    enableMemoryRouter: true
+    modules: [{id: inner, entry: modules/inner/index.html}]
+
+";
+
+#[test]
+fn check_accepts_a_manifest_as_real_plugins_write_it_and_says_what_it_keeps() {
+    let dir = project(WILD_MANIFEST);
+    let out = op(
+        dir.path(),
+        &["check", "--component", op_test_plugins::PROBE],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("config/plugin.yaml: ok"), "{stdout}");
+    assert!(
+        stdout.contains("GET          /project/api/project/wild  ->  echo"),
+        "the lower-case method is a GET route: {stdout}"
+    );
+    for said in [
+        "config/plugin.yaml:13:3: warning: service.marketplace_category: unknown key `marketplace_category` in `service`, ignored by op",
+        "config/plugin.yaml:12:3: note: service.policy: the installation policy: kept, not acted on by op",
+        "config/plugin.yaml:19:1: note: events: op does not deliver ONES events: the 1 handler(s) (snoop) are checked to be exported",
+        "config/plugin.yaml:22:1: note: abilities: 1 ability (SidebarMenu `menu`): kept, not run by op",
+        "config/plugin.yaml:27:1: note: modules: front-end modules (1 entry): kept, not acted on by op",
+    ] {
+        assert!(stderr.contains(said), "missing `{said}` in:\n{stderr}");
+    }
+    assert_eq!(
+        stderr.matches("note: events:").count(),
+        1,
+        "said once: {stderr}"
+    );
+
+    // An event handler the backend does not export is an error at its line.
+    let dir = project(&WILD_MANIFEST.replace("function: snoop", "function: snop"));
+    let out = op(
+        dir.path(),
+        &["check", "--component", op_test_plugins::PROBE],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("config/plugin.yaml:21:15: events[0].function: the backend does not export the function `snop` (did you mean `snoop`?)"),
+        "{stderr}"
+    );
+
+    // `mode` and `scope` that disagree name both lines; a typo where op acts
+    // is still an error with a suggestion.
+    let dir = project(
+        &WILD_MANIFEST
+            .replace("mode: team", "mode: org")
+            .replace("function: echo", "fucntion: echo"),
+    );
+    let out = op(
+        dir.path(),
+        &["check", "--component", op_test_plugins::PROBE],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "config/plugin.yaml:6:9: service.mode: `mode: org` contradicts `scope: 1` (line 7)"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("config/plugin.yaml:18:5: apis[0].fucntion: unknown key `fucntion` in `apis[0]`; did you mean `function`?"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn compiler_errors_are_passed_through_and_fail_the_command() {
     let dir = project("service:\n  app_id: broken01\n  name: broken\n  version: 1.0.0\n");
@@ -264,6 +368,64 @@ fn curl(args: &[&str]) -> String {
         .output()
         .expect("curl is installed");
     text(&out.stdout)
+}
+
+#[test]
+fn invoke_run_serves_a_manifest_in_the_shapes_ones_accepts() {
+    let state = tempfile::tempdir().unwrap();
+    let project = copy_of(op_test_plugins::HELLO_DIR, state.path());
+    let manifest = "service:
+  app_id: hellowrd
+  name: hello
+  version: 1.0.0
+  mode: team
+  language: nodejs
+  config: null
+  policy: {policy: simple, target: null}
+apis:
+  - type: addition
+    methods: [post]
+    url: /hello
+    function: hello
+events:
+  - eventType: task.created
+    function: hello
+modules:
+  - id: m
+    modules: [{id: inner}]
+";
+    std::fs::write(project.join("config/plugin.yaml"), manifest).unwrap();
+    let mut command = offline_op(&project, &["invoke", "run", "--port", "0", "--no-watch"]);
+    command.env("RUST_LOG", "warn").stderr(Stdio::piped());
+    let (mut running, origin, printed) = start_serving(&mut command);
+    assert!(
+        printed.contains(&format!(
+            "POST         {origin}/project/api/project/hello  ->  hello"
+        )),
+        "{printed}"
+    );
+    let answer = curl(&[
+        "-s",
+        "-X",
+        "POST",
+        &format!("{origin}/project/api/project/hello"),
+        "-d",
+        r#"{"x":1}"#,
+    ]);
+    assert_eq!(answer, r#"{"requestBody":{"x":1},"res":"hello world"}"#);
+    let pid = running.0.id().to_string();
+    Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    running.0.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(running.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(
+        stderr
+            .matches("note: events: op does not deliver ONES events")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("note: service.policy"), "{stderr}");
 }
 
 #[test]

@@ -16,6 +16,11 @@ use op::runtime::{LoadError, Plugin, Runtime, RuntimeConfig};
 
 const P: &str = "/project/api/project";
 
+/// The tests of this file run one at a time: one measures the process's
+/// resident memory and others hold the one call slot for a while, which
+/// tests running beside them would disturb.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn misbehave_with(edit: impl Fn(String) -> String, workspace: Option<&Path>) -> Arc<Plugin> {
     misbehave_in(&common::runtime(), edit, workspace).await
 }
@@ -62,6 +67,7 @@ async fn during_good_calls(origin: &str, fault: &str) -> (u16, serde_json::Value
 
 #[tokio::test]
 async fn every_fault_answers_its_5xx_while_good_calls_succeed() {
+    let _serial = SERIAL.lock().await;
     let (origin, _) = serve(
         vec![misbehave_with(|t| t, None).await],
         GatewayLimits::default(),
@@ -103,6 +109,7 @@ fn resident() -> u64 {
 
 #[tokio::test]
 async fn memory_comes_back_after_a_thousand_faults() {
+    let _serial = SERIAL.lock().await;
     let (origin, _) = serve(
         vec![misbehave_with(|t| t, None).await],
         GatewayLimits::default(),
@@ -135,8 +142,8 @@ async fn memory_comes_back_after_a_thousand_faults() {
 }
 
 /// The misbehave plugin limited to one call at a time, in a runtime whose
-/// callers wait at most `wait` for a slot, served.
-async fn one_at_a_time(wait: Duration) -> String {
+/// callers wait at most `wait` for a slot, served; and that runtime.
+async fn one_at_a_time(wait: Duration) -> (String, Runtime) {
     let runtime = Runtime::new(RuntimeConfig {
         queue_wait: wait,
         ..common::test_config()
@@ -148,16 +155,32 @@ async fn one_at_a_time(wait: Duration) -> String {
         None,
     )
     .await;
-    serve(vec![limited], GatewayLimits::default()).await.0
+    (
+        serve(vec![limited], GatewayLimits::default()).await.0,
+        runtime,
+    )
+}
+
+/// Starts a call of /loop, which holds the one slot for its 2 s time limit,
+/// and returns once it runs (on a loaded machine it may take a while).
+async fn hold_the_slot(
+    origin: &str,
+    runtime: &Runtime,
+) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
+    let looping = tokio::spawn(client().get(format!("{origin}{P}/loop")).send());
+    while runtime.in_flight() == 0 && !looping.is_finished() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    looping
 }
 
 #[tokio::test]
 async fn over_the_concurrency_limit_callers_wait_then_get_503_with_retry_after() {
+    let _serial = SERIAL.lock().await;
     // The one slot is held by /loop for its 2 s time limit; a caller that
     // may wait 200 ms is refused.
-    let origin = one_at_a_time(Duration::from_millis(200)).await;
-    let looping = tokio::spawn(client().get(format!("{origin}{P}/loop")).send());
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (origin, runtime) = one_at_a_time(Duration::from_millis(200)).await;
+    let looping = hold_the_slot(&origin, &runtime).await;
     let res = client()
         .get(format!("{origin}{P}/ok"))
         .send()
@@ -177,10 +200,10 @@ async fn over_the_concurrency_limit_callers_wait_then_get_503_with_retry_after()
 
 #[tokio::test]
 async fn within_the_wait_a_caller_gets_the_slot_when_it_frees() {
+    let _serial = SERIAL.lock().await;
     // A caller that may wait 10 s gets the slot when /loop gives it up.
-    let origin = one_at_a_time(Duration::from_secs(10)).await;
-    let looping = tokio::spawn(client().get(format!("{origin}{P}/loop")).send());
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (origin, runtime) = one_at_a_time(Duration::from_secs(10)).await;
+    let looping = hold_the_slot(&origin, &runtime).await;
     let res = client()
         .get(format!("{origin}{P}/ok"))
         .send()
@@ -192,6 +215,7 @@ async fn within_the_wait_a_caller_gets_the_slot_when_it_frees() {
 
 #[tokio::test]
 async fn malformed_requests_get_a_4xx() {
+    let _serial = SERIAL.lock().await;
     let (origin, _) = serve(
         vec![misbehave_with(|t| t, None).await],
         GatewayLimits::default(),
@@ -224,6 +248,7 @@ async fn malformed_requests_get_a_4xx() {
 
 #[tokio::test]
 async fn files_outside_the_workspace_are_out_of_reach() {
+    let _serial = SERIAL.lock().await;
     let workspace = tempfile::tempdir().unwrap();
     std::fs::write(workspace.path().join("README.txt"), "inside").unwrap();
     let (origin, _) = serve(
@@ -267,6 +292,7 @@ async fn files_outside_the_workspace_are_out_of_reach() {
 
 #[tokio::test]
 async fn a_component_that_imports_sockets_is_refused_at_load() {
+    let _serial = SERIAL.lock().await;
     let manifest = common::manifest_of(op_test_plugins::SNEAKY_DIR);
     let err = Plugin::load(
         &common::runtime(),

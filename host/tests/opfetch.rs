@@ -262,20 +262,26 @@ async fn paths_go_to_the_project_or_wiki_base_and_non_2xx_answers_are_responses(
     let origin = probe(&ones, "example.com", "", admin()).await;
     let out = probe_fetch(
         &origin,
-        json!({"url": "/wiki/team/T/page/P", "query": [["a", "1 2"]]}),
+        json!({"url": format!("/wiki/team/{TEAM}/page/P"), "query": [["a", "1 2"]]}),
     )
     .await;
     assert_eq!(out["status"], 200);
-    assert_eq!(ones.last().uri, "/wiki/api/wiki/team/T/page/P?a=1+2");
+    assert_eq!(
+        ones.last().uri,
+        format!("/wiki/api/wiki/team/{TEAM}/page/P?a=1+2")
+    );
     let out = probe_fetch(
         &origin,
-        json!({"url": "/team/T/tasks/add2", "method": "POST", "body": "{}"}),
+        json!({"url": format!("/team/{TEAM}/tasks/add2"), "method": "POST", "body": "{}"}),
     )
     .await;
     assert_eq!(out["status"], 200);
-    assert_eq!(ones.last().uri, "/project/api/project/team/T/tasks/add2");
+    assert_eq!(
+        ones.last().uri,
+        format!("/project/api/project/team/{TEAM}/tasks/add2")
+    );
     assert_eq!(&ones.last().body[..], b"{}");
-    let out = probe_fetch(&origin, json!({"url": "/team/T/missing"})).await;
+    let out = probe_fetch(&origin, json!({"url": format!("/team/{TEAM}/missing")})).await;
     assert_eq!(
         out["status"], 404,
         "a 404 is an answer, not an error: {out}"

@@ -27,6 +27,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         args.component.as_deref(),
         Default::default(),
     ))?;
+    load::print_notices(plugin.manifest(), &project.manifest_shown());
     println!("{}: ok", project.manifest_shown());
     println!("functions: {}", plugin.functions().join(", "));
     print!("{}", table::render(plugin.manifest(), ""));
@@ -42,6 +43,7 @@ fn check_package(path: &Path) -> anyhow::Result<ExitCode> {
     let plugin = tokio_runtime()?
         .block_on(package.load_plugin(&runtime, &shown, Default::default()))
         .with_context(|| format!("the component in {shown} does not load"))?;
+    load::print_notices(plugin.manifest(), &format!("{shown}!config/plugin.yaml"));
     println!(
         "{shown}: ok ({} {}, content hash {}, {} workspace file(s))",
         package.index.name,

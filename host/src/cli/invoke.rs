@@ -50,6 +50,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 app_id: manifest.app_id().to_string(),
             });
             let plugin = load::load_project(&runtime, project, None, installation).await?;
+            load::print_notices(plugin.manifest(), &project.manifest_shown());
             // A plugin whose lifecycle hooks fail is left out; the others run.
             match start(project, &plugin).await {
                 Ok(()) => plugins.push(plugin),

@@ -41,6 +41,14 @@ pub async fn load_project(
     Ok(Arc::new(plugin))
 }
 
+/// Prints the manifest's warnings and notes (unknown keys op ignores,
+/// sections it keeps without acting on them) on stderr, each with its place.
+pub fn print_notices(manifest: &crate::manifest::Manifest, shown: &str) {
+    for notice in &manifest.notices {
+        eprintln!("{shown}:{notice}");
+    }
+}
+
 /// A runtime whose compile cache lives in the first project's `.op/cache`.
 pub fn runtime_for(project: &Project) -> anyhow::Result<Runtime> {
     let config = RuntimeConfig {

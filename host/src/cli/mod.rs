@@ -8,7 +8,7 @@ mod new;
 mod pack;
 mod reload;
 mod serve;
-mod table;
+pub mod table;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

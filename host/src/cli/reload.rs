@@ -123,6 +123,13 @@ impl Reloader {
             None => invoke::start(&served.project, &plugin).await?,
         }
         self.gateway.replace(set);
+        // Warnings and notes are said once: again only when they changed.
+        if old
+            .as_ref()
+            .is_none_or(|old| old.manifest().notices != plugin.manifest().notices)
+        {
+            load::print_notices(plugin.manifest(), &served.project.manifest_shown());
+        }
         let before = old.map_or_else(String::new, |old| {
             table::render(old.manifest(), &self.origin)
         });

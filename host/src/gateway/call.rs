@@ -17,7 +17,7 @@ use super::{Gateway, PluginSet};
 use crate::imports::Credentials;
 use crate::imports::fetch::verify_user;
 use crate::imports::log;
-use crate::manifest::{ApiScope, ApiType, Method};
+use crate::manifest::{ApiType, Method};
 use crate::runtime::bindings::{Request, Response as PluginResponse, Severity};
 use crate::runtime::{CallError, Plugin};
 
@@ -103,12 +103,18 @@ async fn dispatch(
             limit,
         });
     }
-    let path = parts.uri.path();
-    let no_route = || GatewayError::NoRoute {
-        method: parts.method.to_string(),
-        path: path.to_string(),
+    // The one form of the path: what is matched below is what is forwarded.
+    let api_path = match super::path::api_path(parts.uri.path()) {
+        Ok(Some(api_path)) => api_path,
+        Ok(None) => {
+            return Err(GatewayError::NoRoute {
+                method: parts.method.to_string(),
+                path: parts.uri.path().to_string(),
+            });
+        }
+        Err(err) => return Err(GatewayError::BadPath(err)),
     };
-    let (scope, relative) = split_base(path).ok_or_else(no_route)?;
+    let (scope, relative) = (api_path.scope(), api_path.relative());
     let segments = decode_segments(relative)?;
     let segment_refs: Vec<&str> = segments.iter().map(String::as_str).collect();
     let query: Vec<(String, String)> = parts
@@ -126,6 +132,7 @@ async fn dispatch(
         Err(Miss::NoRoute | Miss::MethodNotAllowed(_)) if gateway.upstream().is_some() => {
             let api = super::ones_call::Api {
                 scope,
+                path: &api_path,
                 relative,
                 segments: &segment_refs,
                 method,
@@ -185,16 +192,6 @@ async fn dispatch(
         Ok(Err(err)) => Err(plugin_error(err)),
         Err(err) => Err(call_error(err, plugin)),
     }
-}
-
-/// Splits `/project/api/project/x` into its API base and `/x`.
-fn split_base(path: &str) -> Option<(ApiScope, &str)> {
-    [ApiScope::Project, ApiScope::Wiki]
-        .into_iter()
-        .find_map(|scope| {
-            let rest = path.strip_prefix(scope.base())?;
-            rest.starts_with('/').then_some((scope, rest))
-        })
 }
 
 fn decode_segments(relative: &str) -> Result<Vec<String>, GatewayError> {
@@ -280,16 +277,21 @@ fn require_login(headers: &HeaderMap) -> Result<Credentials, GatewayError> {
     })
 }
 
+/// Whether the request's Content-Length is over `limit`.
+pub(super) fn declared_over(headers: &HeaderMap, limit: usize) -> bool {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|len| len > limit as u64)
+}
+
 pub(super) async fn read_body(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
 ) -> Result<Vec<u8>, GatewayError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
+    if declared_over(headers, limit) {
         return Err(GatewayError::BodyTooLarge { limit });
     }
     match Limited::new(body, limit).collect().await {
@@ -314,10 +316,16 @@ pub(super) fn into_http(
         function: function.to_string(),
         reason,
     };
+    // 1xx would take the connection over (101) or be no answer at all.
     let status = match answer.status {
         None => StatusCode::OK,
-        Some(code) => {
+        Some(code @ 200..=599) => {
             StatusCode::from_u16(code).map_err(|_| bad(format!("{code} is not an HTTP status")))?
+        }
+        Some(code) => {
+            return Err(bad(format!(
+                "{code} is not a status a plugin may answer (200 to 599)"
+            )));
         }
     };
     if answer.body.len() > limit {
@@ -327,10 +335,18 @@ pub(super) fn into_http(
         )));
     }
     let mut headers = HeaderMap::with_capacity(answer.headers.len());
+    // Connection headers describe a connection the plugin does not have.
+    let connection: Vec<&str> = answer
+        .headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("connection"))
+        .flat_map(|(_, value)| value.split(',').map(str::trim))
+        .collect();
     for (name, value) in &answer.headers {
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| bad(format!("`{name}` is not a header name")))?;
-        if is_managed_header(&name) {
+        if name == header::CONTENT_LENGTH || super::proxy::is_hop_by_hop(name.as_str(), &connection)
+        {
             continue;
         }
         let value = HeaderValue::from_str(value)
@@ -341,16 +357,6 @@ pub(super) fn into_http(
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     Ok(response)
-}
-
-/// Headers that describe the connection, set by the server itself.
-fn is_managed_header(name: &HeaderName) -> bool {
-    [
-        header::CONTENT_LENGTH,
-        header::TRANSFER_ENCODING,
-        header::CONNECTION,
-    ]
-    .contains(name)
 }
 
 pub(super) fn plugin_error(err: crate::runtime::bindings::PluginError) -> GatewayError {

@@ -68,6 +68,9 @@ pub enum GatewayError {
     /// The request cannot be handed to a plugin as it is.
     #[error("{0}")]
     BadRequest(String),
+    /// The request path cannot be normalised, or leaves the API base.
+    #[error(transparent)]
+    BadPath(#[from] super::path::PathError),
     /// The route needs a logged-in user.
     #[error("{0}")]
     Unauthorized(String),
@@ -159,9 +162,9 @@ impl GatewayError {
                 StatusCode::NOT_FOUND
             }
             GatewayError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            GatewayError::AmbiguousRoute { .. } | GatewayError::BadRequest(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            GatewayError::AmbiguousRoute { .. }
+            | GatewayError::BadRequest(_)
+            | GatewayError::BadPath(_) => StatusCode::BAD_REQUEST,
             GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             GatewayError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -185,7 +188,7 @@ impl GatewayError {
             GatewayError::AmbiguousRoute { .. } => "ambiguous_route",
             GatewayError::BodyTooLarge { .. } => "body_too_large",
             GatewayError::HeadersTooLarge { .. } => "headers_too_large",
-            GatewayError::BadRequest(_) => "bad_request",
+            GatewayError::BadRequest(_) | GatewayError::BadPath(_) => "bad_request",
             GatewayError::Unauthorized(_) => "unauthorized",
             GatewayError::BadGateway(_) => "bad_gateway",
             GatewayError::UpstreamTimeout(_) => "upstream_timeout",

@@ -9,6 +9,7 @@ mod error;
 mod hooks;
 mod metrics;
 mod ones_call;
+pub mod path;
 mod proxy;
 mod routes;
 mod subscribe;
@@ -23,7 +24,7 @@ use axum::routing::get;
 pub use error::GatewayError;
 pub use hooks::{ConflictError, Hook, HookTable, Matching};
 pub use metrics::{Gauge, Metrics};
-pub use proxy::Upstream;
+pub use proxy::{BadProxy, TrustedProxies, Upstream};
 pub use routes::{Declared, Matched, Miss, Route, RouteTable};
 pub use subscribe::{SUBSCRIBE_QUEUE, SubscribeQueue};
 

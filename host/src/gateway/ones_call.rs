@@ -15,7 +15,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 
-use super::call::{into_http, plugin_error, plugin_headers, read_body};
+use super::call::{declared_over, into_http, plugin_error, plugin_headers, read_body};
 use super::error::GatewayError;
 use super::hooks::Hook;
 use super::{Gateway, PluginSet, proxy};
@@ -26,6 +26,8 @@ use crate::runtime::bindings::{Request, Response as PluginResponse, UpstreamResp
 /// The API being called.
 pub(super) struct Api<'a> {
     pub scope: ApiScope,
+    /// The whole path, in the one form that was matched.
+    pub path: &'a super::path::ApiPath<'a>,
     /// The path below the API base.
     pub relative: &'a str,
     pub segments: &'a [&'a str],
@@ -58,15 +60,28 @@ pub(super) async fn run(
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map_or(parts.uri.path(), |pq| pq.as_str());
+    // What was matched is what is forwarded: the path's one form.
+    let owned;
+    let path_and_query = match (api.path.changed(), parts.uri.query()) {
+        (false, _) => parts
+            .uri
+            .path_and_query()
+            .map_or(parts.uri.path(), |pq| pq.as_str()),
+        (true, None) => api.path.path(),
+        (true, Some(query)) => {
+            owned = format!("{}?{query}", api.path.path());
+            &owned
+        }
+    };
     let matching = set
         .hooks()
         .matching(api.scope, api.segments, api.method, &api.query);
     if matching.is_empty() {
-        let headers = proxy::forward_headers(&parts.headers, client);
+        let limit = gateway.limits().max_request_body;
+        if declared_over(&parts.headers, limit) {
+            return Err(GatewayError::BodyTooLarge { limit });
+        }
+        let headers = proxy::forward_headers(&parts.headers, client, &upstream.trusted_proxies);
         let response = proxy::send(
             upstream,
             gateway.metrics(),
@@ -74,6 +89,7 @@ pub(super) async fn run(
             path_and_query,
             headers,
             body,
+            limit,
         )
         .await?;
         return Ok(proxy::stream_back(response));
@@ -112,7 +128,12 @@ pub(super) async fn run(
     {
         return Ok(response);
     }
-    let headers = outgoing_headers(&request.headers, &parts.headers, client)?;
+    let headers = outgoing_headers(
+        &request.headers,
+        &parts.headers,
+        client,
+        &upstream.trusted_proxies,
+    )?;
     let response = proxy::send(
         upstream,
         gateway.metrics(),
@@ -126,6 +147,7 @@ pub(super) async fn run(
             std::mem::take(&mut request.body)
         }
         .into(),
+        limits.max_request_body,
     )
     .await?;
     if !matching.needs_answer() {
@@ -277,6 +299,7 @@ fn outgoing_headers(
     fields: &[(String, String)],
     original: &HeaderMap,
     client: Option<SocketAddr>,
+    trusted: &proxy::TrustedProxies,
 ) -> Result<HeaderMap, GatewayError> {
     let mut headers = HeaderMap::with_capacity(fields.len());
     for (name, value) in fields {
@@ -288,5 +311,5 @@ fn outgoing_headers(
     if let Some(host) = original.get(axum::http::header::HOST) {
         headers.insert(axum::http::header::HOST, host.clone());
     }
-    Ok(proxy::forward_headers(&headers, client))
+    Ok(proxy::forward_headers(&headers, client, trusted))
 }

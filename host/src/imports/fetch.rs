@@ -4,11 +4,13 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use percent_encoding::percent_decode_str;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
 
 use super::HostState;
 use super::context::{CallContext, Credentials, OnesLink};
+use crate::manifest::ApiScope;
 use crate::runtime::bindings::op::plugin::fetch::Host;
 use crate::runtime::bindings::{FetchError, FetchRequest, FetchResponse};
 
@@ -127,27 +129,21 @@ async fn ones(
         ));
     };
     let path = req.url.as_str();
-    let path_only = path.split(['?', '#']).next().unwrap_or_default();
-    if path_only
-        .split('/')
-        .any(|segment| segment == ".." || segment == "." || segment.eq_ignore_ascii_case("%2e%2e"))
-    {
-        return Err(FetchError::InvalidRequest(format!(
-            "`{path}` has `.` or `..` segments; ONES paths cannot leave the API base"
-        )));
-    }
-    let base = if path == "/wiki" || path.starts_with("/wiki/") {
-        "/wiki/api"
-    } else {
-        "/project/api/project"
-    };
-    let mut url = Url::parse(&format!("{}{base}{path}", link.base_url)).map_err(|err| {
-        FetchError::InvalidRequest(format!("`{path}` does not make a URL: {err}"))
-    })?;
+    let OnesTarget {
+        mut url,
+        team: path_team,
+        ..
+    } = ones_url(&link.base_url, path)?;
     append_query(&mut url, &req.query);
     let (mut headers, own) = plugin_headers(&req.headers)?;
     let credentials = if req.root {
         let team = root_team(call, req.team_uuid.as_deref())?;
+        // A team-level plugin acts in its team only, whatever the path says.
+        if let Some(named) = path_team.filter(|named| !call.instance.org_level && named != team) {
+            return Err(FetchError::NoTeam(format!(
+                "this team-level plugin is installed in team {team} and cannot act in team {named}"
+            )));
+        }
         link.super_admins.for_team(team).ok_or_else(|| {
             FetchError::NoCredentials(format!(
                 "no super-admin credentials for team {team}; configure OP_SUPER_ADMIN_USER_ID and OP_SUPER_ADMIN_TOKEN"
@@ -167,6 +163,76 @@ async fn ones(
         scrub(&mut answer, credentials.token.as_bytes());
     }
     Ok(answer)
+}
+
+/// Where an OPFetch path goes on ONES.
+#[derive(Debug, Clone)]
+pub struct OnesTarget {
+    /// The URL, as it is sent.
+    pub url: Url,
+    /// Its API base.
+    pub scope: ApiScope,
+    /// The team the path names (`/team/:teamUUID/...`), if any.
+    pub team: Option<String>,
+}
+
+/// Where an OPFetch path (`/users/me`, `/wiki/...`) goes on the ONES at
+/// `base_url`. The check is made on the URL as the client that sends it
+/// parsed it (the `url` crate, which also resolves `.%2e`, reads `\` as
+/// `/` and strips tabs and newlines), and again on that path's RFC 3986
+/// form (what a normalising ONES or proxy would make of it): both must stay
+/// under `/project/api/project/` or `/wiki/api/wiki/`.
+pub fn ones_url(base_url: &str, path: &str) -> Result<OnesTarget, FetchError> {
+    let refuse = |why: &str| {
+        FetchError::InvalidRequest(format!(
+            "`{}` {why}; ONES paths cannot leave the API base",
+            path.escape_debug()
+        ))
+    };
+    if path.bytes().any(|b| b.is_ascii_control() || b == b'\\') {
+        return Err(refuse("has a control character or a `\\`"));
+    }
+    let path_only = path.split(['?', '#']).next().unwrap_or_default();
+    if path_only.split('/').any(|segment| {
+        let decoded = percent_decode_str(segment).decode_utf8_lossy();
+        decoded == "." || decoded == ".."
+    }) {
+        return Err(refuse("has `.` or `..` segments"));
+    }
+    let (scope, base) = if path == "/wiki" || path.starts_with("/wiki/") {
+        (ApiScope::Wiki, "/wiki/api")
+    } else {
+        (ApiScope::Project, "/project/api/project")
+    };
+    let url = Url::parse(&format!("{base_url}{base}{path}")).map_err(|err| {
+        FetchError::InvalidRequest(format!("`{path}` does not make a URL: {err}"))
+    })?;
+    let origin = Url::parse(base_url)
+        .map_err(|err| FetchError::InvalidRequest(format!("the ONES URL is not a URL: {err}")))?;
+    let want = format!("{}{}", origin.path().trim_end_matches('/'), scope.base());
+    let sent = url.path();
+    if url.origin() != origin.origin() || below(sent, &want).is_none() {
+        return Err(refuse("does not stay under the API base once parsed"));
+    }
+    let normal = match crate::gateway::path::normalize(sent) {
+        Ok((normal, _)) => normal,
+        Err(err) => return Err(refuse(&err.to_string().replace("the request path ", ""))),
+    };
+    let Some(rest) = below(&normal, &want) else {
+        return Err(refuse("leaves the API base once normalised"));
+    };
+    let mut segments = rest.split('/').filter(|s| !s.is_empty());
+    let team = match (segments.next(), segments.next()) {
+        (Some(first), Some(named)) if first.eq_ignore_ascii_case("team") => Some(named.to_string()),
+        _ => None,
+    };
+    Ok(OnesTarget { url, scope, team })
+}
+
+/// `path` below `base` (empty or starting with `/`), if it is there.
+fn below<'a>(path: &'a str, base: &str) -> Option<&'a str> {
+    path.strip_prefix(base)
+        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// The team a root call acts in.

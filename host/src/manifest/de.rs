@@ -17,9 +17,9 @@ use serde::de::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::Diagnostic;
 use super::suggest::did_you_mean;
 use super::yaml::{Kind, Node, Pos};
+use super::{Diagnostic, Notice, NoticeKind};
 
 /// A value together with where it was written.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -147,20 +147,46 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Recover<T> {
     }
 }
 
-/// Collects the errors of one document.
+/// What an unknown key of a typed section is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnknownKeys {
+    /// Always an error (files op owns: serve.yaml, local.yaml).
+    #[default]
+    Refuse,
+    /// An error when it is close to a known key (a likely typo, with "did
+    /// you mean"), a warning otherwise (plugin.yaml, whose format ONES owns
+    /// and keeps extending).
+    WarnUnlessClose,
+}
+
+/// Collects the errors and notices of one document.
 #[derive(Default)]
 pub struct Sink {
+    unknown_keys: UnknownKeys,
     diagnostics: RefCell<Vec<Diagnostic>>,
+    notices: RefCell<Vec<Notice>>,
 }
 
 impl Sink {
+    /// A sink that treats unknown keys as `unknown_keys` says.
+    pub fn new(unknown_keys: UnknownKeys) -> Self {
+        Sink {
+            unknown_keys,
+            ..Sink::default()
+        }
+    }
+
     fn push(&self, diagnostic: Diagnostic) {
         self.diagnostics.borrow_mut().push(diagnostic);
     }
 
-    /// The errors recorded so far.
-    pub fn into_diagnostics(self) -> Vec<Diagnostic> {
-        self.diagnostics.into_inner()
+    fn notice(&self, notice: Notice) {
+        self.notices.borrow_mut().push(notice);
+    }
+
+    /// The errors and the notices recorded so far.
+    pub fn finish(self) -> (Vec<Diagnostic>, Vec<Notice>) {
+        (self.diagnostics.into_inner(), self.notices.into_inner())
     }
 }
 
@@ -281,6 +307,43 @@ impl<'a> NodeDeserializer<'a> {
         match &self.node.kind {
             Kind::Scalar { text, plain: true } => Some(text),
             _ => None,
+        }
+    }
+
+    /// Records the unknown key `name` of a struct with `fields`: an error
+    /// when it looks like a typo of a field or the sink refuses unknown
+    /// keys, a warning otherwise.
+    fn unknown_key(&self, key: &Node, name: &str, fields: &[&str]) {
+        let within = if self.path.is_empty() {
+            String::new()
+        } else {
+            format!(" in `{}`", self.path)
+        };
+        let close = did_you_mean(name, fields.iter().copied());
+        let path = self.key_path(name);
+        match (close, self.sink.unknown_keys) {
+            (Some(known), _) => self.sink.push(Diagnostic {
+                pos: key.pos,
+                path,
+                message: format!("unknown key `{name}`{within}; did you mean `{known}`?"),
+            }),
+            (None, UnknownKeys::Refuse) => self.sink.push(Diagnostic {
+                pos: key.pos,
+                path,
+                message: format!(
+                    "unknown key `{name}`{within}; known keys: {}",
+                    fields.join(", ")
+                ),
+            }),
+            (None, UnknownKeys::WarnUnlessClose) => self.sink.notice(Notice {
+                kind: NoticeKind::Warning,
+                pos: key.pos,
+                path,
+                message: format!(
+                    "unknown key `{name}`{within}, ignored by op; known keys: {}",
+                    fields.join(", ")
+                ),
+            }),
         }
     }
 
@@ -433,6 +496,11 @@ impl<'de, 'a> Deserializer<'de> for NodeDeserializer<'a> {
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        if self.node.is_null() {
+            // `null` where a list is expected is an empty list.
+            let result = visitor.visit_seq(Seq::new(&self, &[]));
+            return self.locate(result);
+        }
         match &self.node.kind {
             Kind::Seq(items) => {
                 let result = visitor.visit_seq(Seq::new(&self, items));
@@ -460,6 +528,11 @@ impl<'de, 'a> Deserializer<'de> for NodeDeserializer<'a> {
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        if self.node.is_null() {
+            // `null` where a mapping is expected is an empty mapping.
+            let result = visitor.visit_map(Map::new(&self, &[]));
+            return self.locate(result);
+        }
         match &self.node.kind {
             Kind::Map(entries) => {
                 let result = visitor.visit_map(Map::new(&self, entries));
@@ -482,28 +555,18 @@ impl<'de, 'a> Deserializer<'de> for NodeDeserializer<'a> {
             });
             return result;
         }
-        let Kind::Map(entries) = &self.node.kind else {
-            return Err(self.wrong_type("a mapping").at(self.node, &self.path));
+        let entries: &[(Node, Node)] = match &self.node.kind {
+            Kind::Map(entries) => entries,
+            // `null` where a mapping is expected is an empty mapping (its
+            // required keys are then reported missing).
+            _ if self.node.is_null() => &[],
+            _ => return Err(self.wrong_type("a mapping").at(self.node, &self.path)),
         };
         let mut known = Vec::with_capacity(entries.len());
         for (key, value) in entries {
             match key.scalar() {
                 Some(k) if fields.contains(&k) => known.push((key, value)),
-                Some(k) => {
-                    let within = if self.path.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" in `{}`", self.path)
-                    };
-                    let hint = did_you_mean(k, fields.iter().copied())
-                        .map(|s| format!("; did you mean `{s}`?"))
-                        .unwrap_or_else(|| format!("; known keys: {}", fields.join(", ")));
-                    self.sink.push(Diagnostic {
-                        pos: key.pos,
-                        path: self.key_path(k),
-                        message: format!("unknown key `{k}`{within}{hint}"),
-                    });
-                }
+                Some(k) => self.unknown_key(key, k, fields),
                 None => self.sink.push(Diagnostic {
                     pos: key.pos,
                     path: self.path.clone(),

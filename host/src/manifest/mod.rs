@@ -7,6 +7,7 @@
 //! Nothing here knows about WebAssembly.
 
 mod de;
+mod kept;
 mod model;
 mod outbound;
 mod rules;
@@ -16,7 +17,7 @@ mod yaml;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use de::Located;
+pub use de::{Located, UnknownKeys};
 pub use model::*;
 pub use outbound::OutboundRule;
 pub use rules::{Method, Segment, UrlPattern};
@@ -37,6 +38,42 @@ pub struct Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}: ", self.pos.line, self.pos.column)?;
+        if !self.path.is_empty() {
+            write!(f, "{}: ", self.path)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Whether a [`Notice`] is a warning or a note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NoticeKind {
+    /// Something op ignores that may be a mistake (an unknown key).
+    Warning,
+    /// Information: a section op keeps without acting on it.
+    Note,
+}
+
+/// A warning or a note about an accepted manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// Warning or note.
+    pub kind: NoticeKind,
+    /// Where it is.
+    pub pos: Pos,
+    /// The path of the value it is about (`service.policy`); may be empty.
+    pub path: String,
+    /// What it says.
+    pub message: String,
+}
+
+impl fmt::Display for Notice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            NoticeKind::Warning => "warning",
+            NoticeKind::Note => "note",
+        };
+        write!(f, "{}:{}: {kind}: ", self.pos.line, self.pos.column)?;
         if !self.path.is_empty() {
             write!(f, "{}: ", self.path)?;
         }
@@ -82,11 +119,20 @@ pub enum LoadError {
 }
 
 /// Reads and validates the manifest at `path`; errors name it as `shown_as`.
+/// A file over [`yaml::MAX_TEXT_BYTES`] is refused without being read whole.
 pub fn load(path: &Path, shown_as: &str) -> Result<Manifest, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+    let read_error = |source| LoadError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let mut text = String::new();
+    // One byte past the limit is enough for the parser to refuse it.
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(file, yaml::MAX_TEXT_BYTES as u64 + 1),
+        &mut text,
+    )
+    .map_err(read_error)?;
     Ok(parse(&text, shown_as)?)
 }
 
@@ -103,7 +149,8 @@ pub fn parse(text: &str, shown_as: &str) -> Result<Manifest, ManifestError> {
             message: "the file is empty; a manifest needs at least a `service` section".into(),
         }]));
     };
-    let (manifest, mut diagnostics) = read::<Manifest>(&root);
+    let (manifest, mut diagnostics, mut notices) =
+        read::<Manifest>(&root, UnknownKeys::WarnUnlessClose);
     if let Some(manifest) = &manifest {
         if root.get("service").is_none() && matches!(root.kind, yaml::Kind::Map(_)) {
             diagnostics.push(Diagnostic {
@@ -115,11 +162,16 @@ pub fn parse(text: &str, shown_as: &str) -> Result<Manifest, ManifestError> {
         let service_ok = root.get("service").is_some()
             && !diagnostics.iter().any(|d| d.path.starts_with("service"));
         diagnostics.extend(rules::check(manifest, service_ok));
+        notices.extend(kept::notes(&root, manifest));
     }
     diagnostics.sort_by(|a, b| a.pos.cmp(&b.pos).then_with(|| a.message.cmp(&b.message)));
     diagnostics.dedup();
+    notices.sort_by(|a, b| a.pos.cmp(&b.pos).then_with(|| a.kind.cmp(&b.kind)));
     match manifest {
-        Some(manifest) if diagnostics.is_empty() => Ok(manifest),
+        Some(mut manifest) if diagnostics.is_empty() => {
+            manifest.notices = notices;
+            Ok(manifest)
+        }
         _ => Err(fail(diagnostics)),
     }
 }
@@ -137,9 +189,9 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned + Default>(
     let Some(root) = document(text).map_err(|d| fail(vec![d]))? else {
         return Ok(T::default());
     };
-    match read::<T>(&root) {
-        (Some(value), diagnostics) if diagnostics.is_empty() => Ok(value),
-        (_, mut diagnostics) => {
+    match read::<T>(&root, UnknownKeys::Refuse) {
+        (Some(value), diagnostics, _) if diagnostics.is_empty() => Ok(value),
+        (_, mut diagnostics, _) => {
             diagnostics.sort_by_key(|d| d.pos);
             Err(fail(diagnostics))
         }
@@ -155,16 +207,20 @@ fn document(text: &str) -> Result<Option<yaml::Node>, Diagnostic> {
     })
 }
 
-/// The first pass: the value, if its shape allowed one, and every error.
-fn read<T: serde::de::DeserializeOwned>(root: &yaml::Node) -> (Option<T>, Vec<Diagnostic>) {
-    let sink = de::Sink::default();
+/// The first pass: the value, if its shape allowed one, every error and
+/// every notice.
+fn read<T: serde::de::DeserializeOwned>(
+    root: &yaml::Node,
+    unknown_keys: UnknownKeys,
+) -> (Option<T>, Vec<Diagnostic>, Vec<Notice>) {
+    let sink = de::Sink::new(unknown_keys);
     let parsed = T::deserialize(de::NodeDeserializer::new(root, &sink));
-    let mut diagnostics = sink.into_diagnostics();
+    let (mut diagnostics, notices) = sink.finish();
     match parsed {
-        Ok(value) => (Some(value), diagnostics),
+        Ok(value) => (Some(value), diagnostics, notices),
         Err(err) => {
             diagnostics.push(err.into_diagnostic(root.pos));
-            (None, diagnostics)
+            (None, diagnostics, notices)
         }
     }
 }
@@ -223,9 +279,19 @@ impl Manifest {
         parse_version(&self.service.version.value)
     }
 
-    /// Whether the plugin is organization-level (`service.scope: 2`).
+    /// Whether the plugin is organization-level (`service.scope: 2` or
+    /// `service.mode: org`).
     pub fn is_org_level(&self) -> bool {
-        self.service.scope.as_ref().is_some_and(|s| s.value == 2)
+        match (&self.service.scope, &self.service.mode) {
+            (Some(scope), _) => scope.value == 2,
+            (None, Some(mode)) => mode.value == Mode::Org,
+            (None, None) => false,
+        }
+    }
+
+    /// The backend kind `service.language` names, if it names one.
+    pub fn language(&self) -> Option<Language> {
+        Language::parse(&self.service.language.as_ref()?.value)
     }
 
     /// Memory limit per call in bytes, if the plugin sets one.
@@ -241,5 +307,69 @@ impl Manifest {
             .timeout_ms
             .as_ref()
             .map(|t| std::time::Duration::from_millis(t.value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct HostFile {
+        #[serde(default)]
+        port: u16,
+        #[serde(default)]
+        hosts: Vec<String>,
+    }
+
+    #[test]
+    fn files_op_owns_refuse_every_unknown_key_and_read_null_as_empty() {
+        let err = parse_yaml::<HostFile>("port: 1\ncolour: red\n", "serve.yaml").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "serve.yaml:2:1: colour: unknown key `colour`; known keys: port, hosts"
+        );
+        let file = parse_yaml::<HostFile>("hosts: null\n", "serve.yaml").unwrap();
+        assert!(file.hosts.is_empty());
+    }
+
+    #[test]
+    fn plugin_yaml_warns_of_far_unknown_keys_and_refuses_close_ones() {
+        let base = "service:\n  app_id: a\n  name: a\n  version: 1.0.0\n";
+        let manifest = parse(&format!("{base}  colour: red\n"), "p.yaml").unwrap();
+        assert_eq!(manifest.notices.len(), 1);
+        assert_eq!(manifest.notices[0].kind, NoticeKind::Warning);
+        assert_eq!(manifest.notices[0].pos, Pos { line: 5, column: 3 });
+        let err = parse(&format!("{base}  scpoe: 2\n"), "p.yaml").unwrap_err();
+        assert!(err.to_string().contains("did you mean `scope`?"), "{err}");
+    }
+
+    #[test]
+    fn configuration_files_refuse_an_alias_bomb_with_its_place() {
+        let mut text = String::from("hosts: &h0 [x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..=9 {
+            let items = vec![format!("*h{}", level - 1); 9].join(", ");
+            text.push_str(&format!("h{level}: &h{level} [{items}]\n"));
+        }
+        let err = parse_yaml::<HostFile>(&text, "serve.yaml").unwrap_err();
+        assert!(
+            err.to_string().starts_with("serve.yaml:6:")
+                && err.to_string().contains("expands to more than"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn mode_and_scope_both_give_the_level() {
+        let level = |service: &str| {
+            let text = format!("service:\n  app_id: a\n  name: a\n  version: 1.0.0\n{service}");
+            parse(&text, "p.yaml").unwrap().is_org_level()
+        };
+        assert!(level("  mode: org\n"));
+        assert!(level("  scope: 2\n"));
+        assert!(level("  scope: 2\n  mode: org\n"));
+        assert!(!level("  mode: team\n"));
+        assert!(!level(""));
     }
 }

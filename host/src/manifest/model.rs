@@ -1,15 +1,17 @@
 //! The types of `config/plugin.yaml`, the ONES plugin manifest.
 //!
-//! Every key of the ONES format is known here so that a real ONES manifest
-//! loads; sections the host does not act on (`abilities`, `modules`, `oauth`,
-//! `storage`, `policy`, ...) are kept and otherwise ignored. A key that is in
-//! no part of the format is an error.
+//! Two rules (docs/plugin-yaml.md): where op acts (the service's identity,
+//! `apis`, `events`, `sandbox`, `config`) types and values are strict; where
+//! ONES owns the meaning (`modules`, `abilities` of kinds op does not run,
+//! `oauth`, `policy`, `permission`, `storage`, display fields) any shape is
+//! accepted and kept as it was written, as a JSON value.
 
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::Notice;
 use super::de::{Located, recover, recover_list};
 
 /// A whole `plugin.yaml`.
@@ -21,35 +23,59 @@ pub struct Manifest {
     pub service: Located<Service>,
     /// The plugin's routes and its hooks on the ONES API.
     #[serde(default, deserialize_with = "recover_list")]
+    #[schemars(with = "Option<Vec<Api>>")]
     pub apis: Vec<Located<Api>>,
-    /// ONES platform abilities (kept, not acted on).
+    /// ONES event handlers (`[{eventType, function}]`); their functions must
+    /// exist, but op does not deliver ONES events.
     #[serde(default, deserialize_with = "recover_list")]
-    pub abilities: Vec<Ability>,
-    /// Front-end modules (kept, not acted on).
-    #[serde(default, deserialize_with = "recover_list")]
-    pub modules: Vec<Module>,
+    #[schemars(with = "Option<Vec<Event>>")]
+    pub events: Vec<Located<Event>>,
+    /// ONES platform abilities (kept as written, not run by op).
+    #[serde(default)]
+    #[schemars(with = "OnesOwned")]
+    pub abilities: Option<serde_json::Value>,
+    /// Front-end modules (kept as written; ONES's front end owns them).
+    #[serde(default)]
+    #[schemars(with = "OnesOwned")]
+    pub modules: Option<serde_json::Value>,
     /// OAuth settings (kept, not acted on).
     #[serde(default)]
+    #[schemars(with = "OnesOwned")]
     pub oauth: Option<serde_json::Value>,
-    /// Plugin storage settings (kept, not acted on).
+    /// Entity storage declarations (kept, not acted on yet).
     #[serde(default)]
+    #[schemars(with = "OnesOwned")]
     pub storage: Option<serde_json::Value>,
     /// Platform policy settings (kept, not acted on).
     #[serde(default)]
+    #[schemars(with = "OnesOwned")]
     pub policy: Option<serde_json::Value>,
     /// Custom permission points, as some plugins declare them at the top level
     /// (kept, not acted on).
-    #[serde(default, deserialize_with = "recover")]
-    pub permission: Vec<PermissionPoint>,
+    #[serde(default)]
+    #[schemars(with = "OnesOwned")]
+    pub permission: Option<serde_json::Value>,
     /// Custom configuration items at the top level (same shape as
     /// `service.config`).
     #[serde(default, deserialize_with = "recover")]
+    #[schemars(with = "Option<Vec<ConfigItem>>")]
     pub config: Vec<ConfigItem>,
     /// Settings of the `op` host (memory, time, outbound hosts, hook failure
     /// policy); the one section that is not part of the ONES format.
     #[serde(default, deserialize_with = "recover")]
     pub sandbox: Option<Located<Sandbox>>,
+    /// Warnings and notes about the file (unknown keys op ignores, sections
+    /// it keeps without acting on them), in file order.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub notices: Vec<Notice>,
 }
+
+/// A part of the manifest whose meaning ONES owns: any YAML value is
+/// accepted and kept.
+#[derive(JsonSchema)]
+#[schemars(transparent)]
+struct OnesOwned(#[allow(dead_code)] serde_json::Value);
 
 /// The `service` section.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -63,46 +89,120 @@ pub struct Service {
     /// The plugin's version (`MAJOR.MINOR.PATCH`).
     #[schemars(regex(pattern = r"^[0-9]+\.[0-9]+\.[0-9]+([-+].*)?$"))]
     pub version: Located<String>,
-    /// Display description.
-    #[serde(default)]
-    pub description: Option<String>,
-    /// 1: team-level plugin, 2: organization-level plugin. Default 1.
+    /// 1: team-level plugin, 2: organization-level plugin. Default 1, or
+    /// what `mode` says.
     #[serde(default)]
     #[schemars(range(min = 1, max = 2))]
     pub scope: Option<Located<u8>>,
-    /// Backend language (`nodejs` in ONES; informative here).
+    /// `team` (team-level) or `org` (organization-level): the older
+    /// spelling of `scope`; when both are given they must agree.
     #[serde(default)]
-    pub language: Option<String>,
-    /// Version of the backend language (reserved).
+    pub mode: Option<Located<Mode>>,
+    /// Backend language: `nodejs` or `node` (a JavaScript/TypeScript
+    /// backend), or `rust`.
     #[serde(default)]
-    pub language_version: Option<String>,
-    /// Lowest platform host version.
-    #[serde(default)]
-    pub host_version: Option<String>,
-    /// Platform host sub-version (reserved).
-    #[serde(default)]
-    pub host_sub_version: Option<String>,
-    /// Lowest ONES version (reserved).
-    #[serde(default)]
-    pub min_system_version: Option<String>,
-    /// Contact shown in logs and details.
-    #[serde(default)]
-    pub contact: Option<String>,
-    /// Custom configuration items.
+    #[schemars(regex(pattern = r"^(nodejs|node|javascript|typescript|rust)$"))]
+    pub language: Option<Located<String>>,
+    /// Custom configuration items; their values reach the plugin.
     #[serde(default, deserialize_with = "recover")]
+    #[schemars(with = "Option<Vec<ConfigItem>>")]
     pub config: Vec<ConfigItem>,
-    /// Custom permission points.
-    #[serde(default, deserialize_with = "recover")]
-    pub permission: Vec<PermissionPoint>,
-    /// Deprecated plugin mode.
+    /// Display description.
     #[serde(default)]
-    pub mode: Option<String>,
-    /// Deprecated logo.
+    #[schemars(with = "OnesOwned")]
+    pub description: Option<serde_json::Value>,
+    /// Version of the backend language (kept).
     #[serde(default)]
-    pub logo: Option<String>,
-    /// Deprecated authorization statement.
+    #[schemars(with = "OnesOwned")]
+    pub language_version: Option<serde_json::Value>,
+    /// Lowest platform host version (kept).
     #[serde(default)]
+    #[schemars(with = "OnesOwned")]
+    pub host_version: Option<serde_json::Value>,
+    /// Platform host sub-version (kept).
+    #[serde(default)]
+    #[schemars(with = "OnesOwned")]
+    pub host_sub_version: Option<serde_json::Value>,
+    /// Lowest ONES version (kept).
+    #[serde(default)]
+    #[schemars(with = "OnesOwned")]
+    pub min_system_version: Option<serde_json::Value>,
+    /// Contact shown in logs and details (kept).
+    #[serde(default)]
+    #[schemars(with = "OnesOwned")]
+    pub contact: Option<serde_json::Value>,
+    /// Custom permission points (kept, not acted on).
+    #[serde(default)]
+    #[schemars(with = "OnesOwned")]
+    pub permission: Option<serde_json::Value>,
+    /// Installation policy, e.g. `{policy: standard, target: ...}` (kept,
+    /// not acted on).
+    #[serde(default)]
+    #[schemars(with = "OnesOwned")]
+    pub policy: Option<serde_json::Value>,
+    /// Logo (kept).
+    #[serde(default)]
+    #[schemars(with = "OnesOwned")]
+    pub logo: Option<serde_json::Value>,
+    /// Authorization statement (kept, not acted on).
+    #[serde(default)]
+    #[schemars(with = "OnesOwned")]
     pub auth: Option<serde_json::Value>,
+}
+
+/// `service.mode`: the plugin's level in its older spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// A team-level plugin (`scope: 1`).
+    Team,
+    /// An organization-level plugin (`scope: 2`).
+    Org,
+}
+
+impl Mode {
+    /// The `scope` number this mode stands for.
+    pub fn scope(self) -> u8 {
+        match self {
+            Mode::Team => 1,
+            Mode::Org => 2,
+        }
+    }
+}
+
+/// The kind of backend `service.language` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    /// `nodejs`, `node`, `javascript`, `typescript`: a JavaScript or
+    /// TypeScript backend.
+    JavaScript,
+    /// `rust`: a Rust backend.
+    Rust,
+}
+
+impl Language {
+    /// The names `service.language` accepts, as ONES and op write them.
+    pub const NAMES: [&'static str; 5] = ["nodejs", "node", "javascript", "typescript", "rust"];
+
+    /// Parses a `service.language` value (any case).
+    pub fn parse(name: &str) -> Option<Language> {
+        match name.to_ascii_lowercase().as_str() {
+            "nodejs" | "node" | "javascript" | "typescript" => Some(Language::JavaScript),
+            "rust" => Some(Language::Rust),
+            _ => None,
+        }
+    }
+}
+
+/// One entry of `events`: a function ONES would call on an event.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct Event {
+    /// The ONES event type, e.g. `task.created`.
+    pub event_type: Located<String>,
+    /// The exported function that handles it.
+    pub function: Located<String>,
 }
 
 /// One item of `service.config`.
@@ -123,19 +223,6 @@ pub struct ConfigItem {
     /// Default value.
     #[serde(default)]
     pub value: Option<serde_json::Value>,
-    /// Description.
-    #[serde(default)]
-    pub desc: Option<String>,
-}
-
-/// One custom permission point.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
-pub struct PermissionPoint {
-    /// Display name.
-    pub name: String,
-    /// Unique identifier.
-    pub field: String,
     /// Description.
     #[serde(default)]
     pub desc: Option<String>,
@@ -248,87 +335,6 @@ pub struct Api {
     /// Free text for the author.
     #[serde(default)]
     pub description: Option<String>,
-}
-
-/// One entry of `abilities` (kept, not acted on).
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-#[schemars(deny_unknown_fields)]
-pub struct Ability {
-    /// Unique id.
-    pub id: String,
-    /// Display name.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Alias (reserved).
-    #[serde(default)]
-    pub label: Option<String>,
-    /// Id of the module bound to the ability.
-    #[serde(default)]
-    pub relate_module: Option<String>,
-    /// Ability version.
-    #[serde(default)]
-    pub version: Option<String>,
-    /// Ability type.
-    #[serde(default)]
-    pub ability_type: Option<String>,
-    /// Function names the ability calls, by role.
-    #[serde(default)]
-    pub function: Option<BTreeMap<String, String>>,
-    /// Ability configuration items.
-    #[serde(default)]
-    pub config: Option<Vec<serde_json::Value>>,
-}
-
-/// One entry of `modules` (kept, not acted on).
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-#[schemars(deny_unknown_fields)]
-pub struct Module {
-    /// Unique id within the plugin.
-    pub id: String,
-    /// Title.
-    #[serde(default)]
-    pub title: Option<String>,
-    /// Description.
-    #[serde(default)]
-    pub description: Option<String>,
-    /// Icon path.
-    #[serde(default)]
-    pub icon: Option<String>,
-    /// Link (exclusive with `entry`).
-    #[serde(default)]
-    pub link: Option<String>,
-    /// Entry file.
-    #[serde(default)]
-    pub entry: Option<String>,
-    /// Disables a standard ONES module.
-    #[serde(default)]
-    pub disabled: Option<bool>,
-    /// Triggered by a user action.
-    #[serde(default)]
-    pub manual: Option<bool>,
-    /// Loaded ahead of time.
-    #[serde(default)]
-    pub preload: Option<bool>,
-    /// Slot type, e.g. `ones:global:banner`.
-    #[serde(default)]
-    pub module_type: Option<String>,
-    /// Permission point that gates the module.
-    #[serde(default)]
-    pub permission: Option<String>,
-    /// Revalidate permissions when the page context changes.
-    #[serde(default)]
-    pub need_permission_context: Option<bool>,
-    /// Delay the module's destruction.
-    #[serde(default)]
-    pub enable_delay_destroy: Option<bool>,
-    /// Module-specific settings.
-    #[serde(default)]
-    pub config: Option<serde_json::Value>,
-    /// Module-specific properties.
-    #[serde(default)]
-    pub props: Option<serde_json::Value>,
 }
 
 /// What a hook failure does to the ONES call it hooks.

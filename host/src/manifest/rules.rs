@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use super::model::{Api, ApiType, Manifest};
+use super::model::{Api, ApiType, Language, Manifest};
 use super::suggest::did_you_mean;
 use super::{Diagnostic, Located};
 
@@ -207,6 +207,9 @@ pub fn check(manifest: &Manifest, check_service: bool) -> Vec<Diagnostic> {
     for api in &manifest.apis {
         check_api(api, &mut seen, &mut out);
     }
+    for event in &manifest.events {
+        check_event(event, &mut out);
+    }
     out
 }
 
@@ -284,6 +287,65 @@ fn check_service_section(manifest: &Manifest, out: &mut Vec<Diagnostic>) {
             ),
         ));
     }
+    if let (Some(scope), Some(mode)) = (&service.scope, &service.mode)
+        && matches!(scope.value, 1 | 2)
+        && scope.value != mode.value.scope()
+    {
+        let (said, level) = match scope.value {
+            1 => ("team", "team-level"),
+            _ => ("org", "organization-level"),
+        };
+        out.push(diag(
+            mode,
+            format!(
+                "`mode: {}` contradicts `scope: {}` (line {}), which makes the plugin {level}; write `mode: {said}` or drop one of them",
+                match mode.value {
+                    super::Mode::Team => "team",
+                    super::Mode::Org => "org",
+                },
+                scope.value,
+                scope.pos.line
+            ),
+        ));
+    }
+    if let Some(language) = &service.language
+        && Language::parse(&language.value).is_none()
+    {
+        let hint = did_you_mean(&language.value, Language::NAMES)
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
+        out.push(diag(
+            language,
+            format!(
+                "unknown language `{}`{hint}; use `nodejs` (or `node`) for a JavaScript/TypeScript backend, `rust` for a Rust one",
+                language.value
+            ),
+        ));
+    }
+}
+
+fn check_event(event: &Located<super::Event>, out: &mut Vec<Diagnostic>) {
+    if event.event_type.value.trim().is_empty() {
+        out.push(diag(
+            &event.event_type,
+            "the eventType cannot be empty".into(),
+        ));
+    }
+    check_function_name(&event.function, out);
+}
+
+fn check_function_name(function: &Located<String>, out: &mut Vec<Diagnostic>) {
+    if function.value.trim().is_empty() {
+        out.push(diag(function, "the function name cannot be empty".into()));
+    } else if function.value.chars().any(char::is_whitespace) {
+        out.push(diag(
+            function,
+            format!(
+                "the function name `{}` contains white space",
+                function.value
+            ),
+        ));
+    }
 }
 
 fn is_version(text: &str) -> bool {
@@ -320,20 +382,7 @@ fn check_api<'a>(
             ),
         ));
     }
-    if api.function.value.trim().is_empty() {
-        out.push(diag(
-            &api.function,
-            "the function name cannot be empty".into(),
-        ));
-    } else if api.function.value.chars().any(char::is_whitespace) {
-        out.push(diag(
-            &api.function,
-            format!(
-                "the function name `{}` contains white space",
-                api.function.value
-            ),
-        ));
-    }
+    check_function_name(&api.function, out);
     if let Some(query) = &api.query
         && query.value.keys().any(|k| k.is_empty())
     {

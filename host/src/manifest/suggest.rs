@@ -12,14 +12,17 @@ pub fn did_you_mean<'a>(
         .filter(|candidate| !candidate.starts_with('$'))
         .map(|candidate| {
             let distance = strsim::damerau_levenshtein(&lower, &candidate.to_ascii_lowercase());
-            (distance, candidate)
+            // Among equally close candidates, the one that also matches the
+            // word's case wins (`snop` is `snoop`, not `Stop`).
+            let exact = strsim::damerau_levenshtein(word, candidate);
+            (distance, exact, candidate)
         })
-        .filter(|(distance, candidate)| {
+        .filter(|(distance, _, candidate)| {
             let limit = (candidate.len().max(word.len()) / 3).max(1);
             *distance <= limit
         })
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, candidate)| candidate)
+        .min_by_key(|(distance, exact, _)| (*distance, *exact))
+        .map(|(_, _, candidate)| candidate)
 }
 
 #[cfg(test)]
@@ -33,5 +36,6 @@ mod tests {
         assert_eq!(did_you_mean("fucntion", keys), Some("function"));
         assert_eq!(did_you_mean("URL", keys), Some("url"));
         assert_eq!(did_you_mean("colour", keys), None);
+        assert_eq!(did_you_mean("snop", ["Stop", "snoop"]), Some("snoop"));
     }
 }

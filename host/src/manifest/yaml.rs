@@ -95,18 +95,49 @@ pub struct SyntaxError {
     pub message: String,
 }
 
-/// Parses one YAML document. An empty document is `None`.
+/// The largest YAML text read, in bytes: a manifest or a configuration
+/// file is a few KiB; anything this big is a mistake or an attack.
+pub const MAX_TEXT_BYTES: usize = 1024 * 1024;
+/// The most values a document may hold once its aliases are expanded, so
+/// that a few hundred bytes of nested aliases (a "billion laughs" file)
+/// cannot make the reader build gigabytes.
+pub const MAX_VALUES: usize = 100_000;
+/// The deepest nesting of lists and mappings read (the readers after this
+/// one recurse, so depth must be bounded).
+pub const MAX_DEPTH: usize = 64;
+
+/// Parses one YAML document (any later ones are not read). An empty
+/// document is `None`. Texts over [`MAX_TEXT_BYTES`], documents that expand
+/// to more than [`MAX_VALUES`] values or nest deeper than [`MAX_DEPTH`] are
+/// refused with the place where the limit was crossed, before the work they
+/// would cost is done.
 pub fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(SyntaxError {
+            pos: Pos { line: 1, column: 1 },
+            message: format!(
+                "the file is {} bytes; op reads YAML files of at most {} KiB",
+                text.len(),
+                MAX_TEXT_BYTES / 1024
+            ),
+        });
+    }
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    parser
-        .load(&mut builder, false)
-        .map_err(|err| SyntaxError {
+    // Events are pulled one by one (the parser's own `load` recurses once
+    // per nesting level), and reading stops at the first limit crossed.
+    loop {
+        let (event, mark) = parser.next_token().map_err(|err| SyntaxError {
             pos: Pos::from_marker(*err.marker()),
             message: err.info().to_string(),
         })?;
-    if let Some(err) = builder.error {
-        return Err(err);
+        if matches!(event, Event::StreamEnd | Event::DocumentEnd) {
+            break;
+        }
+        builder.on_event(event, mark);
+        if let Some(err) = builder.error.take() {
+            return Err(err);
+        }
     }
     Ok(builder.root)
 }
@@ -119,15 +150,48 @@ enum Open {
 #[derive(Default)]
 struct Builder {
     stack: Vec<Open>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes and the number of values each holds.
+    anchors: HashMap<usize, (Node, usize)>,
     root: Option<Node>,
     error: Option<SyntaxError>,
+    /// Values built so far, aliases counted at their expanded size.
+    values: usize,
+    /// For each open list or mapping, `values` when it was opened.
+    opened_at: Vec<usize>,
 }
 
 impl Builder {
-    fn push_value(&mut self, node: Node, anchor: usize) {
+    /// Counts `more` values; false (with the error set) past [`MAX_VALUES`].
+    fn count(&mut self, more: usize, pos: Pos) -> bool {
+        self.values = self.values.saturating_add(more);
+        if self.values > MAX_VALUES && self.error.is_none() {
+            self.error = Some(SyntaxError {
+                pos,
+                message: format!(
+                    "the document expands to more than {MAX_VALUES} values (through its aliases); op refuses it"
+                ),
+            });
+        }
+        self.error.is_none()
+    }
+
+    /// Opens a list or mapping; false (with the error set) past [`MAX_DEPTH`].
+    fn open(&mut self, open: Open, pos: Pos) -> bool {
+        if self.stack.len() >= MAX_DEPTH {
+            self.error = Some(SyntaxError {
+                pos,
+                message: format!("lists and mappings nest deeper than {MAX_DEPTH} levels"),
+            });
+            return false;
+        }
+        self.opened_at.push(self.values);
+        self.stack.push(open);
+        true
+    }
+
+    fn push_value(&mut self, node: Node, anchor: usize, size: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
@@ -167,19 +231,21 @@ impl MarkedEventReceiver for Builder {
         match event {
             Event::Scalar(text, style, anchor, _tag) => {
                 let plain = style == TScalarStyle::Plain;
-                self.push_value(start(Kind::Scalar { text, plain }), anchor);
+                if self.count(1, pos) {
+                    self.push_value(start(Kind::Scalar { text, plain }), anchor, 1);
+                }
             }
             Event::SequenceStart(anchor, _) => {
-                self.stack
-                    .push(Open::Seq(start(Kind::Seq(Vec::new())), Vec::new(), anchor));
+                if self.count(1, pos) {
+                    let open = Open::Seq(start(Kind::Seq(Vec::new())), Vec::new(), anchor);
+                    self.open(open, pos);
+                }
             }
             Event::MappingStart(anchor, _) => {
-                self.stack.push(Open::Map(
-                    start(Kind::Map(Vec::new())),
-                    Vec::new(),
-                    None,
-                    anchor,
-                ));
+                if self.count(1, pos) {
+                    let open = Open::Map(start(Kind::Map(Vec::new())), Vec::new(), None, anchor);
+                    self.open(open, pos);
+                }
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor) = match self.stack.pop() {
@@ -193,17 +259,26 @@ impl MarkedEventReceiver for Builder {
                     }
                     None => return,
                 };
-                self.push_value(node, anchor);
+                let size = self.values - self.opened_at.pop().unwrap_or(self.values) + 1;
+                self.push_value(node, anchor, size);
             }
             Event::Alias(anchor) => {
-                let node = self.anchors.get(&anchor).cloned().unwrap_or(Node {
-                    kind: Kind::Scalar {
-                        text: String::new(),
-                        plain: true,
+                let size = self.anchors.get(&anchor).map_or(1, |(_, size)| *size);
+                // Counted before it is copied: the copy is what costs.
+                if !self.count(size, pos) {
+                    return;
+                }
+                let node = self.anchors.get(&anchor).map_or(
+                    Node {
+                        kind: Kind::Scalar {
+                            text: String::new(),
+                            plain: true,
+                        },
+                        pos,
                     },
-                    pos,
-                });
-                self.push_value(node, 0);
+                    |(node, _)| node.clone(),
+                );
+                self.push_value(node, 0, size);
             }
             Event::Nothing
             | Event::StreamStart
@@ -243,6 +318,66 @@ mod tests {
         let root = parse("a: &x 'null'\nb: *x\n").unwrap().unwrap();
         assert!(!root.get("a").unwrap().is_null());
         assert_eq!(root.get("b").unwrap().scalar(), Some("null"));
+    }
+
+    /// Nine levels of nine aliases: a few hundred bytes that would expand
+    /// to 9^9 values.
+    fn alias_bomb() -> String {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..=9 {
+            let prev = format!("*a{}", level - 1);
+            let items = [prev.as_str(); 9].join(", ");
+            text.push_str(&format!("a{level}: &a{level} [{items}]\n"));
+        }
+        text
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_where_it_crosses_the_limit() {
+        let text = alias_bomb();
+        assert!(text.len() < 600, "{}", text.len());
+        let err = parse(&text).unwrap_err();
+        assert!(
+            err.message.contains("expands to more than 100000 values"),
+            "{err:?}"
+        );
+        assert_eq!(err.pos.line, 6, "{err:?}");
+        // Aliases within the limit still resolve, counted at their size.
+        let root = parse("a: &x [1, 2, 3]\nb: [*x, *x]\n").unwrap().unwrap();
+        let Kind::Seq(b) = &root.get("b").unwrap().kind else {
+            panic!("b is a list")
+        };
+        assert!(matches!(&b[1].kind, Kind::Seq(items) if items.len() == 3));
+    }
+
+    #[test]
+    fn depth_and_size_are_bounded_on_both_sides() {
+        let nested = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+        assert!(parse(&nested(MAX_DEPTH)).is_ok());
+        let err = parse(&nested(MAX_DEPTH + 1)).unwrap_err();
+        assert!(err.message.contains("deeper than 64"), "{err:?}");
+        // Block nesting, which the parser's own loader would recurse on.
+        let mut block = String::new();
+        for level in 0..200 {
+            block.push_str(&format!("{}k{level}:\n", "  ".repeat(level)));
+        }
+        assert!(
+            parse(&block)
+                .unwrap_err()
+                .message
+                .contains("deeper than 64")
+        );
+        let big = format!("a: '{}'\n", "x".repeat(MAX_TEXT_BYTES));
+        let err = parse(&big).unwrap_err();
+        assert!(err.message.contains("at most 1024 KiB"), "{err:?}");
+        let fits = format!("a: '{}'\n", "x".repeat(MAX_TEXT_BYTES - 16));
+        assert!(parse(&fits).is_ok());
+    }
+
+    #[test]
+    fn only_the_first_document_is_read() {
+        let root = parse("a: 1\n---\nb: [\n").unwrap().unwrap();
+        assert_eq!(root.get("a").unwrap().scalar(), Some("1"));
     }
 
     #[test]

@@ -201,8 +201,17 @@ impl Plugin {
         // Running wasm yields to the executor at every epoch tick, so that
         // a guest that spins never holds a worker thread: the timer around
         // the call (the time limit) ends it, and other calls go on meanwhile.
+        // The yield is tokio's own, which lets the scheduler poll its I/O
+        // and timer driver before the guest runs again: a plain self-waking
+        // yield kept the current-thread scheduler from seeing new
+        // connections and expired timers for as long as a guest spun.
         store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
+        store.epoch_deadline_callback(|_| {
+            Ok(wasmtime::UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
+        });
         store
     }
 
@@ -462,7 +471,7 @@ fn trap_error(function: &str, err: wasmtime::Error, stderr: String, limit: Durat
     }
 }
 
-/// Every `function:` of `apis` must be exported; all missing ones are
+/// Every `function:` of `apis` and `events` must be exported; all missing ones are
 /// reported at once, at their manifest lines, with the exported names.
 fn check_functions(
     manifest: &Manifest,
@@ -475,8 +484,8 @@ fn check_functions(
     } else {
         exported.join(", ")
     };
-    for api in &manifest.apis {
-        let name = &api.function;
+    let functions = manifest.apis.iter().map(|api| &api.function);
+    for name in functions.chain(manifest.events.iter().map(|event| &event.function)) {
         if exported.contains(&name.value) {
             continue;
         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::credentials::CredentialStore;
-use crate::gateway::GatewayLimits;
+use crate::gateway::{GatewayLimits, TrustedProxies};
 use crate::manifest::{self, Diagnostic, Located, ManifestError, Pos};
 use crate::runtime::RuntimeConfig;
 
@@ -37,6 +37,8 @@ struct ServeFile {
     log: Option<LogSection>,
     #[serde(default)]
     metrics: Option<bool>,
+    #[serde(default)]
+    trusted_proxies: Option<Vec<Located<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -128,6 +130,8 @@ pub struct ServeConfig {
     pub log_level: Option<String>,
     /// Whether `GET /metrics` is served.
     pub metrics: bool,
+    /// The proxies in front of op whose forwarding headers reach ONES.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Why the configuration was refused.
@@ -352,6 +356,14 @@ pub fn parse(
             limits.max_response_body = usize::try_from(kib * 1024).unwrap_or(usize::MAX);
         }
     }
+    let mut trusted = Vec::new();
+    for (i, entry) in file.trusted_proxies.iter().flatten().enumerate() {
+        match TrustedProxies::parse(&[&entry.value]) {
+            Ok(_) => trusted.push(entry.value.as_str()),
+            Err(err) => problem(entry.pos, &format!("trusted_proxies[{i}]"), err.to_string()),
+        }
+    }
+    let trusted_proxies = TrustedProxies::parse(&trusted).unwrap_or_default();
     if !problems.is_empty() {
         problems.sort_by_key(|d| d.pos);
         return Err(ConfigError::Invalid(ManifestError {
@@ -374,6 +386,7 @@ pub fn parse(
         log_format: log.format.unwrap_or_default(),
         log_level: log.level,
         metrics: file.metrics.unwrap_or(true),
+        trusted_proxies,
     })
 }
 
@@ -400,12 +413,30 @@ mod tests {
             config.runtime.workspace_quota,
             crate::imports::wasi::DEFAULT_WORKSPACE_QUOTA
         );
+        assert!(config.trusted_proxies.is_empty());
         assert_eq!(config.log_format, LogFormat::Json);
         assert!(!config.metrics);
         let env =
             |name: &str| (name == ADMIN_TOKEN_ENV).then(|| "from-the-environment-1".to_string());
         let config = parse(GOOD, "serve.yaml", Path::new("/etc/op"), env).unwrap();
         assert_eq!(config.admin_token, "from-the-environment-1");
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_cidr_blocks_with_located_errors() {
+        let text = format!("{GOOD}trusted_proxies: [10.0.0.0/8, '::1']\n");
+        let config = parse(&text, "serve.yaml", Path::new("/etc/op"), no_env).unwrap();
+        assert!(config.trusted_proxies.trusts("10.1.2.3".parse().unwrap()));
+        assert!(config.trusted_proxies.trusts("::1".parse().unwrap()));
+        assert!(!config.trusted_proxies.trusts("11.0.0.1".parse().unwrap()));
+        let text = format!("{GOOD}trusted_proxies:\n  - 10.0.0.0/8\n  - proxy.local\n");
+        let err = parse(&text, "serve.yaml", Path::new("/etc/op"), no_env)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "serve.yaml:15:5: trusted_proxies[1]: `proxy.local` is not an IP address or a CIDR block (e.g. `10.0.0.0/8`, `::1`)"
+        );
     }
 
     #[test]

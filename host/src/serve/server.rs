@@ -118,6 +118,7 @@ impl Server {
         let runtime = Runtime::new(config.runtime.clone())?;
         let mut upstream = Upstream::new(config.ones_url.clone());
         upstream.timeout = config.upstream_timeout;
+        upstream.trusted_proxies = config.trusted_proxies.clone();
         let gateway = Gateway::with_upstream(PluginSet::default(), config.limits, upstream);
         let metrics = Arc::new(Metrics::new());
         if config.metrics {

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod raw;
 pub mod serve;
 pub mod upstream;
 
@@ -106,7 +107,8 @@ pub async fn serve_in_front_of(plugins: Vec<Arc<Plugin>>, upstream: &str) -> (St
     serve_gateway(gateway).await
 }
 
-async fn serve_gateway(gateway: Gateway) -> (String, Gateway) {
+/// Serves `gateway` on a free loopback port; returns its origin.
+pub async fn serve_gateway(gateway: Gateway) -> (String, Gateway) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -43,6 +43,11 @@ impl Upstream {
         self.log.lock().unwrap().clone()
     }
 
+    /// Forgets the requests received so far.
+    pub fn clear(&self) {
+        self.log.lock().unwrap().clear();
+    }
+
     /// The last request received.
     pub fn last(&self) -> Recorded {
         self.received()
