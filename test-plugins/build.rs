@@ -16,7 +16,7 @@ const WORKSPACES: &[(&str, &[&str])] = &[
     ),
     (
         "test-plugins/guests",
-        &["probe", "hooks", "sneaky", "hostile-net", "flood"],
+        &["probe", "hooks", "sneaky", "hostile-net", "flood", "hostile-fs"],
     ),
 ];
 

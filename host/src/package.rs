@@ -21,7 +21,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Component, Path};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -42,6 +42,14 @@ pub const WORKSPACE: &str = "workspace";
 pub const FORMAT: u32 = 1;
 /// Most bytes a package may hold once unpacked (256 MiB).
 pub const MAX_UNPACKED: u64 = 256 * 1024 * 1024;
+/// Most entries (files and folders) a package may hold.
+pub const MAX_ENTRIES: usize = 10_000;
+/// Longest entry path, in bytes.
+pub const MAX_PATH: usize = 1024;
+/// Longest name of one path component, in bytes.
+pub const MAX_NAME: usize = 255;
+/// Most folders an entry path may go down.
+pub const MAX_DEPTH: usize = 32;
 
 /// Why a package could not be made or read.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +87,14 @@ pub enum PackageError {
         shown: String,
         /// The missing entry.
         entry: &'static str,
+    },
+    /// The package holds more than [`MAX_ENTRIES`] entries.
+    #[error("{shown} holds more than {limit} entries")]
+    TooManyEntries {
+        /// The package as shown.
+        shown: String,
+        /// The limit.
+        limit: usize,
     },
     /// The package is larger than [`MAX_UNPACKED`] once unpacked.
     #[error("{shown} holds more than {limit} bytes once unpacked")]
@@ -282,25 +298,34 @@ pub fn read_with_limit(bytes: &[u8], shown: &str, limit: u64) -> Result<Package,
     let mut files = BTreeMap::new();
     let mut index_bytes = None;
     let mut total: u64 = 0;
-    for entry in archive.entries().map_err(not_a_package)? {
+    for (count, entry) in archive.entries().map_err(not_a_package)?.enumerate() {
+        if count >= MAX_ENTRIES {
+            return Err(PackageError::TooManyEntries {
+                shown: shown.to_string(),
+                limit: MAX_ENTRIES,
+            });
+        }
         let mut entry = entry.map_err(not_a_package)?;
-        let path = entry.path().map_err(not_a_package)?.into_owned();
-        let name = path.to_string_lossy().into_owned();
+        let raw = entry.path_bytes().into_owned();
+        let name = shown_entry(&raw);
         let refuse = |reason: &str| PackageError::BadEntry {
             shown: shown.to_string(),
             entry: name.clone(),
             reason: reason.to_string(),
         };
-        match entry.header().entry_type() {
+        let kind = entry.header().entry_type();
+        let checked = match kind {
+            // A folder's name may end in one `/`.
+            tar::EntryType::Directory => check_entry_path(raw.strip_suffix(b"/").unwrap_or(&raw)),
+            _ => check_entry_path(&raw),
+        };
+        if let Err(reason) = checked {
+            return Err(refuse(reason));
+        }
+        match kind {
             tar::EntryType::Directory => continue,
             tar::EntryType::Regular => {}
             _ => return Err(refuse("only files are allowed (no links or devices)")),
-        }
-        if path
-            .components()
-            .any(|c| !matches!(c, Component::Normal(_)))
-        {
-            return Err(refuse("its path leaves the package"));
         }
         total = total.saturating_add(entry.size());
         if total > limit {
@@ -370,13 +395,27 @@ pub fn read_with_limit(bytes: &[u8], shown: &str, limit: u64) -> Result<Package,
             manifest.service.version.value
         )));
     }
-    let workspace = files
+    let workspace: BTreeMap<String, Vec<u8>> = files
         .into_iter()
         .filter_map(|(path, bytes)| {
             path.strip_prefix(&format!("{WORKSPACE}/"))
                 .map(|rest| (rest.to_string(), bytes))
         })
         .collect();
+    // A file cannot also be a folder of another file (`a` and `a/b`).
+    for path in workspace.keys() {
+        let mut folder = path.as_str();
+        while let Some((parent, _)) = folder.rsplit_once('/') {
+            if workspace.contains_key(parent) {
+                return Err(PackageError::BadEntry {
+                    shown: shown.to_string(),
+                    entry: format!("{WORKSPACE}/{path}"),
+                    reason: format!("{WORKSPACE}/{parent} is a file, not a folder"),
+                });
+            }
+            folder = parent;
+        }
+    }
     Ok(Package {
         index,
         manifest_text,
@@ -384,6 +423,131 @@ pub fn read_with_limit(bytes: &[u8], shown: &str, limit: u64) -> Result<Package,
         component,
         workspace,
     })
+}
+
+/// Opens (creating) the folder `path` under `dir`; any entry on the way
+/// that is not a real folder (a link, a file) is removed first, so no link
+/// is followed.
+fn folder_nofollow(dir: &cap_std::fs::Dir, path: &str) -> std::io::Result<cap_std::fs::Dir> {
+    let mut current = dir.try_clone()?;
+    for name in path.split('/') {
+        match current.symlink_metadata(name) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                current.remove_file(name)?;
+                current.create_dir(name)?;
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => current.create_dir(name)?,
+            Err(err) => return Err(err),
+        }
+        current = current.open_dir(name)?;
+    }
+    Ok(current)
+}
+
+/// Removes whatever `name` is in `dir` (a link itself, not its target).
+fn remove_nofollow(dir: &cap_std::fs::Dir, name: &str) -> std::io::Result<()> {
+    match dir.symlink_metadata(name) {
+        Ok(meta) if meta.is_dir() => dir.remove_dir_all(name),
+        Ok(_) => dir.remove_file(name),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+/// Most bytes of a reason [`one_line`] keeps.
+pub const MAX_REASON: usize = 1024;
+
+/// A load failure's text as a client is shown it: one line, at most
+/// [`MAX_REASON`] bytes, without the parts that are for the operator's log
+/// (wasm backtraces, `Caused by:` and stack dumps, the guest's stderr).
+pub fn one_line(text: &str) -> String {
+    let mut parts = Vec::new();
+    for line in text.lines() {
+        let line = line.trim().trim_end_matches("wasm backtrace:").trim_end();
+        let dump = line.starts_with("wasm backtrace:")
+            || line.starts_with("Stack backtrace:")
+            || line.starts_with("stderr:")
+            || line.starts_with("note:");
+        if dump {
+            break;
+        }
+        let frame = line
+            .split_once(':')
+            .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+        if line.is_empty() || frame || line == "Caused by:" {
+            continue;
+        }
+        parts.push(line);
+    }
+    let mut line: String = parts
+        .join(": ")
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if line.len() > MAX_REASON {
+        let mut cut = MAX_REASON - 3;
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        line.truncate(cut);
+        line.push_str("...");
+    }
+    line
+}
+
+/// An entry's path as shown in errors: lossy UTF-8, control characters
+/// escaped, cut at [`MAX_PATH`] bytes, so that a reason stays one short line.
+fn shown_entry(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&raw[..raw.len().min(MAX_PATH)]);
+    let mut shown: String = text
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect();
+    if raw.len() > MAX_PATH {
+        shown.push_str("...");
+    }
+    shown
+}
+
+/// Checks an entry's path as it is written in the archive: UTF-8, relative,
+/// `/`-separated names that are neither empty, `.` nor `..`, with no `\`,
+/// NUL or control character, within [`MAX_PATH`], [`MAX_NAME`] and
+/// [`MAX_DEPTH`]. Paths are refused, never rewritten, so the path that is
+/// checked is the one that is hashed and unpacked.
+pub fn check_entry_path(raw: &[u8]) -> Result<(), &'static str> {
+    let path = std::str::from_utf8(raw).map_err(|_| "its path is not UTF-8")?;
+    if path.is_empty() {
+        return Err("its path is empty");
+    }
+    if path.len() > MAX_PATH {
+        return Err("its path is too long");
+    }
+    if path.starts_with('/') {
+        return Err("its path leaves the package");
+    }
+    if path.chars().any(|c| c == '\\' || c.is_control()) {
+        return Err("its path holds a backslash or a control character");
+    }
+    let mut depth = 0;
+    for name in path.split('/') {
+        match name {
+            "" => return Err("its path has an empty component"),
+            "." | ".." => return Err("its path leaves the package"),
+            _ if name.len() > MAX_NAME => return Err("a name in its path is too long"),
+            _ => depth += 1,
+        }
+    }
+    if depth > MAX_DEPTH {
+        return Err("its path is too deep");
+    }
+    Ok(())
 }
 
 impl Package {
@@ -406,18 +570,25 @@ impl Package {
         .await
     }
 
-    /// Writes the workspace files under `dir` (created if needed).
-    pub fn unpack_workspace(&self, dir: &Path) -> Result<(), PackageError> {
+    /// Writes the workspace files into `dir`, following no link: a folder
+    /// on the way that is a link or a file is replaced by a folder, and a
+    /// file's old entry (whatever it is) by the file. The caller flushes
+    /// them to disk. `dir` should be a fresh folder no plugin can see yet.
+    pub fn unpack_workspace(&self, dir: &cap_std::fs::Dir) -> std::io::Result<()> {
         for (path, bytes) in &self.workspace {
-            let target = dir.join(path);
-            let written = target
-                .parent()
-                .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|()| std::fs::write(&target, bytes));
-            written.map_err(|source| PackageError::Io {
-                what: format!("cannot write {}", target.display()),
-                source,
-            })?;
+            let (folders, file) = match path.rsplit_once('/') {
+                Some((folders, file)) => (Some(folders), file),
+                None => (None, path.as_str()),
+            };
+            let parent = match folders {
+                Some(folders) => folder_nofollow(dir, folders)?,
+                None => dir.try_clone()?,
+            };
+            remove_nofollow(&parent, file)?;
+            let mut options = cap_std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            let mut out = parent.open_with(file, &options)?;
+            std::io::Write::write_all(&mut out, bytes)?;
         }
         Ok(())
     }
@@ -461,6 +632,9 @@ mod tests {
             // Raw path bytes, so that `..` is written as given.
             let name = &mut header.as_old_mut().name;
             name[..path.len()].copy_from_slice(path.as_bytes());
+            if *kind == tar::EntryType::Directory {
+                header.set_size(0);
+            }
             header.set_cksum();
             builder.append(&header, *bytes).unwrap();
         }
@@ -497,7 +671,9 @@ mod tests {
         assert_eq!(package.component, b"\0asm-component");
         assert_eq!(package.workspace["data/a.txt"], b"A");
         let out = tempfile::tempdir().unwrap();
-        package.unpack_workspace(out.path()).unwrap();
+        let out_dir =
+            cap_std::fs::Dir::open_ambient_dir(out.path(), cap_std::ambient_authority()).unwrap();
+        package.unpack_workspace(&out_dir).unwrap();
         assert_eq!(
             std::fs::read_to_string(out.path().join("data/a.txt")).unwrap(),
             "A"
@@ -576,5 +752,113 @@ mod tests {
             err.to_string(),
             format!("p.opkg holds more than {} bytes once unpacked", exact - 1)
         );
+    }
+
+    /// A package whose entries are the index, the manifest, the component
+    /// and these workspace files, with a right hash.
+    fn package_with(workspace: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut files = BTreeMap::new();
+        files.insert(MANIFEST.to_string(), MANIFEST_TEXT.as_bytes().to_vec());
+        files.insert(COMPONENT.to_string(), b"component".to_vec());
+        for (path, bytes) in workspace {
+            files.insert(format!("{WORKSPACE}/{path}"), bytes.to_vec());
+        }
+        let index = index_for(&files);
+        let mut entries: Vec<(&str, &[u8], tar::EntryType)> =
+            vec![(INDEX, &index, tar::EntryType::Regular)];
+        for (path, bytes) in &files {
+            entries.push((path, bytes, tar::EntryType::Regular));
+        }
+        archive(&entries)
+    }
+
+    #[test]
+    fn entry_paths_are_checked_as_written_and_never_rewritten() {
+        for (entry, reason) in [
+            ("workspace//tmp/x", "its path has an empty component"),
+            ("workspace/a//b", "its path has an empty component"),
+            ("workspace/", "its path has an empty component"),
+            ("workspace/./a", "its path leaves the package"),
+            ("workspace/a/../../x", "its path leaves the package"),
+            ("//tmp/x", "its path leaves the package"),
+            ("workspace/a\\..\\..\\x", "its path holds a backslash"),
+            (
+                "workspace/a\nb",
+                "its path holds a backslash or a control character",
+            ),
+        ] {
+            let bytes = archive(&[(entry, b"x", tar::EntryType::Regular)]);
+            let err = read(&bytes, "p.opkg").unwrap_err().to_string();
+            assert!(
+                err.starts_with("p.opkg: the entry `")
+                    && err.contains(&format!("` is refused: {reason}")),
+                "{entry}: {err}"
+            );
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
+        // A folder entry may end in `/`, but not hide an empty component.
+        let bytes = archive(&[("workspace//tmp/", b"", tar::EntryType::Directory)]);
+        let err = read(&bytes, "p.opkg").unwrap_err().to_string();
+        assert!(err.contains("empty component"), "{err}");
+        // Accepted: a normal nested path.
+        let bytes = package_with(&[("a/b/c.txt", b"C")]);
+        assert_eq!(read(&bytes, "p.opkg").unwrap().workspace["a/b/c.txt"], b"C");
+    }
+
+    #[test]
+    fn load_reasons_are_one_short_line() {
+        let dump = "the package!plugin.wasm failed while listing its functions: function `x` trapped: error while executing at wasm backtrace:\n    0:  0x1234 - plugin!core::panicking::panic\n    1:  0x5678 - plugin!main\n\nCaused by:\n    wasm trap: wasm `unreachable` instruction executed\nstderr: thread panicked at src/lib.rs:3:5";
+        assert_eq!(
+            one_line(dump),
+            "the package!plugin.wasm failed while listing its functions: function `x` trapped: \
+             error while executing at: wasm trap: wasm `unreachable` instruction executed"
+        );
+        let long = format!("a\n\nCaused by:\n  {}", "é".repeat(MAX_REASON));
+        let line = one_line(&long);
+        assert!(line.len() <= MAX_REASON && line.ends_with("...") && !line.contains('\n'));
+        assert_eq!(one_line("one line"), "one line");
+    }
+
+    #[test]
+    fn a_file_that_is_also_a_folder_is_refused() {
+        let bytes = package_with(&[("a", b"file"), ("a/b", b"inside")]);
+        let err = read(&bytes, "p.opkg").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "p.opkg: the entry `workspace/a/b` is refused: workspace/a is a file, not a folder"
+        );
+    }
+
+    #[test]
+    fn the_entry_limit_holds_on_both_sides() {
+        let names: Vec<String> = (0..MAX_ENTRIES - 3).map(|i| format!("f{i}")).collect();
+        let files: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b""[..])).collect();
+        let package = read(&package_with(&files), "p.opkg").unwrap();
+        assert_eq!(package.workspace.len(), MAX_ENTRIES - 3);
+        let names: Vec<String> = (0..MAX_ENTRIES - 2).map(|i| format!("f{i}")).collect();
+        let files: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b""[..])).collect();
+        let err = read(&package_with(&files), "p.opkg")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, format!("p.opkg holds more than {MAX_ENTRIES} entries"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn unpacking_replaces_links_and_never_follows_them() {
+        let outside = tempfile::tempdir().unwrap();
+        let out = tempfile::tempdir().unwrap();
+        // Links a plugin could have made: a folder and a file pointing out.
+        std::os::unix::fs::symlink(outside.path(), out.path().join("data")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("f"), out.path().join("f")).unwrap();
+        let bytes = package_with(&[("data/x", b"X"), ("f", b"F")]);
+        let package = read(&bytes, "p.opkg").unwrap();
+        let dir =
+            cap_std::fs::Dir::open_ambient_dir(out.path(), cap_std::ambient_authority()).unwrap();
+        package.unpack_workspace(&dir).unwrap();
+        assert_eq!(std::fs::read(out.path().join("data/x")).unwrap(), b"X");
+        assert_eq!(std::fs::read(out.path().join("f")).unwrap(), b"F");
+        assert!(!out.path().join("data").is_symlink());
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
     }
 }

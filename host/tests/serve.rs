@@ -5,106 +5,18 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::serve::{Running, TEAM, TOKEN, admin_get, admin_post, package};
 use common::upstream;
-use op::serve::{self, Server};
 use serde_json::{Value, json};
-
-const TOKEN: &str = "admin-token-0123456789";
-const TEAM: &str = "TEAM0001";
-
-fn config(plugins_dir: &Path, ones: &str) -> serve::ServeConfig {
-    let text = format!(
-        "listen: 127.0.0.1:0\nones:\n  url: {ones}\n  organization_uuid: ORG00001\nplugins_dir: {}\nadmin:\n  token: {TOKEN}\n",
-        plugins_dir.display()
-    );
-    serve::config::parse(&text, "serve.yaml", Path::new("."), |_| None).expect("a good config")
-}
-
-/// A running `op serve`; dropping the stopper stops it.
-struct Running {
-    origin: String,
-    server: Server,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Running {
-    async fn start(plugins_dir: &Path, ones: &str) -> Running {
-        let server = Server::start(config(plugins_dir, ones))
-            .await
-            .expect("start");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let origin = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let served = server.clone();
-        let task = tokio::spawn(async move {
-            serve::serve(listener, &served, async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("serve");
-        });
-        Running {
-            origin,
-            server,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        (&mut self.task).await.unwrap();
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.origin)
-    }
-}
-
-/// A package of the example at `dir` with its component, the manifest
-/// edited by `edit`.
-fn package(dir: &str, wasm: &str, edit: impl Fn(String) -> String) -> Vec<u8> {
-    let manifest = std::fs::read_to_string(Path::new(dir).join("config/plugin.yaml")).unwrap();
-    let component = std::fs::read(wasm).unwrap();
-    op::package::pack(&edit(manifest), "plugin.yaml", &component, None)
-        .unwrap()
-        .0
-}
 
 fn hello_version(version: &str) -> Vec<u8> {
     package(op_test_plugins::HELLO_DIR, op_test_plugins::HELLO, |m| {
         m.replace("version: 1.0.0", &format!("version: {version}"))
     })
-}
-
-async fn admin_post(client: &reqwest::Client, url: String, body: Vec<u8>) -> (u16, Value) {
-    let res = client
-        .post(url)
-        .bearer_auth(TOKEN)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    let bytes = res.bytes().await.unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
-
-async fn admin_get(client: &reqwest::Client, url: String) -> Value {
-    let res = client.get(url).bearer_auth(TOKEN).send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    common::json(res).await
 }
 
 async fn hello(client: &reqwest::Client, running: &Running) -> (u16, String) {

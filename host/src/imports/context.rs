@@ -99,6 +99,8 @@ pub struct InstanceContext {
     pub config: Vec<(String, String)>,
     /// The outbound allow-list.
     pub outbound: Vec<OutboundRule>,
+    /// What its workspace holds, against its quota.
+    pub workspace_usage: Arc<super::wasi::WorkspaceUsage>,
 }
 
 impl InstanceContext {
@@ -133,12 +135,17 @@ impl InstanceContext {
             .flat_map(|s| s.outbound.iter())
             .filter_map(|rule| OutboundRule::parse(&rule.value).ok())
             .collect();
+        let workspace_usage = Arc::new(super::wasi::WorkspaceUsage::new(
+            manifest.app_id(),
+            installation.workspace.clone(),
+        ));
         InstanceContext {
             app_id: manifest.app_id().to_string(),
             org_level: manifest.is_org_level(),
             installation,
             config,
             outbound,
+            workspace_usage,
         }
     }
 

@@ -63,6 +63,7 @@ impl bindings::op::plugin::types::Host for HostState {}
 /// Adds every host interface to `linker`.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    wasi::add_quota_to_linker(linker)?;
     bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(linker, |state| state)?;
     Ok(())
 }

@@ -47,6 +47,9 @@ pub struct RuntimeConfig {
     pub max_concurrency_per_plugin: u32,
     /// How long a call waits for a free slot before it is refused.
     pub queue_wait: Duration,
+    /// Most bytes the files of one instance's workspace may hold
+    /// ([`crate::imports::wasi::DEFAULT_WORKSPACE_QUOTA`] unless set).
+    pub workspace_quota: u64,
 }
 
 impl Default for RuntimeConfig {
@@ -58,6 +61,7 @@ impl Default for RuntimeConfig {
             max_time: Duration::from_secs(60),
             max_concurrency_per_plugin: 64,
             queue_wait: Duration::from_secs(2),
+            workspace_quota: crate::imports::wasi::DEFAULT_WORKSPACE_QUOTA,
         }
     }
 }

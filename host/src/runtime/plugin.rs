@@ -133,6 +133,9 @@ impl Plugin {
         })?;
         let limits = Limits::for_manifest(&manifest, runtime);
         let instance = Arc::new(InstanceContext::new(&manifest, installation));
+        instance
+            .workspace_usage
+            .set_limit(runtime.config().workspace_quota);
         let concurrency = manifest
             .sandbox
             .as_ref()

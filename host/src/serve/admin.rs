@@ -443,7 +443,7 @@ async fn metrics(State(server): State<Server>) -> Response {
     ];
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        server.metrics().render(&gauges),
+        server.metrics().render(&gauges) + &crate::imports::wasi::render_metrics(),
     )
         .into_response()
 }

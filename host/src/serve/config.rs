@@ -99,6 +99,8 @@ struct LimitsSection {
     max_request_body_kib: Option<Located<u64>>,
     #[serde(default)]
     max_response_body_kib: Option<Located<u64>>,
+    #[serde(default)]
+    workspace_quota_mib: Option<Located<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -351,6 +353,9 @@ pub fn parse(
         if let Some(mib) = positive(&section.max_memory_mib, "limits.max_memory_mib") {
             runtime.max_memory = mib * 1024 * 1024;
         }
+        if let Some(mib) = positive(&section.workspace_quota_mib, "limits.workspace_quota_mib") {
+            runtime.workspace_quota = mib.saturating_mul(1024 * 1024);
+        }
         if let Some(ms) = positive(&section.max_time_ms, "limits.max_time_ms") {
             runtime.max_time = Duration::from_millis(ms);
         }
@@ -507,6 +512,10 @@ mod tests {
         assert_eq!(config.runtime.max_time, Duration::from_secs(5));
         assert_eq!(config.runtime.max_instances, 1000);
         assert_eq!(config.limits.max_request_body, 64 * 1024);
+        assert_eq!(
+            config.runtime.workspace_quota,
+            crate::imports::wasi::DEFAULT_WORKSPACE_QUOTA
+        );
         assert!(config.trusted_proxies.is_empty());
         assert_eq!(config.log_format, LogFormat::Json);
         assert!(!config.metrics);

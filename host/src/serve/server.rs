@@ -303,7 +303,7 @@ impl Server {
         record: &InstanceRecord,
     ) -> Result<Arc<Plugin>, AdminError> {
         let config = &self.inner.config;
-        let workspace = self.inner.store.workspace(&record.instance_id)?;
+        let workspace = self.inner.store.workspace_path(record);
         let installation = Installation {
             instance_id: record.instance_id.clone(),
             team_uuid: record.team_uuid.clone(),
@@ -320,7 +320,7 @@ impl Server {
         let plugin = package
             .load_plugin(&self.inner.runtime, shown, installation)
             .await
-            .map_err(|err| AdminError::Load(err.to_string()))?;
+            .map_err(|err| AdminError::Load(package::one_line(&err.to_string())))?;
         Ok(Arc::new(plugin))
     }
 
@@ -409,11 +409,15 @@ impl Server {
             content_hash: package.index.content_hash.clone(),
             installed_at: now(),
             upgraded_at: None,
+            workspace: Store::new_workspace_name(),
         };
         let outcome = async {
-            package.unpack_workspace(&self.inner.store.workspace(&record.instance_id)?)?;
+            // Nothing is written before the plugin has loaded.
             let plugin = self.load(&package, "the package", &record).await?;
             Self::candidate_set(&loaded, &state, &record.instance_id, Some(&plugin))?;
+            self.inner
+                .store
+                .prepare_workspace(&record, None, &package)?;
             plugin.lifecycle(Lifecycle::Install.hook(org)).await?;
             plugin.lifecycle(Lifecycle::Enable.hook(org)).await?;
             self.inner.store.save_package(&record.content_hash, bytes)?;
@@ -491,22 +495,41 @@ impl Server {
         record.name = package.index.name.clone();
         record.content_hash = package.index.content_hash.clone();
         record.upgraded_at = Some(now());
+        record.workspace = Store::new_workspace_name();
+        // Nothing is written before the plugin has loaded; the new version
+        // gets a fresh workspace, switched to by writing the state.
         let plugin = self.load(&package, "the package", &record).await?;
         if record.enabled {
             Self::candidate_set(loaded, state, &record.instance_id, Some(&plugin))?;
         }
-        plugin.lifecycle("Upgrade").await?;
-        package.unpack_workspace(&self.inner.store.workspace(&record.instance_id)?)?;
-        self.inner.store.save_package(&record.content_hash, bytes)?;
-        for slot in state
-            .instances
-            .iter_mut()
-            .filter(|r| r.instance_id == record.instance_id)
-        {
-            *slot = record.clone();
+        let switched = async {
+            self.inner
+                .store
+                .prepare_workspace(&record, Some(&existing.workspace), &package)?;
+            plugin.lifecycle("Upgrade").await?;
+            self.inner.store.save_package(&record.content_hash, bytes)?;
+            let mut next = state.clone();
+            for slot in next
+                .instances
+                .iter_mut()
+                .filter(|r| r.instance_id == record.instance_id)
+            {
+                *slot = record.clone();
+            }
+            next.generation += 1;
+            self.inner.store.write(&next)?;
+            Ok::<_, AdminError>(next)
         }
-        state.generation += 1;
-        self.inner.store.write(state)?;
+        .await;
+        *state = match switched {
+            Ok(next) => next,
+            Err(err) => {
+                self.inner
+                    .store
+                    .remove_workspace(&record.instance_id, &record.workspace);
+                return Err(err);
+            }
+        };
         // The old version answers until the swap, then gets its `Stop`.
         let old = loaded
             .plugins
@@ -523,6 +546,9 @@ impl Server {
             run_process_hook(&old, "Stop").await;
         }
         self.drop_package_if_unused(state, &existing.content_hash);
+        self.inner
+            .store
+            .remove_workspace(&record.instance_id, &existing.workspace);
         tracing::info!(
             plugin = record.app_id,
             from = existing.version,

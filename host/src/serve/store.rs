@@ -5,7 +5,8 @@
 //! PLUGINS_DIR/
 //!   state.json                 instances, versions, enabled flags, generation
 //!   packages/HASH.opkg         each installed package, by content hash
-//!   instances/ID/workspace/    each instance's files
+//!   instances/ID/WORKSPACE/    each instance's files (the folder its
+//!                              record names; a fresh one per version)
 //!   cache/                     compiled components
 //!   .lock                      held while an admin change is made
 //! ```
@@ -15,12 +16,24 @@
 //! or the new one, never half of one. Every change bumps `generation`;
 //! replicas poll it. Changes are serialized across replicas by an exclusive
 //! lock on `.lock`.
+//!
+//! Workspaces are written by plugins, so the host treats them as hostile:
+//! every host-side operation on them goes through `cap-std` (nothing
+//! resolves outside the folder it is opened on) and follows no link. An
+//! install or upgrade unpacks into a fresh folder (an upgrade first copies
+//! the plugin's files over), flushes it, and switches to it by the atomic
+//! replacement of `state.json`; the old folder is removed after. A change
+//! that fails or is interrupted leaves the old folder as it was; its
+//! leftovers are removed by the next change of that instance.
 
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use cap_std::fs::Dir;
 use serde::{Deserialize, Serialize};
+
+use crate::package::Package;
 
 /// The state file.
 pub const STATE_FILE: &str = "state.json";
@@ -48,6 +61,14 @@ pub struct InstanceRecord {
     pub installed_at: u64,
     /// When it was last upgraded.
     pub upgraded_at: Option<u64>,
+    /// The folder under `instances/ID/` that holds its workspace.
+    #[serde(default = "default_workspace")]
+    pub workspace: String,
+}
+
+/// The workspace folder of records written before workspaces had versions.
+fn default_workspace() -> String {
+    "workspace".to_string()
 }
 
 /// Everything installed.
@@ -196,22 +217,111 @@ impl Store {
         }
     }
 
-    /// An instance's workspace directory (created).
-    pub fn workspace(&self, instance_id: &str) -> Result<PathBuf, StoreError> {
-        let path = self
-            .dir
+    /// The workspace folder of an instance (which may not exist yet).
+    pub fn workspace_path(&self, record: &InstanceRecord) -> PathBuf {
+        self.dir
             .join("instances")
-            .join(instance_id)
-            .join("workspace");
-        std::fs::create_dir_all(&path).map_err(io("cannot create", &path))?;
-        Ok(path)
+            .join(&record.instance_id)
+            .join(&record.workspace)
     }
 
-    /// Removes an instance's files.
-    pub fn remove_instance(&self, instance_id: &str) {
+    /// `instances/ID/`, created, opened as a capability.
+    fn instance_dir(&self, instance_id: &str) -> Result<Dir, StoreError> {
+        let path = self.dir.join("instances");
+        let instances = Dir::open_ambient_dir(&path, cap_std::ambient_authority())
+            .map_err(io("cannot open", &path))?;
+        let path = path.join(instance_id);
+        match instances.create_dir(instance_id) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(err) => return Err(io("cannot create", &path)(err)),
+        }
+        instances
+            .open_dir(instance_id)
+            .map_err(io("cannot open", &path))
+    }
+
+    /// A fresh name for a workspace folder.
+    pub fn new_workspace_name() -> String {
+        format!("workspace-{}", &crate::dev::random_hex()[..16])
+    }
+
+    /// Makes the workspace folder `record.workspace` of an instance: the
+    /// plugin's files of the `previous` folder copied (links as links,
+    /// never followed), then the package's workspace unpacked over them, all
+    /// flushed to disk. Nothing else changes: the caller switches to it by
+    /// writing a record that names it. Leftovers of an interrupted change
+    /// (folders no record names but `previous`) are removed first.
+    pub fn prepare_workspace(
+        &self,
+        record: &InstanceRecord,
+        previous: Option<&str>,
+        package: &Package,
+    ) -> Result<(), StoreError> {
+        let (instance_id, name) = (record.instance_id.as_str(), record.workspace.as_str());
+        let instance = self.instance_dir(instance_id)?;
         let path = self.dir.join("instances").join(instance_id);
-        if let Err(err) = std::fs::remove_dir_all(&path) {
-            tracing::warn!(instance = %path.display(), "cannot remove the instance's files: {err}");
+        let entries = instance.entries().map_err(io("cannot read", &path))?;
+        for entry in entries {
+            let entry = entry.map_err(io("cannot read", &path))?;
+            let name = entry.file_name();
+            if previous.is_some_and(|p| name == p) {
+                continue;
+            }
+            remove_nofollow(&instance, &name).map_err(io("cannot clean", &path))?;
+        }
+        let filled = (|| {
+            instance.create_dir(name)?;
+            let fresh = instance.open_dir(name)?;
+            if let Some(previous) = previous {
+                match instance.open_dir(previous) {
+                    Ok(old) => copy_tree(&old, &fresh)?,
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            package.unpack_workspace(&fresh)?;
+            flush_tree(&fresh)?;
+            sync(&instance)
+        })();
+        if let Err(err) = filled {
+            if let Err(err) = remove_nofollow(&instance, std::ffi::OsStr::new(name)) {
+                tracing::warn!(
+                    instance = instance_id,
+                    "cannot remove a partial workspace: {err}"
+                );
+            }
+            return Err(io("cannot prepare the workspace in", &path)(err));
+        }
+        Ok(())
+    }
+
+    /// Removes one workspace folder of an instance (after a switch).
+    pub fn remove_workspace(&self, instance_id: &str, name: &str) {
+        let removed = self
+            .instance_dir(instance_id)
+            .map_err(|err| err.to_string())
+            .and_then(|dir| {
+                remove_nofollow(&dir, std::ffi::OsStr::new(name)).map_err(|err| err.to_string())
+            });
+        if let Err(err) = removed {
+            tracing::warn!(
+                instance = instance_id,
+                "cannot remove an old workspace: {err}"
+            );
+        }
+    }
+
+    /// Removes an instance's files (following no link).
+    pub fn remove_instance(&self, instance_id: &str) {
+        let path = self.dir.join("instances");
+        let removed = Dir::open_ambient_dir(&path, cap_std::ambient_authority())
+            .and_then(|dir| remove_nofollow(&dir, std::ffi::OsStr::new(instance_id)));
+        if let Err(err) = removed {
+            tracing::warn!(
+                instance = instance_id,
+                "cannot remove the instance's files: {err}"
+            );
         }
     }
 
@@ -221,6 +331,73 @@ impl Store {
             .join("packages")
             .join(format!("{name}.{}", crate::package::EXTENSION))
     }
+}
+
+/// Removes `name` in `dir` whatever it is; a link is removed, not followed.
+fn remove_nofollow(dir: &Dir, name: &std::ffi::OsStr) -> std::io::Result<()> {
+    match dir.symlink_metadata(name) {
+        Ok(meta) if meta.is_dir() => dir.remove_dir_all(name),
+        Ok(_) => dir.remove_file(name),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+/// Flushes a folder's entries to disk.
+fn sync(dir: &Dir) -> std::io::Result<()> {
+    // `Dir` handles may be path-only descriptors, which cannot be flushed:
+    // open the folder itself for reading.
+    dir.open(".")?.sync_all()
+}
+
+/// Flushes a folder and everything in it to disk: on Linux with one
+/// `syncfs` of its filesystem (thousands of files in a package would make
+/// thousands of `fsync`s), elsewhere file by file.
+fn flush_tree(dir: &Dir) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        rustix::fs::syncfs(dir.open(".")?)?;
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        for entry in dir.entries()? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                flush_tree(&entry.open_dir()?)?;
+            } else if kind.is_file() {
+                entry.open()?.sync_all()?;
+            }
+        }
+        sync(dir)
+    }
+}
+
+/// Copies the files, folders and links of `from` into `to`; a link
+/// is copied as a link and never followed; anything else (a socket, a
+/// fifo) is left out.
+fn copy_tree(from: &Dir, to: &Dir) -> std::io::Result<()> {
+    for entry in from.entries()? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            to.create_dir(&name)?;
+            let (from_sub, to_sub) = (from.open_dir(&name)?, to.open_dir(&name)?);
+            copy_tree(&from_sub, &to_sub)?;
+        } else if kind.is_file() {
+            let mut source = from.open(&name)?;
+            let mut options = cap_std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            let mut target = to.open_with(&name, &options)?;
+            std::io::copy(&mut source, &mut target)?;
+        } else if kind.is_symlink() {
+            #[cfg(unix)]
+            to.symlink_contents(from.read_link_contents(&name)?, &name)?;
+        }
+    }
+    Ok(())
 }
 
 fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
@@ -251,6 +428,7 @@ mod tests {
             content_hash: "sha256:ab".into(),
             installed_at: 1,
             upgraded_at: None,
+            workspace: default_workspace(),
         }
     }
 
@@ -286,6 +464,39 @@ mod tests {
         std::fs::write(dir.path().join(STATE_FILE), "{not json").unwrap();
         let err = store.read().unwrap_err().to_string();
         assert!(err.contains("state.json is damaged"), "{err}");
+    }
+
+    #[test]
+    fn a_workspace_is_prepared_flushed_and_removed_following_no_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("plugins")).unwrap();
+        let (bytes, _) = crate::package::pack(
+            "service:\n  app_id: storetst\n  name: s\n  version: 1.0.0\napis:\n  - type: addition\n    methods: [GET]\n    url: /a\n    function: a\n",
+            "plugin.yaml",
+            b"component",
+            None,
+        )
+        .unwrap();
+        let package = crate::package::read(&bytes, "p").unwrap();
+        let mut first = record("i1");
+        first.workspace = Store::new_workspace_name();
+        store.prepare_workspace(&first, None, &package).unwrap();
+        let live = store.workspace_path(&first);
+        std::fs::write(live.join("mine.txt"), "plugin data").unwrap();
+        let mut second = first.clone();
+        second.workspace = Store::new_workspace_name();
+        store
+            .prepare_workspace(&second, Some(&first.workspace), &package)
+            .unwrap();
+        let copied = store.workspace_path(&second);
+        assert_eq!(
+            std::fs::read_to_string(copied.join("mine.txt")).unwrap(),
+            "plugin data"
+        );
+        store.remove_workspace("i1", &first.workspace);
+        assert!(!live.exists());
+        store.remove_instance("i1");
+        assert!(!copied.exists());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod binary;
 pub mod raw;
+pub mod serve;
 pub mod upstream;
 
 use std::path::{Path, PathBuf};

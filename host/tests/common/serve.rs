@@ -1,0 +1,119 @@
+//! `op serve` run in the test process on a loopback port, and the admin
+//! API as an operator calls it.
+
+use std::path::Path;
+
+use op::serve::{self, Server};
+use serde_json::Value;
+
+/// The admin token of [`config`].
+pub const TOKEN: &str = "admin-token-0123456789";
+/// The team plugins are installed in.
+pub const TEAM: &str = "TEAM0001";
+
+/// A serve.yaml for `plugins_dir` in front of the ONES at `ones`, with
+/// `extra` lines appended.
+pub fn config_with(plugins_dir: &Path, ones: &str, extra: &str) -> serve::ServeConfig {
+    let text = format!(
+        "listen: 127.0.0.1:0\nones:\n  url: {ones}\n  organization_uuid: ORG00001\nplugins_dir: {}\nadmin:\n  token: {TOKEN}\n{extra}",
+        plugins_dir.display()
+    );
+    let mut config =
+        serve::config::parse(&text, "serve.yaml", Path::new("."), |_| None).expect("a good config");
+    // Compiled components are shared by the tests' runs (a debug build
+    // compiles slowly); what is installed stays in `plugins_dir`.
+    config.runtime.cache = super::test_config().cache;
+    config
+}
+
+/// [`config_with`] with nothing appended.
+pub fn config(plugins_dir: &Path, ones: &str) -> serve::ServeConfig {
+    config_with(plugins_dir, ones, "")
+}
+
+/// A running `op serve`; dropping the stopper stops it.
+pub struct Running {
+    /// `http://127.0.0.1:PORT`.
+    pub origin: String,
+    /// The server.
+    pub server: Server,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Starts a server on the plugins directory in front of `ones`.
+    pub async fn start(plugins_dir: &Path, ones: &str) -> Running {
+        Self::start_with(config(plugins_dir, ones)).await
+    }
+
+    /// Starts a server with this configuration.
+    pub async fn start_with(config: serve::ServeConfig) -> Running {
+        let server = Server::start(config).await.expect("start");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let origin = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = server.clone();
+        let task = tokio::spawn(async move {
+            serve::serve(listener, &served, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("serve");
+        });
+        Running {
+            origin,
+            server,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Stops it and waits for the end.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await.unwrap();
+    }
+
+    /// The URL of `path` on it.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.origin)
+    }
+}
+
+/// A package of the example at `dir` with its component, the manifest
+/// edited by `edit`.
+pub fn package(dir: &str, wasm: &str, edit: impl Fn(String) -> String) -> Vec<u8> {
+    let manifest = std::fs::read_to_string(Path::new(dir).join("config/plugin.yaml")).unwrap();
+    let component = std::fs::read(wasm).unwrap();
+    op::package::pack(&edit(manifest), "plugin.yaml", &component, None)
+        .unwrap()
+        .0
+}
+
+/// POSTs `body` to the admin API; the status and the JSON answer (null when
+/// it is not JSON).
+pub async fn admin_post(client: &reqwest::Client, url: String, body: Vec<u8>) -> (u16, Value) {
+    let res = client
+        .post(url)
+        .bearer_auth(TOKEN)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let bytes = res.bytes().await.unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// GETs from the admin API; the JSON answer, which must be a 200.
+pub async fn admin_get(client: &reqwest::Client, url: String) -> Value {
+    let res = client.get(url).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    super::json(res).await
+}
