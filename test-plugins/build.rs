@@ -16,7 +16,14 @@ const WORKSPACES: &[(&str, &[&str])] = &[
     ),
     (
         "test-plugins/guests",
-        &["probe", "hooks", "sneaky", "hostile-net", "flood", "hostile-fs"],
+        &[
+            "probe",
+            "hooks",
+            "sneaky",
+            "hostile-net",
+            "flood",
+            "hostile-fs",
+        ],
     ),
 ];
 
