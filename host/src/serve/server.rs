@@ -445,6 +445,7 @@ impl Server {
             version = record.version,
             "installed"
         );
+        log_notices(&record.app_id, &package.manifest);
         Ok(Installed {
             action: "installed",
             from: None,
@@ -555,6 +556,7 @@ impl Server {
             to = record.version,
             "upgraded"
         );
+        log_notices(&record.app_id, &package.manifest);
         Ok(Installed {
             action: "upgraded",
             from: Some(existing.version),
@@ -705,5 +707,20 @@ async fn run_process_hook(plugin: &Plugin, hook: &str) {
     }
     if let Err(err) = plugin.lifecycle(hook).await {
         tracing::warn!("{err}");
+    }
+}
+
+/// Logs the warnings and notes of an installed manifest once (unknown keys
+/// op ignores, ONES-owned sections it keeps without acting on them).
+fn log_notices(app_id: &str, manifest: &crate::manifest::Manifest) {
+    for notice in &manifest.notices {
+        match notice.kind {
+            crate::manifest::NoticeKind::Warning => {
+                tracing::warn!(plugin = app_id, "config/plugin.yaml:{notice}");
+            }
+            crate::manifest::NoticeKind::Note => {
+                tracing::info!(plugin = app_id, "config/plugin.yaml:{notice}");
+            }
+        }
     }
 }
