@@ -525,3 +525,138 @@ async fn the_workspace_quota_stops_a_plugin_and_nothing_else() {
     root.assert_nothing_escaped();
     running.shutdown().await;
 }
+
+/// `op serve` as a process, for the crash test: started on `config`, its
+/// address read from its first (JSON) log line.
+struct ServeProcess {
+    child: common::binary::Killed,
+    origin: String,
+}
+
+impl ServeProcess {
+    fn start(config: &Path) -> ServeProcess {
+        use std::io::{BufRead, BufReader};
+        let mut child = common::binary::Killed(
+            std::process::Command::new(common::binary::OP)
+                .args(["serve", "--config"])
+                .arg(config)
+                .env_remove("RUST_LOG")
+                .env_remove("OP_ADMIN_TOKEN")
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let stderr = child.0.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let origin = loop {
+            let line = lines.next().expect("op serve exited").unwrap();
+            let event: Value = serde_json::from_str(&line).unwrap_or_default();
+            if event["message"] == "serving" {
+                break format!("http://{}", event["address"].as_str().unwrap());
+            }
+        };
+        // Keep reading its log so that it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+        ServeProcess { child, origin }
+    }
+
+    /// `kill -9`.
+    fn kill(mut self) {
+        self.child.0.kill().unwrap();
+        self.child.0.wait().unwrap();
+    }
+}
+
+/// The workspace of version `n` of the crash test: `a.txt` says `vN`, and
+/// `big.bin` is 8 MiB of the digit N (so that unpacking takes a while).
+fn crash_version(n: u8) -> Vec<u8> {
+    let text = format!("v{n}");
+    let big = vec![b'0' + n; 8 * 1024 * 1024];
+    hostile_fs(
+        &format!("0.{n}.0"),
+        &[("a.txt", text.as_bytes()), ("big.bin", &big)],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_any_point_of_an_upgrade_leaves_the_serving_version_whole() {
+    let ones = upstream::start().await;
+    let root = Root::new();
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("serve.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: 127.0.0.1:0\nones:\n  url: {}\nplugins_dir: {}\nadmin:\n  token: {TOKEN}\nlog:\n  format: json\n",
+            ones.origin,
+            root.plugins().display()
+        ),
+    )
+    .unwrap();
+    let client = common::client();
+    let serving = ServeProcess::start(&config);
+    let url = format!("{}/admin/plugins?team={TEAM}", serving.origin);
+    let (status, body) = admin_post(&client, url, crash_version(1)).await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["plugin"]["instance_id"].as_str().unwrap().to_string();
+    let mut serving = serving;
+    // Kill the host at several points of an upgrade: before it read the
+    // package, while it unpacks or syncs, around the state's switch.
+    for (n, delay_ms) in [(2u8, 0u64), (3, 10), (4, 40), (5, 120), (6, 400)] {
+        let url = format!("{}/admin/plugins?team={TEAM}", serving.origin);
+        let package = crash_version(n);
+        let upgrade = tokio::spawn({
+            let client = client.clone();
+            async move { admin_post(&client, url, package).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+        serving.kill();
+        let _ = upgrade.await;
+        serving = ServeProcess::start(&config);
+
+        // The version the state names serves, with its whole workspace.
+        let state: Value =
+            serde_json::from_slice(&std::fs::read(root.plugins().join("state.json")).unwrap())
+                .unwrap();
+        let record = state["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["instance_id"] == id.as_str())
+            .unwrap()
+            .clone();
+        let version = record["version"].as_str().unwrap().to_string();
+        let served: u8 = version.split('.').nth(1).unwrap().parse().unwrap();
+        assert!((1..=n).contains(&served), "{version} after {n}");
+        let res = client
+            .get(format!(
+                "{}/project/api/project/fs/read?path=a.txt",
+                serving.origin
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "kill after {delay_ms} ms");
+        let read = common::json(res).await;
+        assert_eq!(
+            read["text"],
+            format!("v{served}"),
+            "kill after {delay_ms} ms"
+        );
+        let workspace = root
+            .plugins()
+            .join("instances")
+            .join(&id)
+            .join(record["workspace"].as_str().unwrap());
+        let big = std::fs::read(workspace.join("big.bin")).unwrap();
+        assert_eq!(big.len(), 8 * 1024 * 1024, "kill after {delay_ms} ms");
+        assert!(big.iter().all(|&b| b == b'0' + served), "torn big.bin");
+    }
+    // After all that, an upgrade runs to its end and leaves one folder.
+    let url = format!("{}/admin/plugins?team={TEAM}", serving.origin);
+    let (status, body) = admin_post(&client, url, crash_version(7)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(root.instances()[&id].len(), 1, "{:?}", root.instances());
+    root.assert_nothing_escaped();
+    serving.kill();
+}
