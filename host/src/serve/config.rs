@@ -342,14 +342,8 @@ pub fn parse(
     let mut runtime = RuntimeConfig::default();
     let mut limits = GatewayLimits::default();
     if let Some(section) = &file.limits {
-        let mut positive = |value: &Option<Located<u64>>, path: &str| -> Option<u64> {
-            let value = value.as_ref()?;
-            if value.value == 0 {
-                problem(value.pos, path, "must be more than 0".into());
-                return None;
-            }
-            Some(value.value)
-        };
+        let mut positive =
+            |value: &Option<Located<u64>>, path: &str| positive_value(value, path, &mut problem);
         if let Some(mib) = positive(&section.max_memory_mib, "limits.max_memory_mib") {
             runtime.max_memory = mib * 1024 * 1024;
         }
@@ -423,14 +417,8 @@ pub fn parse(
         });
     let mut connections = ServeOptions::default();
     if let Some(section) = &file.connections {
-        let mut positive = |value: &Option<Located<u64>>, path: &str| -> Option<u64> {
-            let value = value.as_ref()?;
-            if value.value == 0 {
-                problem(value.pos, path, "must be more than 0".into());
-                return None;
-            }
-            Some(value.value)
-        };
+        let mut positive =
+            |value: &Option<Located<u64>>, path: &str| positive_value(value, path, &mut problem);
         if let Some(n) = positive(&section.max, "connections.max") {
             connections.max_connections = Some(usize::try_from(n).unwrap_or(usize::MAX));
         }
@@ -491,6 +479,21 @@ pub fn parse(
         admin_listen,
         connections,
     })
+}
+
+/// A setting that must be more than 0: its value, or `None` with the
+/// problem recorded at its place.
+fn positive_value(
+    value: &Option<Located<u64>>,
+    path: &str,
+    problem: &mut impl FnMut(Pos, &str, String),
+) -> Option<u64> {
+    let value = value.as_ref()?;
+    if value.value == 0 {
+        problem(value.pos, path, "must be more than 0".into());
+        return None;
+    }
+    Some(value.value)
 }
 
 #[cfg(test)]
