@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::upstream::{self, Upstream};
 use common::{SignedAs, client, error_reason, json, serve_in_front_of};
 use op::gateway::{GatewayLimits, PluginSet};
-use op::imports::{Credentials, Installation, OnesLink, SingleSuperAdmin};
+use op::imports::Installation;
 use op::runtime::Plugin;
 use serde_json::json;
 
@@ -17,20 +17,7 @@ const P: &str = "/project/api/project";
 const TEAM: &str = "TeamOne1";
 
 fn installed(ones: &Upstream, team: &str) -> Installation {
-    Installation {
-        instance_id: "inst0001".into(),
-        team_uuid: Some(team.into()),
-        organization_uuid: Some("OrgOne01".into()),
-        config: Vec::new(),
-        ones: Some(OnesLink {
-            base_url: ones.origin.clone(),
-            super_admins: Arc::new(SingleSuperAdmin(Credentials {
-                user_id: "AdminU01".into(),
-                token: "admin-token".into(),
-            })),
-        }),
-        workspace: None,
-    }
+    common::installed_in(&ones.origin, team, "admin-token")
 }
 
 async fn plugin(

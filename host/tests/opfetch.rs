@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::upstream::{self, Upstream};
-use common::{SignedAs, client, json, serve};
+use common::{SignedAs, client, json, probe_fetch, serve};
 use op::gateway::GatewayLimits;
 use op::imports::{
     Credentials, Installation, NoSuperAdmin, OnesLink, SingleSuperAdmin, SuperAdmins,
@@ -93,18 +93,6 @@ async fn probe(
     )
     .await;
     serve(vec![plugin], GatewayLimits::default()).await.0
-}
-
-async fn probe_fetch(origin: &str, order: serde_json::Value) -> serde_json::Value {
-    let res = client()
-        .post(format!("{origin}{BASE}/fetch"))
-        .signed_as("alice", "alice-token")
-        .body(order.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    json(res).await
 }
 
 #[tokio::test]

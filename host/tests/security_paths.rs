@@ -8,9 +8,9 @@ mod common;
 use std::sync::Arc;
 
 use common::upstream::{self, Upstream};
-use common::{SignedAs, client, json, raw, serve, serve_in_front_of};
+use common::{probe_fetch, raw, serve, serve_in_front_of};
 use op::gateway::GatewayLimits;
-use op::imports::{Credentials, Installation, OnesLink, SingleSuperAdmin};
+use op::imports::Installation;
 use op::runtime::Plugin;
 use serde_json::json;
 
@@ -19,24 +19,23 @@ const TEAM: &str = "TeamOne1";
 const ADMIN_TOKEN: &str = "super-secret-admin-token-5a4b3c";
 
 fn installed(ones: &Upstream) -> Installation {
-    Installation {
-        instance_id: "inst0001".into(),
-        team_uuid: Some(TEAM.into()),
-        organization_uuid: Some("OrgOne01".into()),
-        config: Vec::new(),
-        ones: Some(OnesLink {
-            base_url: ones.origin.clone(),
-            super_admins: Arc::new(SingleSuperAdmin(Credentials {
-                user_id: "AdminU01".into(),
-                token: ADMIN_TOKEN.into(),
-            })),
-        }),
-        workspace: None,
-    }
+    common::installed_in(&ones.origin, TEAM, ADMIN_TOKEN)
 }
 
 async fn plugin(dir: &str, wasm: &str, ones: &Upstream) -> Arc<Plugin> {
     common::load_installed(&common::runtime(), dir, wasm, |t| t, installed(ones)).await
+}
+
+/// The task-guard example (an intercept on task creation) served in front
+/// of `ones`; its origin.
+async fn task_guard_in_front_of(ones: &Upstream) -> String {
+    let guard = plugin(
+        op_test_plugins::TASK_GUARD_DIR,
+        op_test_plugins::TASK_GUARD,
+        ones,
+    )
+    .await;
+    serve_in_front_of(vec![guard], &ones.origin).await.0
 }
 
 /// Every request ONES received was under an API base, and the super-admin
@@ -71,13 +70,7 @@ const GOOD: &str = r#"{"tasks":[{"summary":"Write the docs"}]}"#;
 #[tokio::test]
 async fn every_spelling_of_a_hooked_api_runs_the_hook_and_reaches_ones_in_one_form() {
     let ones = upstream::start().await;
-    let guard = plugin(
-        op_test_plugins::TASK_GUARD_DIR,
-        op_test_plugins::TASK_GUARD,
-        &ones,
-    )
-    .await;
-    let (origin, _) = serve_in_front_of(vec![guard], &ones.origin).await;
+    let origin = task_guard_in_front_of(&ones).await;
     let one_form = format!("{P}/team/{TEAM}/tasks/add2");
     for spelling in [
         one_form.clone(),
@@ -115,13 +108,7 @@ async fn every_spelling_of_a_hooked_api_runs_the_hook_and_reaches_ones_in_one_fo
 #[tokio::test]
 async fn paths_that_leave_the_api_base_or_hide_separators_are_refused_with_400() {
     let ones = upstream::start().await;
-    let guard = plugin(
-        op_test_plugins::TASK_GUARD_DIR,
-        op_test_plugins::TASK_GUARD,
-        &ones,
-    )
-    .await;
-    let (origin, _) = serve_in_front_of(vec![guard], &ones.origin).await;
+    let origin = task_guard_in_front_of(&ones).await;
     for path in [
         format!("{P}/../../admin/x"),
         format!("{P}/%2e%2e/%2e%2e/admin/x"),
@@ -150,18 +137,6 @@ async fn paths_that_leave_the_api_base_or_hide_separators_are_refused_with_400()
 async fn probe_for(ones: &Upstream) -> String {
     let probe = plugin(op_test_plugins::PROBE_DIR, op_test_plugins::PROBE, ones).await;
     serve(vec![probe], GatewayLimits::default()).await.0
-}
-
-async fn probe_fetch(origin: &str, order: serde_json::Value) -> serde_json::Value {
-    let res = client()
-        .post(format!("{origin}{P}/fetch"))
-        .signed_as("alice", "alice-token")
-        .body(order.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    json(res).await
 }
 
 #[tokio::test]

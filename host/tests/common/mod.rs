@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use op::gateway::{self, Gateway, GatewayLimits, PluginSet};
+use op::imports::{Credentials, Installation, OnesLink, SingleSuperAdmin};
 use op::manifest::Manifest;
 use op::runtime::{CompileCache, Plugin, Runtime, RuntimeConfig};
 
@@ -156,4 +157,38 @@ pub async fn error_reason(res: reqwest::Response, status: u16, model: &str) -> S
         .as_str()
         .unwrap_or_else(|| panic!("no reason: {body}"))
         .to_string()
+}
+
+/// An installation in `team` (organization `OrgOne01`, instance `inst0001`)
+/// in front of the ONES at `ones_origin`, whose super-admin is `AdminU01`
+/// with `admin_token`.
+pub fn installed_in(ones_origin: &str, team: &str, admin_token: &str) -> Installation {
+    Installation {
+        instance_id: "inst0001".into(),
+        team_uuid: Some(team.into()),
+        organization_uuid: Some("OrgOne01".into()),
+        config: Vec::new(),
+        ones: Some(OnesLink {
+            base_url: ones_origin.to_string(),
+            super_admins: Arc::new(SingleSuperAdmin(Credentials {
+                user_id: "AdminU01".into(),
+                token: admin_token.into(),
+            })),
+        }),
+        workspace: None,
+    }
+}
+
+/// Asks the probe plugin served at `origin` to make the OPFetch call
+/// `order` (as Alice); its JSON answer.
+pub async fn probe_fetch(origin: &str, order: serde_json::Value) -> serde_json::Value {
+    let res = client()
+        .post(format!("{origin}/project/api/project/fetch"))
+        .signed_as("alice", "alice-token")
+        .body(order.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    json(res).await
 }
