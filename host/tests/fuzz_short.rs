@@ -5,8 +5,9 @@
 //! checks, for each, what the libFuzzer targets check. The seed is fixed so
 //! that a failure is reproducible; the failing input is printed.
 
-use op::gateway::path::{api_path, normalize};
-use op::imports::fetch::ones_url;
+mod common;
+
+use common::properties;
 
 /// Pieces a path is made of.
 const PIECES: &[&str] = &[
@@ -82,37 +83,7 @@ fn the_gateway_path_form_is_stable_forwardable_and_stays_under_its_base() {
     for _ in 0..RUNS {
         let prefix =
             ["", "/project/api/project", "/wiki/api/wiki"][(generator.next() % 3) as usize];
-        let path = generator.path(prefix);
-        let Ok(pq) = path.parse::<http::uri::PathAndQuery>() else {
-            continue;
-        };
-        let path = pq.path();
-        let Ok((normal, _)) = normalize(path) else {
-            continue;
-        };
-        accepted += 1;
-        let (again, dots) = normalize(&normal).expect("the one form normalises");
-        assert_eq!(again, normal, "not stable: {path:?}");
-        assert!(!dots, "{path:?}");
-        if normal != "/" {
-            assert!(!normal.ends_with('/'), "{path:?} -> {normal:?}");
-            assert!(
-                normal[1..]
-                    .split('/')
-                    .all(|s| !matches!(s, "" | "." | "..")),
-                "{path:?} -> {normal:?}"
-            );
-        }
-        let uri: http::Uri = format!("http://ones{normal}")
-            .parse()
-            .unwrap_or_else(|_| panic!("not forwardable: {path:?} -> {normal:?}"));
-        assert_eq!(uri.path(), normal, "http::Uri changes {path:?}");
-        let url = reqwest::Url::parse(&format!("http://ones{normal}")).expect("a URL");
-        assert_eq!(url.path(), normal, "a WHATWG parser changes {path:?}");
-        if let Ok(Some(found)) = api_path(path) {
-            let base = found.scope().base();
-            assert!(found.path().starts_with(&format!("{base}/")), "{path:?}");
-        }
+        accepted += usize::from(properties::gateway_path(&generator.path(prefix)));
     }
     assert!(
         accepted > RUNS / 10,
@@ -122,44 +93,13 @@ fn the_gateway_path_form_is_stable_forwardable_and_stays_under_its_base() {
 
 #[test]
 fn an_accepted_opfetch_path_stays_under_the_api_base_as_sent_and_as_read() {
-    const ONES: &str = "http://ones.test:8080";
     let mut generator = Generator(0x2545_f491_4f6c_dd1d);
-    let (mut accepted, mut refused) = (0, 0);
+    let mut accepted = 0;
     for _ in 0..RUNS {
         let prefix = ["", "/wiki", "/team/T1"][(generator.next() % 3) as usize];
-        let path = generator.path(prefix);
-        let Ok(target) = ones_url(ONES, &path) else {
-            refused += 1;
-            continue;
-        };
-        accepted += 1;
-        let base = target.scope.base();
-        let sent: http::Uri = target.url.as_str().parse().expect("hyper takes it");
-        assert_eq!(
-            sent.authority().map(|a| a.as_str()),
-            Some("ones.test:8080"),
-            "{path:?}"
-        );
-        let sent_path = sent.path();
-        assert!(
-            sent_path == base || sent_path.starts_with(&format!("{base}/")),
-            "{path:?} is sent as {sent_path:?}"
-        );
-        let (normal, _) = normalize(sent_path).expect("its normalised form exists");
-        assert!(
-            normal == base || normal.starts_with(&format!("{base}/")),
-            "{path:?} normalises to {normal:?}"
-        );
-        if let Some(team) = &target.team {
-            let mut segments = normal[base.len()..].split('/').filter(|s| !s.is_empty());
-            assert!(
-                segments
-                    .next()
-                    .is_some_and(|s| s.eq_ignore_ascii_case("team"))
-            );
-            assert_eq!(segments.next(), Some(team.as_str()), "{path:?}");
-        }
+        accepted += usize::from(properties::opfetch_path(&generator.path(prefix)));
     }
+    let refused = RUNS - accepted;
     assert!(
         accepted > 100 && refused > 100,
         "{accepted} accepted, {refused} refused"
