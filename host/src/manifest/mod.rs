@@ -125,14 +125,16 @@ pub fn load(path: &Path, shown_as: &str) -> Result<Manifest, LoadError> {
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(read_error)?;
-    let mut text = String::new();
-    // One byte past the limit is enough for the parser to refuse it.
-    std::io::Read::read_to_string(
-        &mut std::io::Read::take(file, yaml::MAX_TEXT_BYTES as u64 + 1),
-        &mut text,
-    )
-    .map_err(read_error)?;
+    let size = std::fs::metadata(path).map_err(read_error)?.len();
+    if let Some(err) = yaml::too_large(size) {
+        let diagnostic = syntax_diagnostic(err);
+        return Err(ManifestError {
+            file: shown_as.to_string(),
+            diagnostics: vec![diagnostic],
+        }
+        .into());
+    }
+    let text = std::fs::read_to_string(path).map_err(read_error)?;
     Ok(parse(&text, shown_as)?)
 }
 
@@ -200,11 +202,15 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned + Default>(
 
 /// The YAML document, or its syntax error.
 fn document(text: &str) -> Result<Option<yaml::Node>, Diagnostic> {
-    yaml::parse(text).map_err(|err| Diagnostic {
+    yaml::parse(text).map_err(syntax_diagnostic)
+}
+
+fn syntax_diagnostic(err: yaml::SyntaxError) -> Diagnostic {
+    Diagnostic {
         pos: err.pos,
         path: String::new(),
         message: format!("invalid YAML: {}", err.message),
-    })
+    }
 }
 
 /// The first pass: the value, if its shape allowed one, every error and
@@ -358,6 +364,38 @@ mod tests {
                 && err.to_string().contains("expands to more than"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_manifest_file_over_the_limit_is_refused_with_its_real_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plugin.yaml");
+        // Multi-byte characters, so that a cut at the limit would fall
+        // inside one.
+        let text = format!("service:\n  name: '{}'\n", "中".repeat(700_000));
+        std::fs::write(&file, &text).unwrap();
+        let err = load(&file, "config/plugin.yaml").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "config/plugin.yaml:1:1: invalid YAML: the file is {} bytes; op reads YAML files of at most 1024 KiB",
+                text.len()
+            )
+        );
+    }
+
+    #[test]
+    fn nodejs_and_node_both_name_a_javascript_backend() {
+        let language = |name: &str| {
+            let text =
+                format!("service:\n  app_id: a\n  name: a\n  version: 1.0.0\n  language: {name}\n");
+            parse(&text, "p.yaml").ok().map(|m| m.language())
+        };
+        for name in ["nodejs", "node", "javascript", "typescript"] {
+            assert_eq!(language(name), Some(Some(Language::JavaScript)), "{name}");
+        }
+        assert_eq!(language("rust"), Some(Some(Language::Rust)));
+        assert_eq!(language("NodeJS"), None, "the schema's spelling only");
     }
 
     #[test]

@@ -161,6 +161,14 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The name as written in plugin.yaml.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Team => "team",
+            Mode::Org => "org",
+        }
+    }
+
     /// The `scope` number this mode stands for.
     pub fn scope(self) -> u8 {
         match self {
@@ -181,16 +189,23 @@ pub enum Language {
 }
 
 impl Language {
-    /// The names `service.language` accepts, as ONES and op write them.
-    pub const NAMES: [&'static str; 5] = ["nodejs", "node", "javascript", "typescript", "rust"];
+    /// The names `service.language` accepts, as ONES and op write them,
+    /// and the backend each names.
+    pub const NAMES: [(&'static str, Language); 5] = [
+        ("nodejs", Language::JavaScript),
+        ("node", Language::JavaScript),
+        ("javascript", Language::JavaScript),
+        ("typescript", Language::JavaScript),
+        ("rust", Language::Rust),
+    ];
 
-    /// Parses a `service.language` value (any case).
+    /// Parses a `service.language` value, as written in [`Language::NAMES`]
+    /// (lower case, as ONES writes it and as the schema says).
     pub fn parse(name: &str) -> Option<Language> {
-        match name.to_ascii_lowercase().as_str() {
-            "nodejs" | "node" | "javascript" | "typescript" => Some(Language::JavaScript),
-            "rust" => Some(Language::Rust),
-            _ => None,
-        }
+        Language::NAMES
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map(|(_, language)| *language)
     }
 }
 

@@ -299,10 +299,7 @@ fn check_service_section(manifest: &Manifest, out: &mut Vec<Diagnostic>) {
             mode,
             format!(
                 "`mode: {}` contradicts `scope: {}` (line {}), which makes the plugin {level}; write `mode: {said}` or drop one of them",
-                match mode.value {
-                    super::Mode::Team => "team",
-                    super::Mode::Org => "org",
-                },
+                mode.value.name(),
                 scope.value,
                 scope.pos.line
             ),
@@ -311,7 +308,7 @@ fn check_service_section(manifest: &Manifest, out: &mut Vec<Diagnostic>) {
     if let Some(language) = &service.language
         && Language::parse(&language.value).is_none()
     {
-        let hint = did_you_mean(&language.value, Language::NAMES)
+        let hint = did_you_mean(&language.value, Language::NAMES.map(|(name, _)| name))
             .map(|s| format!(" (did you mean `{s}`?)"))
             .unwrap_or_default();
         out.push(diag(

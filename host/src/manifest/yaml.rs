@@ -106,21 +106,26 @@ pub const MAX_VALUES: usize = 100_000;
 /// one recurse, so depth must be bounded).
 pub const MAX_DEPTH: usize = 64;
 
+/// The error for a file of `bytes` bytes, when that is over
+/// [`MAX_TEXT_BYTES`].
+pub fn too_large(bytes: u64) -> Option<SyntaxError> {
+    (bytes > MAX_TEXT_BYTES as u64).then(|| SyntaxError {
+        pos: Pos { line: 1, column: 1 },
+        message: format!(
+            "the file is {bytes} bytes; op reads YAML files of at most {} KiB",
+            MAX_TEXT_BYTES / 1024
+        ),
+    })
+}
+
 /// Parses one YAML document (any later ones are not read). An empty
 /// document is `None`. Texts over [`MAX_TEXT_BYTES`], documents that expand
 /// to more than [`MAX_VALUES`] values or nest deeper than [`MAX_DEPTH`] are
 /// refused with the place where the limit was crossed, before the work they
 /// would cost is done.
 pub fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
-    if text.len() > MAX_TEXT_BYTES {
-        return Err(SyntaxError {
-            pos: Pos { line: 1, column: 1 },
-            message: format!(
-                "the file is {} bytes; op reads YAML files of at most {} KiB",
-                text.len(),
-                MAX_TEXT_BYTES / 1024
-            ),
-        });
+    if let Some(err) = too_large(text.len() as u64) {
+        return Err(err);
     }
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
