@@ -524,9 +524,6 @@ async fn connection(
             Some(deadline) => Duration::from_millis(deadline - now).min(tick),
             None => tick,
         };
-        if shutting_down && conn.busy.load(Ordering::Acquire) == 0 {
-            break;
-        }
         tokio::select! {
             result = served.as_mut() => {
                 if let Err(err) = result {
@@ -538,6 +535,9 @@ async fn connection(
             () = tokio::time::sleep(sleep_for) => {}
             changed = stopping.changed(), if !shutting_down => {
                 if changed.is_err() || *stopping.borrow() {
+                    // hyper closes the connection once its answer in
+                    // flight is written (an idle one at once); the
+                    // deadlines above still bound a client that stalls.
                     shutting_down = true;
                     served.as_mut().graceful_shutdown();
                 }
