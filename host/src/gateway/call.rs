@@ -319,9 +319,7 @@ pub(super) fn into_http(
     // 1xx would take the connection over (101) or be no answer at all.
     let status = match answer.status {
         None => StatusCode::OK,
-        Some(code @ 200..=599) => {
-            StatusCode::from_u16(code).map_err(|_| bad(format!("{code} is not an HTTP status")))?
-        }
+        Some(code @ 200..=599) => StatusCode::from_u16(code).unwrap_or(StatusCode::OK),
         Some(code) => {
             return Err(bad(format!(
                 "{code} is not a status a plugin may answer (200 to 599)"
@@ -335,24 +333,18 @@ pub(super) fn into_http(
         )));
     }
     let mut headers = HeaderMap::with_capacity(answer.headers.len());
-    // Connection headers describe a connection the plugin does not have.
-    let connection: Vec<&str> = answer
-        .headers
-        .iter()
-        .filter(|(name, _)| name.eq_ignore_ascii_case("connection"))
-        .flat_map(|(_, value)| value.split(',').map(str::trim))
-        .collect();
     for (name, value) in &answer.headers {
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| bad(format!("`{name}` is not a header name")))?;
-        if name == header::CONTENT_LENGTH || super::proxy::is_hop_by_hop(name.as_str(), &connection)
-        {
+        if name == header::CONTENT_LENGTH {
             continue;
         }
         let value = HeaderValue::from_str(value)
             .map_err(|_| bad(format!("the value of header `{name}` is invalid")))?;
         headers.append(name, value);
     }
+    // Connection headers describe a connection the plugin does not have.
+    super::proxy::drop_hop_by_hop(&mut headers);
     let mut response = Response::new(Body::from(answer.body));
     *response.status_mut() = status;
     *response.headers_mut() = headers;

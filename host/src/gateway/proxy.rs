@@ -108,11 +108,22 @@ const HOP_BY_HOP: [&str; 8] = [
 
 /// Whether `name` (lower-case) is hop-by-hop: one of the standard ones, or
 /// named by the message's `Connection` header (`connection`, its tokens).
-pub(super) fn is_hop_by_hop(name: &str, connection: &[impl AsRef<str>]) -> bool {
-    HOP_BY_HOP.contains(&name)
-        || connection
-            .iter()
-            .any(|c| c.as_ref().eq_ignore_ascii_case(name))
+fn is_hop_by_hop(name: &str, connection: &[String]) -> bool {
+    HOP_BY_HOP.contains(&name) || connection.iter().any(|c| c.eq_ignore_ascii_case(name))
+}
+
+/// Removes the hop-by-hop headers (and those `Connection` names) from
+/// `headers`: they describe a connection, not the message.
+pub(super) fn drop_hop_by_hop(headers: &mut HeaderMap) {
+    let connection = connection_tokens(headers);
+    let hop: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| is_hop_by_hop(name.as_str(), &connection))
+        .cloned()
+        .collect();
+    for name in hop {
+        headers.remove(name);
+    }
 }
 
 fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
