@@ -67,9 +67,12 @@ impl CompileCache {
 
     /// The file that holds `wasm` compiled by `engine`.
     pub fn entry(&self, engine: &Engine, wasm: &[u8]) -> PathBuf {
-        let digest = hex::encode(Sha256::digest(wasm));
-        self.dir
-            .join(format!("{digest}-{:016x}.cwasm", engine_hash(engine)))
+        self.entry_for(&Sha256::digest(wasm).into(), engine_hash(engine))
+    }
+
+    fn entry_for(&self, wasm_hash: &[u8; 32], engine: u64) -> PathBuf {
+        let digest = hex::encode(wasm_hash);
+        self.dir.join(format!("{digest}-{engine:016x}.cwasm"))
     }
 
     /// Loads `wasm` compiled, from the cache when it holds a sound entry,
@@ -77,10 +80,12 @@ impl CompileCache {
     /// the flag says whether it came from the cache. A cache that cannot be
     /// written only costs time.
     pub fn load(&self, engine: &Engine, wasm: &[u8]) -> wasmtime::Result<(Component, bool)> {
-        let entry = self.entry(engine, wasm);
+        // Both hashes once: they name the entry and are checked in it.
         let wasm_hash: [u8; 32] = Sha256::digest(wasm).into();
+        let engine_hash = engine_hash(engine);
+        let entry = self.entry_for(&wasm_hash, engine_hash);
         match std::fs::read(&entry) {
-            Ok(bytes) => match check(&bytes, &wasm_hash, engine_hash(engine)) {
+            Ok(bytes) => match check(&bytes, &wasm_hash, engine_hash) {
                 Ok(payload) => match deserialize(engine, payload) {
                     Ok(component) => return Ok((component, true)),
                     Err(err) => {
@@ -97,7 +102,7 @@ impl CompileCache {
             }
         }
         let component = Component::new(engine, wasm)?;
-        if let Err(err) = self.store(engine, &component, &wasm_hash, &entry) {
+        if let Err(err) = self.store(&component, &wasm_hash, engine_hash, &entry) {
             tracing::warn!(dir = %self.dir.display(), "cannot write the compile cache: {err:#}");
         }
         Ok((component, false))
@@ -105,9 +110,9 @@ impl CompileCache {
 
     fn store(
         &self,
-        engine: &Engine,
         component: &Component,
         wasm_hash: &[u8; 32],
+        engine_hash: u64,
         entry: &Path,
     ) -> anyhow::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
@@ -120,7 +125,7 @@ impl CompileCache {
             .tempfile_in(&self.dir)?;
         temporary.write_all(MAGIC)?;
         temporary.write_all(wasm_hash)?;
-        temporary.write_all(&engine_hash(engine).to_le_bytes())?;
+        temporary.write_all(&engine_hash.to_le_bytes())?;
         temporary.write_all(&Sha256::digest(&payload))?;
         temporary.write_all(&payload)?;
         temporary.as_file().sync_all()?;
