@@ -4,6 +4,9 @@
 //! returns whether the input was accepted, so that a driver can tell that it
 //! reached the checks.
 
+// Each fuzz target includes this file for one of its properties.
+#![allow(dead_code)]
+
 use op::gateway::path::{api_path, normalize};
 use op::imports::fetch::ones_url;
 
