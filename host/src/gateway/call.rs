@@ -104,7 +104,7 @@ async fn dispatch(
         });
     }
     // The one form of the path: what is matched below is what is forwarded.
-    let api_path = match super::path::api_path(parts.uri.path()) {
+    let api_path = match crate::path::api_path(parts.uri.path()) {
         Ok(Some(api_path)) => api_path,
         Ok(None) => {
             return Err(GatewayError::NoRoute {

@@ -70,7 +70,7 @@ pub enum GatewayError {
     BadRequest(String),
     /// The request path cannot be normalised, or leaves the API base.
     #[error(transparent)]
-    BadPath(#[from] super::path::PathError),
+    BadPath(#[from] crate::path::PathError),
     /// The route needs a logged-in user.
     #[error("{0}")]
     Unauthorized(String),

@@ -10,7 +10,6 @@ mod hooks;
 pub mod listener;
 mod metrics;
 mod ones_call;
-pub mod path;
 mod proxy;
 mod routes;
 mod subscribe;

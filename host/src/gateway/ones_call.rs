@@ -27,7 +27,7 @@ use crate::runtime::bindings::{Request, Response as PluginResponse, UpstreamResp
 pub(super) struct Api<'a> {
     pub scope: ApiScope,
     /// The whole path, in the one form that was matched.
-    pub path: &'a super::path::ApiPath<'a>,
+    pub path: &'a crate::path::ApiPath<'a>,
     /// The path below the API base.
     pub relative: &'a str,
     pub segments: &'a [&'a str],

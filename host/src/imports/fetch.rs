@@ -214,7 +214,7 @@ pub fn ones_url(base_url: &str, path: &str) -> Result<OnesTarget, FetchError> {
     if url.origin() != origin.origin() || below(sent, &want).is_none() {
         return Err(refuse("does not stay under the API base once parsed"));
     }
-    let normal = match crate::gateway::path::normalize(sent) {
+    let normal = match crate::path::normalize(sent) {
         Ok((normal, _)) => normal,
         Err(err) => return Err(refuse(&err.to_string().replace("the request path ", ""))),
     };

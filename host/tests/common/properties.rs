@@ -7,8 +7,8 @@
 // Each fuzz target includes this file for one of its properties.
 #![allow(dead_code)]
 
-use op::gateway::path::{api_path, normalize};
 use op::imports::fetch::ones_url;
+use op::path::{api_path, normalize};
 
 /// The ONES origin the OPFetch property sends to.
 pub const ONES: &str = "http://ones.test:8080";
