@@ -76,7 +76,11 @@ fn call_on_a_reused_instance(c: &mut Criterion) {
     let pre = PluginPre::new(runtime.linker().instantiate_pre(&component).unwrap()).unwrap();
     let manifest_path = Path::new(op_test_plugins::HELLO_DIR).join("config/plugin.yaml");
     let manifest = op::manifest::load(&manifest_path, "config/plugin.yaml").unwrap();
-    let instance = Arc::new(InstanceContext::new(&manifest, Installation::default()));
+    let instance = Arc::new(InstanceContext::new(
+        &manifest,
+        Installation::default(),
+        op::imports::wasi::DEFAULT_WORKSPACE_QUOTA,
+    ));
     let call = CallContext::new(instance, "hello");
     let mut store = Store::new(runtime.engine(), HostState::new(64 << 20, call));
     store.set_epoch_deadline(1 << 40);

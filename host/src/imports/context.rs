@@ -104,8 +104,9 @@ pub struct InstanceContext {
 }
 
 impl InstanceContext {
-    /// Combines the manifest with its installation.
-    pub fn new(manifest: &Manifest, mut installation: Installation) -> Self {
+    /// Combines the manifest with its installation, whose workspace may
+    /// hold `workspace_quota` bytes.
+    pub fn new(manifest: &Manifest, mut installation: Installation, workspace_quota: u64) -> Self {
         let mut config: Vec<(String, String)> = manifest
             .service
             .config
@@ -138,6 +139,7 @@ impl InstanceContext {
         let workspace_usage = Arc::new(super::wasi::WorkspaceUsage::new(
             manifest.app_id(),
             installation.workspace.clone(),
+            workspace_quota,
         ));
         InstanceContext {
             app_id: manifest.app_id().to_string(),

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -225,7 +225,7 @@ pub const DEFAULT_WORKSPACE_QUOTA: u64 = 64 * 1024 * 1024;
 pub struct WorkspaceUsage {
     app_id: String,
     root: Option<PathBuf>,
-    limit: AtomicU64,
+    limit: u64,
     /// `None` until walked, and after a change that may shrink it.
     used: Mutex<Option<u64>>,
 }
@@ -235,24 +235,19 @@ static REFUSALS: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
 
 impl WorkspaceUsage {
     /// The usage of the workspace at `root` (none: nothing to count) of the
-    /// plugin `app_id`, with no quota until [`set_limit`](Self::set_limit).
-    pub fn new(app_id: &str, root: Option<PathBuf>) -> Self {
+    /// plugin `app_id`, which may hold `limit` bytes.
+    pub fn new(app_id: &str, root: Option<PathBuf>, limit: u64) -> Self {
         WorkspaceUsage {
             app_id: app_id.to_string(),
             root,
-            limit: AtomicU64::new(u64::MAX),
+            limit,
             used: Mutex::new(None),
         }
     }
 
-    /// Sets the quota in bytes.
-    pub fn set_limit(&self, bytes: u64) {
-        self.limit.store(bytes, Ordering::Relaxed);
-    }
-
     /// The quota in bytes.
     pub fn limit(&self) -> u64 {
-        self.limit.load(Ordering::Relaxed)
+        self.limit
     }
 
     /// The bytes the workspace holds, walking it if they are not known.

@@ -132,10 +132,11 @@ impl Plugin {
             reason: format!("it does not export the `op:plugin/handler` interface: {err:#}"),
         })?;
         let limits = Limits::for_manifest(&manifest, runtime);
-        let instance = Arc::new(InstanceContext::new(&manifest, installation));
-        instance
-            .workspace_usage
-            .set_limit(runtime.config().workspace_quota);
+        let instance = Arc::new(InstanceContext::new(
+            &manifest,
+            installation,
+            runtime.config().workspace_quota,
+        ));
         let concurrency = manifest
             .sandbox
             .as_ref()
