@@ -316,6 +316,17 @@ impl WorkspaceUsage {
         }
     }
 
+    /// After a call that may free `freed` bytes (`None`: unknown): gives
+    /// them back when it succeeded and they are known, and forgets the total
+    /// otherwise.
+    fn gave_back(&self, succeeded: bool, freed: Option<u64>) {
+        match (succeeded, freed) {
+            (true, Some(bytes)) => self.shrink(bytes),
+            (true, None) => self.forget(),
+            (false, _) => {}
+        }
+    }
+
     /// Forgets the total: the next growth walks the workspace again.
     pub fn forget(&self) {
         *self.used.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -434,6 +445,22 @@ fn answer<T>(
     },))
 }
 
+/// The size of the regular file at `path` under the directory `dir`, as
+/// far as it is known: `Some(0)` when there is none (nothing to free),
+/// `None` when it cannot be told.
+async fn size_at(
+    view: &mut WasiFilesystemCtxView<'_>,
+    dir: &Resource<Descriptor>,
+    path: &str,
+) -> Option<u64> {
+    let dir = Resource::new_borrow(dir.rep());
+    match HostDescriptor::stat_at(view, dir, PathFlags::empty(), path.to_string()).await {
+        Ok(stat) if stat.type_ == types::DescriptorType::RegularFile => Some(stat.size),
+        Ok(_) => Some(0),
+        Err(_) => None,
+    }
+}
+
 /// Wraps a new output stream to `file` in a [`QuotaStream`].
 fn quota_stream(
     view: &mut WasiFilesystemCtxView<'_>,
@@ -524,15 +551,18 @@ pub fn add_quota_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<(
             quota_stream(&mut view, result, file, usage, None)
         },
     )?;
-    // What may shrink the workspace: the total is walked again.
+    // What may shrink the workspace gives back the size of the file it
+    // removes or empties, taken just before; a call that fails makes the
+    // total unknown (the next growth walks the workspace).
     types.func_wrap_async(
         "[method]descriptor.unlink-file-at",
         |mut store, (fd, path): (Resource<Descriptor>, String)| {
             Box::new(async move {
                 let usage = usage_of(store.data());
                 let mut view = store.data_mut().filesystem();
+                let freed = size_at(&mut view, &fd, &path).await;
                 let result = HostDescriptor::unlink_file_at(&mut view, fd, path).await;
-                usage.forget();
+                usage.gave_back(result.is_ok(), freed);
                 answer(&mut view, result)
             })
         },
@@ -544,8 +574,10 @@ pub fn add_quota_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<(
             Box::new(async move {
                 let usage = usage_of(store.data());
                 let mut view = store.data_mut().filesystem();
+                // A file the rename replaces is freed.
+                let freed = size_at(&mut view, &new_fd, &new).await;
                 let result = HostDescriptor::rename_at(&mut view, fd, old, new_fd, new).await;
-                usage.forget();
+                usage.gave_back(result.is_ok(), freed);
                 answer(&mut view, result)
             })
         },
@@ -563,11 +595,17 @@ pub fn add_quota_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<(
             Box::new(async move {
                 let usage = usage_of(store.data());
                 let mut view = store.data_mut().filesystem();
+                let truncate = open_flags.contains(OpenFlags::TRUNCATE);
+                let freed = if truncate {
+                    size_at(&mut view, &fd, &path).await
+                } else {
+                    Some(0)
+                };
                 let result =
                     HostDescriptor::open_at(&mut view, fd, path_flags, path, open_flags, flags)
                         .await;
-                if open_flags.contains(OpenFlags::TRUNCATE) {
-                    usage.forget();
+                if truncate {
+                    usage.gave_back(result.is_ok(), freed);
                 }
                 answer(&mut view, result)
             })
