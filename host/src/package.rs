@@ -446,7 +446,11 @@ fn folder_nofollow(dir: &cap_std::fs::Dir, path: &str) -> std::io::Result<cap_st
 }
 
 /// Removes whatever `name` is in `dir` (a link itself, not its target).
-fn remove_nofollow(dir: &cap_std::fs::Dir, name: &str) -> std::io::Result<()> {
+pub(crate) fn remove_nofollow(
+    dir: &cap_std::fs::Dir,
+    name: impl AsRef<std::path::Path>,
+) -> std::io::Result<()> {
+    let name = name.as_ref();
     match dir.symlink_metadata(name) {
         Ok(meta) if meta.is_dir() => dir.remove_dir_all(name),
         Ok(_) => dir.remove_file(name),

@@ -505,7 +505,10 @@ async fn the_workspace_quota_stops_a_plugin_and_nothing_else() {
     let (written, error) = fill(&running, "c.bin", 2 * MIB, 64 * 1024).await;
     assert!(written < MIB && error.is_some(), "{written} {error:?}");
     // All of a.bin's room came back (up to the last whole chunk).
-    assert!(written > room - 64 * 1024, "only {written} of {room} bytes came back");
+    assert!(
+        written > room - 64 * 1024,
+        "only {written} of {room} bytes came back"
+    );
 
     // The operator sees it.
     let metrics = common::client()

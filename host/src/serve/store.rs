@@ -268,7 +268,7 @@ impl Store {
             if previous.is_some_and(|p| name == p) {
                 continue;
             }
-            remove_nofollow(&instance, &name).map_err(io("cannot clean", &path))?;
+            crate::package::remove_nofollow(&instance, &name).map_err(io("cannot clean", &path))?;
         }
         let filled = (|| {
             instance.create_dir(name)?;
@@ -285,7 +285,7 @@ impl Store {
             sync(&instance)
         })();
         if let Err(err) = filled {
-            if let Err(err) = remove_nofollow(&instance, std::ffi::OsStr::new(name)) {
+            if let Err(err) = crate::package::remove_nofollow(&instance, name) {
                 tracing::warn!(
                     instance = instance_id,
                     "cannot remove a partial workspace: {err}"
@@ -302,7 +302,7 @@ impl Store {
             .instance_dir(instance_id)
             .map_err(|err| err.to_string())
             .and_then(|dir| {
-                remove_nofollow(&dir, std::ffi::OsStr::new(name)).map_err(|err| err.to_string())
+                crate::package::remove_nofollow(&dir, name).map_err(|err| err.to_string())
             });
         if let Err(err) = removed {
             tracing::warn!(
@@ -316,7 +316,7 @@ impl Store {
     pub fn remove_instance(&self, instance_id: &str) {
         let path = self.dir.join("instances");
         let removed = Dir::open_ambient_dir(&path, cap_std::ambient_authority())
-            .and_then(|dir| remove_nofollow(&dir, std::ffi::OsStr::new(instance_id)));
+            .and_then(|dir| crate::package::remove_nofollow(&dir, instance_id));
         if let Err(err) = removed {
             tracing::warn!(
                 instance = instance_id,
@@ -330,16 +330,6 @@ impl Store {
         self.dir
             .join("packages")
             .join(format!("{name}.{}", crate::package::EXTENSION))
-    }
-}
-
-/// Removes `name` in `dir` whatever it is; a link is removed, not followed.
-fn remove_nofollow(dir: &Dir, name: &std::ffi::OsStr) -> std::io::Result<()> {
-    match dir.symlink_metadata(name) {
-        Ok(meta) if meta.is_dir() => dir.remove_dir_all(name),
-        Ok(_) => dir.remove_file(name),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(err) => Err(err),
     }
 }
 
