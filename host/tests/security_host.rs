@@ -14,10 +14,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::binary::{Killed, OP, target_dir};
-
-const TOKEN: &str = "admin-token-0123456789";
-const TEAM: &str = "TEAM0001";
+use common::binary::{Killed, ONES_ENV, OP, ServeProcess, spawn_serve, target_dir};
+use common::serve::{TEAM, TOKEN};
 
 // ---------------------------------------------------------------- clients
 
@@ -260,35 +258,13 @@ impl Serve {
         command
             .args(["serve", "--config"])
             .arg(&file)
-            .env_remove("RUST_LOG")
-            .env("OP_ADMIN_TOKEN", TOKEN)
-            .stderr(Stdio::piped());
-        let mut child = Killed(command.spawn().expect("start op serve"));
-        let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
-        let (address, admin) = loop {
-            let line = lines
-                .next()
-                .expect("op serve exited before serving")
-                .unwrap();
-            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if event["message"] == "serving" {
-                let address = event["address"].as_str().unwrap().to_string();
-                let admin = match event["admin"].as_str() {
-                    Some(a) if a.contains(':') => a.to_string(),
-                    _ => address.clone(),
-                };
-                break (address, admin);
-            }
-        };
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let collected = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                collected.lock().unwrap().push(line);
-            }
-        });
+            .env("OP_ADMIN_TOKEN", TOKEN);
+        let ServeProcess {
+            child,
+            address,
+            admin,
+            log,
+        } = spawn_serve(&mut command);
         Serve {
             child,
             address,
@@ -607,12 +583,7 @@ fn half_sent_heads_do_not_starve_a_good_request_in_invoke_run() {
         .env("CARGO_TARGET_DIR", target_dir("guests"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
-    for var in [
-        "OP_ONES_URL",
-        "OP_TEAM_UUID",
-        "OP_SUPER_ADMIN_USER_ID",
-        "OP_SUPER_ADMIN_TOKEN",
-    ] {
+    for var in ONES_ENV {
         command.env_remove(var);
     }
     let mut running = Killed(command.spawn().expect("op invoke run"));

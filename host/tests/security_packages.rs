@@ -535,44 +535,28 @@ async fn the_workspace_quota_stops_a_plugin_and_nothing_else() {
     running.shutdown().await;
 }
 
-/// `op serve` as a process, for the crash test: started on `config`, its
-/// address read from its first (JSON) log line.
+/// `op serve` as a process, for the crash test: started on `config`.
 struct ServeProcess {
-    child: common::binary::Killed,
+    serving: common::binary::ServeProcess,
     origin: String,
 }
 
 impl ServeProcess {
     fn start(config: &Path) -> ServeProcess {
-        use std::io::{BufRead, BufReader};
-        let mut child = common::binary::Killed(
+        let serving = common::binary::spawn_serve(
             std::process::Command::new(common::binary::OP)
                 .args(["serve", "--config"])
                 .arg(config)
-                .env_remove("RUST_LOG")
-                .env_remove("OP_ADMIN_TOKEN")
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap(),
+                .env_remove("OP_ADMIN_TOKEN"),
         );
-        let stderr = child.0.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
-        let origin = loop {
-            let line = lines.next().expect("op serve exited").unwrap();
-            let event: Value = serde_json::from_str(&line).unwrap_or_default();
-            if event["message"] == "serving" {
-                break format!("http://{}", event["address"].as_str().unwrap());
-            }
-        };
-        // Keep reading its log so that it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-        ServeProcess { child, origin }
+        let origin = format!("http://{}", serving.address);
+        ServeProcess { serving, origin }
     }
 
     /// `kill -9`.
     fn kill(mut self) {
-        self.child.0.kill().unwrap();
-        self.child.0.wait().unwrap();
+        self.serving.child.0.kill().unwrap();
+        self.serving.child.0.wait().unwrap();
     }
 }
 
