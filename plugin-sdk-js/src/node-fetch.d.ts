@@ -17,7 +17,7 @@ export interface LegacyFetchOptions {
 export interface LegacyFetchResult<T = any> {
   /** 0 on a transport failure. */
   statusCode: number;
-  /** Parsed JSON when the answer is JSON, else its bytes. */
+  /** Parsed JSON when the answer is JSON, text for a text type, else the bytes. */
   body: T;
   headers: Record<string, string>;
   /** Set on a transport failure. */

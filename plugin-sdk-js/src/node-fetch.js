@@ -3,14 +3,15 @@
 import { exchange, failure, isAbsolute } from './internal/request.js';
 import { utf8Decode } from './internal/text.js';
 
-function legacyBody(bytes) {
+// Parsed JSON when it parses, text for a text type, else the bytes.
+function legacyBody(bytes, headers) {
   if (typeof bytes === 'string') return bytes;
   const text = utf8Decode(bytes);
   if (text === '') return text;
   try {
     return JSON.parse(text);
   } catch (e) {
-    return bytes;
+    return /^text\/|json|xml|urlencoded/i.test(headers['content-type'] || '') ? text : bytes;
   }
 }
 
@@ -23,7 +24,7 @@ async function legacy(options, outside) {
     if (!config.url) throw new Error('no path or url given');
     if (outside && !isAbsolute(String(config.url))) throw new Error(`fetchHttp needs an absolute URL (got ${config.url})`);
     const res = await exchange(config);
-    return { statusCode: res.status, body: legacyBody(res.body), headers: res.headers, error: undefined };
+    return { statusCode: res.status, body: legacyBody(res.body, res.headers), headers: res.headers, error: undefined };
   } catch (e) {
     return { statusCode: 0, body: undefined, headers: {}, error: failure(e, config) };
   }
