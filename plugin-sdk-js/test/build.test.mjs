@@ -23,8 +23,9 @@ function backend(name, files) {
   return dir;
 }
 
+let runs = 0;
 function run(dir, ...extra) {
-  const out = path.join(dir, 'out', 'bundle.mjs');
+  const out = path.join(tmp, 'out', `${path.basename(dir)}-${runs++}`, 'bundle.mjs');
   const r = spawnSync(process.execPath, [BIN, '--backend', dir, '--out', out, ...extra], { encoding: 'utf8' });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, out };
 }
