@@ -9,9 +9,11 @@
 //! plugin projects) and [`cli`].
 
 pub mod cli;
+pub mod code;
 pub mod dev;
 pub mod gateway;
 pub mod imports;
+pub mod js;
 pub mod manifest;
 pub mod package;
 pub mod path;

@@ -8,7 +8,9 @@
 //! ```text
 //! op-package.json   format, app_id, name, version, content hash, file hashes
 //! plugin.yaml       the manifest, byte for byte
-//! plugin.wasm       the component
+//! plugin.wasm       the component (Rust and other compiled backends), or
+//! plugin.js         the bundle (TypeScript backends; op pre-initialises it
+//!                   into a component for each installation)
 //! workspace/...     the plugin's files, if it has any
 //! ```
 //!
@@ -26,6 +28,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::code::{CodeError, PluginCode};
 use crate::manifest::{self, Manifest, ManifestError};
 
 /// The file extension of packages.
@@ -36,6 +39,8 @@ pub const INDEX: &str = "op-package.json";
 pub const MANIFEST: &str = "plugin.yaml";
 /// The component entry.
 pub const COMPONENT: &str = "plugin.wasm";
+/// The bundle entry of a TypeScript plugin (in place of [`COMPONENT`]).
+pub const BUNDLE: &str = "plugin.js";
 /// The folder of workspace entries.
 pub const WORKSPACE: &str = "workspace";
 /// The package format this host writes and reads.
@@ -156,8 +161,8 @@ pub struct Package {
     pub manifest_text: String,
     /// The parsed, valid manifest.
     pub manifest: Manifest,
-    /// The component.
-    pub component: Vec<u8>,
+    /// The code: a component or a bundle.
+    pub code: PluginCode,
     /// Workspace files: path under `workspace/` and content.
     pub workspace: BTreeMap<String, Vec<u8>>,
 }
@@ -180,18 +185,23 @@ fn file_hash(bytes: &[u8]) -> String {
 }
 
 /// Makes a package of a manifest (its text, which `shown` names in
-/// errors), a component and the files of `workspace` (if given). Returns
+/// errors), its code and the files of `workspace` (if given). Returns
 /// the package's bytes and its index.
 pub fn pack(
     manifest_text: &str,
     shown: &str,
-    component: &[u8],
+    code: &PluginCode,
     workspace: Option<&Path>,
 ) -> Result<(Vec<u8>, Index), PackageError> {
     let manifest = manifest::parse(manifest_text, shown)?;
     let mut files = BTreeMap::new();
     files.insert(MANIFEST.to_string(), manifest_text.as_bytes().to_vec());
-    files.insert(COMPONENT.to_string(), component.to_vec());
+    match code {
+        PluginCode::Component(bytes) => files.insert(COMPONENT.to_string(), bytes.clone()),
+        PluginCode::JavaScript(bundle) => {
+            files.insert(BUNDLE.to_string(), bundle.as_bytes().to_vec())
+        }
+    };
     if let Some(dir) = workspace {
         collect_workspace(dir, dir, &mut files)?;
     }
@@ -340,6 +350,7 @@ pub fn read_with_limit(bytes: &[u8], shown: &str, limit: u64) -> Result<Package,
             index_bytes = Some(content);
         } else if name == MANIFEST
             || name == COMPONENT
+            || name == BUNDLE
             || name.starts_with(&format!("{WORKSPACE}/"))
         {
             if files.insert(name.clone(), content).is_some() {
@@ -347,7 +358,7 @@ pub fn read_with_limit(bytes: &[u8], shown: &str, limit: u64) -> Result<Package,
             }
         } else {
             return Err(refuse(&format!(
-                "a package holds only {INDEX}, {MANIFEST}, {COMPONENT} and {WORKSPACE}/"
+                "a package holds only {INDEX}, {MANIFEST}, {COMPONENT} or {BUNDLE}, and {WORKSPACE}/"
             )));
         }
     }
@@ -379,10 +390,24 @@ pub fn read_with_limit(bytes: &[u8], shown: &str, limit: u64) -> Result<Package,
         shown: shown.to_string(),
         entry: MANIFEST,
     })?;
-    let component = files.remove(COMPONENT).ok_or(PackageError::Missing {
-        shown: shown.to_string(),
-        entry: COMPONENT,
-    })?;
+    let code = match (files.remove(COMPONENT), files.remove(BUNDLE)) {
+        (Some(component), None) => PluginCode::Component(component),
+        (None, Some(bundle)) => PluginCode::JavaScript(
+            String::from_utf8(bundle)
+                .map_err(|_| bad_index(format!("{BUNDLE} is not UTF-8 text")))?,
+        ),
+        (Some(_), Some(_)) => {
+            return Err(bad_index(format!(
+                "it holds both {COMPONENT} and {BUNDLE}; a package holds one plugin's code"
+            )));
+        }
+        (None, None) => {
+            return Err(PackageError::Missing {
+                shown: shown.to_string(),
+                entry: "plugin.wasm or plugin.js",
+            });
+        }
+    };
     let manifest_text = String::from_utf8(manifest_bytes)
         .map_err(|_| bad_index(format!("{MANIFEST} is not UTF-8 text")))?;
     let manifest = manifest::parse(&manifest_text, &format!("{shown}!{MANIFEST}"))?;
@@ -420,7 +445,7 @@ pub fn read_with_limit(bytes: &[u8], shown: &str, limit: u64) -> Result<Package,
         index,
         manifest_text,
         manifest,
-        component,
+        code,
         workspace,
     })
 }
@@ -555,23 +580,27 @@ pub fn check_entry_path(raw: &[u8]) -> Result<(), &'static str> {
 }
 
 impl Package {
-    /// Loads the package's component as a plugin of `installation`; `shown`
+    /// Loads the package's code as a plugin of `installation`; `shown`
     /// names the package in errors (`shown!plugin.yaml`, `shown!plugin.wasm`).
     pub async fn load_plugin(
         &self,
         runtime: &crate::runtime::Runtime,
         shown: &str,
         installation: crate::imports::Installation,
-    ) -> Result<crate::runtime::Plugin, crate::runtime::LoadError> {
-        crate::runtime::Plugin::from_bytes(
-            runtime,
-            self.manifest.clone(),
-            &format!("{shown}!{MANIFEST}"),
-            &self.component,
-            &format!("{shown}!{COMPONENT}"),
-            installation,
-        )
-        .await
+    ) -> Result<crate::runtime::Plugin, CodeError> {
+        let entry = match self.code {
+            PluginCode::Component(_) => COMPONENT,
+            PluginCode::JavaScript(_) => BUNDLE,
+        };
+        self.code
+            .load(
+                runtime,
+                self.manifest.clone(),
+                &format!("{shown}!{MANIFEST}"),
+                &format!("{shown}!{entry}"),
+                installation,
+            )
+            .await
     }
 
     /// Writes the workspace files into `dir`, following no link: a folder
@@ -621,7 +650,13 @@ mod tests {
     const MANIFEST_TEXT: &str = "service:\n  app_id: pkgtest1\n  name: pkg test\n  version: 1.2.3\napis:\n  - type: addition\n    methods: [GET]\n    url: /a\n    function: a\n";
 
     fn packed(workspace: Option<&Path>) -> (Vec<u8>, Index) {
-        pack(MANIFEST_TEXT, "plugin.yaml", b"\0asm-component", workspace).unwrap()
+        pack(
+            MANIFEST_TEXT,
+            "plugin.yaml",
+            &PluginCode::Component(b"\0asm-component".to_vec()),
+            workspace,
+        )
+        .unwrap()
     }
 
     /// An archive with these raw entries, as a hostile or damaged package.
@@ -672,7 +707,10 @@ mod tests {
         let package = read(&bytes, "p.opkg").unwrap();
         assert_eq!(package.index, index);
         assert_eq!(package.manifest_text, MANIFEST_TEXT);
-        assert_eq!(package.component, b"\0asm-component");
+        assert_eq!(
+            package.code,
+            PluginCode::Component(b"\0asm-component".to_vec())
+        );
         assert_eq!(package.workspace["data/a.txt"], b"A");
         let out = tempfile::tempdir().unwrap();
         let out_dir =

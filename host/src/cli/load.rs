@@ -1,44 +1,75 @@
 //! Loading a plugin project: manifest, build, component.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
 
+use crate::code::PluginCode;
 use crate::dev::build::build_backend;
 use crate::dev::project::Project;
 use crate::imports::Installation;
 use crate::runtime::{CompileCache, Plugin, Runtime, RuntimeConfig};
 
-/// Validates the manifest, builds the backend (unless `component` is given)
-/// and loads the plugin.
+/// Validates the manifest, builds the backend (unless `code` names a built
+/// component, or a bundle ending in `.js`) and loads the plugin.
 pub async fn load_project(
     runtime: &Runtime,
     project: &Project,
-    component: Option<&Path>,
+    code: Option<&Path>,
     installation: Installation,
 ) -> anyhow::Result<Arc<Plugin>> {
+    let (plugin, _) = build_and_load(runtime, project, code, installation).await?;
+    Ok(plugin)
+}
+
+/// [`load_project`], also giving back the code that was loaded.
+pub async fn build_and_load(
+    runtime: &Runtime,
+    project: &Project,
+    code: Option<&Path>,
+    installation: Installation,
+) -> anyhow::Result<(Arc<Plugin>, PluginCode)> {
     let manifest = project.manifest()?;
-    let wasm: PathBuf = match component {
-        Some(path) => path.to_path_buf(),
+    let (code, shown) = match code {
+        Some(path) => (read_code(path)?, path.display().to_string()),
         None => {
             eprintln!("building {} ...", project.dir().join("backend").display());
             let dir = project.dir().to_path_buf();
-            tokio::task::spawn_blocking(move || build_backend(&dir))
+            let for_build = manifest.clone();
+            let built = tokio::task::spawn_blocking(move || build_backend(&dir, &for_build))
                 .await
-                .context("the build task failed")??
+                .context("the build task failed")??;
+            (built.code, built.artifact.display().to_string())
         }
     };
-    let plugin = Plugin::load_installed(
-        runtime,
-        manifest,
-        &project.manifest_shown(),
-        &wasm,
-        installation,
-    )
-    .await
-    .with_context(|| format!("cannot load the plugin in {}", project.dir().display()))?;
-    Ok(Arc::new(plugin))
+    let plugin = code
+        .load(
+            runtime,
+            manifest,
+            &project.manifest_shown(),
+            &shown,
+            installation,
+        )
+        .await
+        .with_context(|| format!("cannot load the plugin in {}", project.dir().display()))?;
+    Ok((Arc::new(plugin), code))
+}
+
+/// A built component, or a bundle when the file ends in `.js` or `.mjs`.
+pub fn read_code(path: &Path) -> anyhow::Result<PluginCode> {
+    let is_js = path
+        .extension()
+        .is_some_and(|ext| ext == "js" || ext == "mjs");
+    if is_js {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(PluginCode::JavaScript(text))
+    } else {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(PluginCode::Component(bytes))
+    }
 }
 
 /// Prints the manifest's warnings and notes (unknown keys op ignores,

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::{PackArgs, load, tokio_runtime};
-use crate::dev::build::build_backend;
 use crate::dev::project::Project;
 use crate::package::{self, Package};
 
@@ -15,17 +14,13 @@ pub fn run(args: PackArgs) -> anyhow::Result<ExitCode> {
     let manifest_path = project.manifest_path();
     let manifest_text = std::fs::read_to_string(&manifest_path)
         .with_context(|| format!("cannot read {}", manifest_path.display()))?;
-    eprintln!("building {} ...", project.dir().join("backend").display());
-    let wasm = build_backend(project.dir())?;
-    let component =
-        std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
     // The package holds only what loads: the same checks as `op check`.
     let runtime = load::runtime_for(&project)?;
-    tokio_runtime()?
-        .block_on(load::load_project(
+    let (_, code) = tokio_runtime()?
+        .block_on(load::build_and_load(
             &runtime,
             &project,
-            Some(&wasm),
+            None,
             Default::default(),
         ))
         .context("the plugin does not load, so it is not packed")?;
@@ -33,7 +28,7 @@ pub fn run(args: PackArgs) -> anyhow::Result<ExitCode> {
     let (bytes, index) = package::pack(
         &manifest_text,
         &project.manifest_shown(),
-        &component,
+        &code,
         Some(workspace.as_path()).filter(|dir| dir.is_dir()),
     )?;
     let out = args
@@ -52,10 +47,14 @@ pub fn run(args: PackArgs) -> anyhow::Result<ExitCode> {
         index.app_id,
         out.display()
     );
+    let kind = match code {
+        crate::code::PluginCode::Component(_) => "component",
+        crate::code::PluginCode::JavaScript(_) => "bundle",
+    };
     println!(
-        "  {} bytes; component {} bytes; {} workspace file(s)",
+        "  {} bytes; {kind} {} bytes; {} workspace file(s)",
         bytes.len(),
-        component.len(),
+        code.len(),
         workspace_files
     );
     println!("  content hash {}", index.content_hash);

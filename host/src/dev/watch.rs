@@ -12,6 +12,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+/// Folders under `backend/` that hold build output or installed packages,
+/// not sources: cargo's `target/`, npm's `node_modules/`, bundlers' `dist/`.
+const BUILD_OUTPUT: [&str; 3] = ["target", "node_modules", "dist"];
+
 /// How often the tree is scanned.
 pub const POLL: Duration = Duration::from_millis(200);
 /// How long the tree must stay unchanged before a change is reported.
@@ -24,8 +28,9 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Scans `project`: every file under `backend/` except build output
-    /// (`target/`), hidden files and editor backups, and `config/plugin.yaml`.
+    /// Scans `project`: every file under `backend/` except build output and
+    /// installed packages ([`BUILD_OUTPUT`]), hidden files and editor
+    /// backups, and `config/plugin.yaml`.
     pub fn scan(project: &Path) -> Self {
         let mut snapshot = Snapshot::default();
         snapshot.walk(&project.join("backend"), project);
@@ -66,7 +71,7 @@ impl Snapshot {
             let path = entry.path();
             match entry.file_type() {
                 Ok(kind) if kind.is_dir() => {
-                    if name != "target" {
+                    if !BUILD_OUTPUT.contains(&name.as_ref()) {
                         self.walk(&path, project);
                     }
                 }

@@ -65,6 +65,11 @@ impl CompileCache {
         CompileCache { dir: dir.into() }
     }
 
+    /// The cache's folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The file that holds `wasm` compiled by `engine`.
     pub fn entry(&self, engine: &Engine, wasm: &[u8]) -> PathBuf {
         self.entry_for(&Sha256::digest(wasm).into(), engine_hash(engine))

@@ -1,50 +1,23 @@
-//! Builds a plugin project's `backend/` crate into a wasm32-wasip2
-//! component with cargo, passing its progress and errors through.
+//! Rust backends: `backend/` is a cdylib crate, built with cargo for
+//! wasm32-wasip2 into a component, cargo's progress and errors passed
+//! through.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use super::BuildError;
+
 /// The target plugins are built for.
 pub const WASM_TARGET: &str = "wasm32-wasip2";
 
-/// Why a backend could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    /// There is no `backend/Cargo.toml`.
-    #[error("{} has no backend crate (expected {})", project.display(), manifest.display())]
-    NoBackend {
-        /// The plugin project.
-        project: PathBuf,
-        /// The file that is missing.
-        manifest: PathBuf,
-    },
-    /// The Rust toolchain lacks the wasm target.
-    #[error(
-        "the Rust target {WASM_TARGET} is not installed; install it with `rustup target add {WASM_TARGET}`"
-    )]
-    MissingTarget,
-    /// cargo could not be started.
-    #[error("cannot run cargo: {0}")]
-    Spawn(std::io::Error),
-    /// cargo reported errors (already shown on stderr).
-    #[error("the backend did not build (cargo exited with {0}); the compiler's errors are above")]
-    Failed(std::process::ExitStatus),
-    /// The build succeeded without producing a component.
-    #[error("cargo built {} but produced no .wasm; is `crate-type = [\"cdylib\"]` set in its [lib] section?", manifest.display())]
-    NoComponent {
-        /// The backend's Cargo.toml.
-        manifest: PathBuf,
-    },
-}
-
 /// Builds `project/backend` in release mode for wasm32-wasip2 and returns
 /// the component's path. cargo's progress and diagnostics go to stderr.
-pub fn build_backend(project: &Path) -> Result<PathBuf, BuildError> {
+pub fn build(project: &Path) -> Result<PathBuf, BuildError> {
     let backend = project.join("backend");
     let manifest = backend.join("Cargo.toml");
     if !manifest.is_file() {
-        return Err(BuildError::NoBackend {
+        return Err(BuildError::NoCrate {
             project: project.to_path_buf(),
             manifest,
         });
@@ -135,7 +108,7 @@ mod tests {
     #[test]
     fn a_project_without_backend_says_where_it_looked() {
         let dir = tempfile::tempdir().unwrap();
-        let err = build_backend(dir.path()).unwrap_err();
+        let err = build(dir.path()).unwrap_err();
         assert!(err.to_string().contains("backend/Cargo.toml"), "{err}");
     }
 }

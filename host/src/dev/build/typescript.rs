@@ -1,0 +1,24 @@
+//! TypeScript backends: `backend/src/index.ts` (ONES layout) bundled with
+//! the JS SDK into `.op/build/plugin.js`, types checked first, so that a
+//! type error keeps the old version in the dev loop as a Rust compile error
+//! does.
+
+use std::path::Path;
+
+use super::{BuildError, Built};
+use crate::code::PluginCode;
+use crate::js::bundle;
+
+/// Where the bundle of a project is written.
+pub const BUNDLE: &str = ".op/build/plugin.js";
+
+/// Type-checks and bundles `project/backend`.
+pub fn build(project: &Path) -> Result<Built, BuildError> {
+    let backend = project.join("backend");
+    let out = project.join(BUNDLE);
+    let bundle = bundle::bundle(&backend, &out, true)?;
+    Ok(Built {
+        code: PluginCode::JavaScript(bundle.code),
+        artifact: bundle.path,
+    })
+}
