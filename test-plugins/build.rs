@@ -27,6 +27,15 @@ const WORKSPACES: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// TypeScript plugin projects, relative to the repository root: each is
+/// bundled (types checked) with the JS SDK's `op-build`.
+const TS_PLUGINS: &[&str] = &[
+    "example-plugins/ts-hello",
+    "example-plugins/ts-ones-api",
+    "example-plugins/ts-guard",
+    "test-plugins/ts/ts-probe",
+];
+
 fn main() {
     let root =
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
@@ -78,6 +87,7 @@ fn main() {
             ));
         }
     }
+    bundle_ts(&root, &mut constants);
     let out =
         PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("plugins.rs");
     std::fs::write(out, constants).expect("write plugins.rs");
@@ -144,4 +154,57 @@ fn build(dir: &Path, target_dir: &Path) -> BTreeMap<String, PathBuf> {
         );
     }
     artifacts
+}
+
+/// Bundles every project of [`TS_PLUGINS`] with the JS SDK, installing the
+/// SDK's pinned tools first (`npm ci`, into the ignored
+/// `plugin-sdk-js/node_modules`) when they are missing.
+fn bundle_ts(root: &Path, constants: &mut String) {
+    let sdk = root.join("plugin-sdk-js");
+    for watched in ["src", "bin", "package.json", "package-lock.json"] {
+        println!("cargo:rerun-if-changed={}", sdk.join(watched).display());
+    }
+    if !sdk.join("node_modules/.package-lock.json").is_file() {
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&sdk)
+            .status()
+            .unwrap_or_else(|err| panic!("cannot run npm (Node.js and npm are needed to build the TypeScript plugins): {err}"));
+        assert!(status.success(), "npm ci in {} failed", sdk.display());
+    }
+    let out_dir = root.join("target/ts-bundles");
+    for project in TS_PLUGINS {
+        let dir = root.join(project);
+        for watched in [
+            "backend/src",
+            "backend/package.json",
+            "backend/tsconfig.json",
+            "config",
+        ] {
+            println!("cargo:rerun-if-changed={}", dir.join(watched).display());
+        }
+        let plugin = project.rsplit('/').next().expect("a name");
+        let bundle = out_dir.join(format!("{plugin}.mjs"));
+        let status = Command::new("node")
+            .arg(sdk.join("bin/op-build.mjs"))
+            .arg("--backend")
+            .arg(dir.join("backend"))
+            .arg("--out")
+            .arg(&bundle)
+            .arg("--check-types")
+            .stdout(Stdio::null())
+            .status()
+            .unwrap_or_else(|err| panic!("cannot run node: {err}"));
+        assert!(
+            status.success(),
+            "bundling {project} failed (its errors are above)"
+        );
+        let name = plugin.to_uppercase().replace('-', "_");
+        constants.push_str(&format!(
+            "/// The bundle of `{project}`.\npub const {name}: &str = {bundle:?};\n\
+             /// The plugin project directory of `{project}`.\npub const {name}_DIR: &str = {dir:?};\n",
+            bundle = bundle.display().to_string(),
+            dir = dir.display().to_string(),
+        ));
+    }
 }

@@ -285,7 +285,13 @@ impl Serve {
         )
         .unwrap();
         let component = std::fs::read(op_test_plugins::FLOOD).unwrap();
-        let (package, _) = op::package::pack(&manifest, "plugin.yaml", &component, None).unwrap();
+        let (package, _) = op::package::pack(
+            &manifest,
+            "plugin.yaml",
+            &op::code::PluginCode::Component(component),
+            None,
+        )
+        .unwrap();
         let answer = send(
             &self.admin,
             "POST",

@@ -158,11 +158,65 @@ async fn ones(
         })?
     };
     sign(&mut headers, &credentials)?;
+    let bearer = open_api_token(call, link, &mut headers)?;
     let mut answer = send(method, url, headers, req.body, timeout, timeout).await?;
     if req.root {
         scrub(&mut answer, credentials.token.as_bytes());
     }
+    if let Some(token) = bearer {
+        scrub(&mut answer, token.as_bytes());
+    }
     Ok(answer)
+}
+
+/// The API base of ONES OpenAPI v2 for OPFetch paths (`/openapi/v2/...`).
+const OPENAPI: &str = "/openapi";
+
+/// What a plugin is given in place of an OpenAPI token
+/// (`getOpenApiToken({teamID})` in the JS SDK): this prefix and the team.
+pub const OPENAPI_STAND_IN: &str = "op-openapi-token:";
+
+/// Swaps an `Authorization: Bearer op-openapi-token:TEAM` header for the
+/// team's super-admin token, which serves as its OpenAPI token; returns the
+/// secret it put in, for scrubbing. The stand-in means nothing anywhere
+/// else: only this path to ONES exchanges it, and only for a team this
+/// plugin may act in.
+fn open_api_token(
+    call: &CallContext,
+    link: &OnesLink,
+    headers: &mut HeaderMap,
+) -> Result<Option<String>, FetchError> {
+    let Some(value) = headers.get(reqwest::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let Some(team) = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| v.trim().strip_prefix(OPENAPI_STAND_IN))
+        .map(str::to_string)
+    else {
+        return Ok(None);
+    };
+    let asked = Some(team.as_str()).filter(|t| !t.is_empty());
+    let allowed = root_team(call, asked)?;
+    if !call.instance.org_level && allowed != team && !team.is_empty() {
+        return Err(FetchError::NoTeam(format!(
+            "this team-level plugin is installed in team {allowed} and cannot use the OpenAPI token of team {team}"
+        )));
+    }
+    let credentials = link.super_admins.for_team(allowed).ok_or_else(|| {
+        FetchError::NoCredentials(format!(
+            "no super-admin credentials for team {allowed}, so no OpenAPI token"
+        ))
+    })?;
+    let mut bearer =
+        HeaderValue::from_str(&format!("Bearer {}", credentials.token)).map_err(|_| {
+            FetchError::NoCredentials("the configured token is not a header value".into())
+        })?;
+    bearer.set_sensitive(true);
+    headers.insert(reqwest::header::AUTHORIZATION, bearer);
+    Ok(Some(credentials.token))
 }
 
 /// Where an OPFetch path goes on ONES.
@@ -170,8 +224,9 @@ async fn ones(
 pub struct OnesTarget {
     /// The URL, as it is sent.
     pub url: Url,
-    /// Its API base.
-    pub scope: ApiScope,
+    /// Its API base: `/project/api/project`, `/wiki/api/wiki` or
+    /// `/openapi` (ONES OpenAPI v2, reached with a bearer token).
+    pub base: &'static str,
     /// The team the path names (`/team/:teamUUID/...`), if any.
     pub team: Option<String>,
 }
@@ -199,17 +254,19 @@ pub fn ones_url(base_url: &str, path: &str) -> Result<OnesTarget, FetchError> {
     }) {
         return Err(refuse("has `.` or `..` segments"));
     }
-    let (scope, base) = if path == "/wiki" || path.starts_with("/wiki/") {
-        (ApiScope::Wiki, "/wiki/api")
+    let (api, base) = if path == "/wiki" || path.starts_with("/wiki/") {
+        (ApiScope::Wiki.base(), "/wiki/api")
+    } else if path == OPENAPI || path.starts_with(&format!("{OPENAPI}/")) {
+        (OPENAPI, "")
     } else {
-        (ApiScope::Project, "/project/api/project")
+        (ApiScope::Project.base(), "/project/api/project")
     };
     let url = Url::parse(&format!("{base_url}{base}{path}")).map_err(|err| {
         FetchError::InvalidRequest(format!("`{path}` does not make a URL: {err}"))
     })?;
     let origin = Url::parse(base_url)
         .map_err(|err| FetchError::InvalidRequest(format!("the ONES URL is not a URL: {err}")))?;
-    let want = format!("{}{}", origin.path().trim_end_matches('/'), scope.base());
+    let want = format!("{}{}", origin.path().trim_end_matches('/'), api);
     let sent = url.path();
     if url.origin() != origin.origin() || below(sent, &want).is_none() {
         return Err(refuse("does not stay under the API base once parsed"));
@@ -226,7 +283,11 @@ pub fn ones_url(base_url: &str, path: &str) -> Result<OnesTarget, FetchError> {
         (Some(first), Some(named)) if first.eq_ignore_ascii_case("team") => Some(named.to_string()),
         _ => None,
     };
-    Ok(OnesTarget { url, scope, team })
+    Ok(OnesTarget {
+        url,
+        base: api,
+        team,
+    })
 }
 
 /// `path` below `base` (empty or starting with `/`), if it is there.

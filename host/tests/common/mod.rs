@@ -193,3 +193,29 @@ pub async fn probe_fetch(origin: &str, order: serde_json::Value) -> serde_json::
     assert_eq!(res.status(), 200);
     json(res).await
 }
+
+/// Loads the TypeScript plugin project `dir` from its bundle (built by
+/// `op-test-plugins`), its manifest changed by `edit`, installed as
+/// `installation`: pre-initialised and componentized by op, through the
+/// tests' snapshot cache.
+pub async fn load_ts(
+    dir: &str,
+    bundle: &str,
+    edit: impl Fn(String) -> String,
+    installation: Installation,
+) -> Arc<Plugin> {
+    let text = edit(std::fs::read_to_string(Path::new(dir).join("config/plugin.yaml")).unwrap());
+    let manifest = op::manifest::parse(&text, "config/plugin.yaml").unwrap();
+    let code = op::code::PluginCode::JavaScript(std::fs::read_to_string(bundle).unwrap());
+    let plugin = code
+        .load(
+            &runtime(),
+            manifest,
+            "config/plugin.yaml",
+            bundle,
+            installation,
+        )
+        .await
+        .unwrap_or_else(|err| panic!("loading {bundle}: {err}"));
+    Arc::new(plugin)
+}

@@ -67,7 +67,7 @@ pub fn opfetch_path(path: &str) -> bool {
     let Ok(target) = ones_url(ONES, path) else {
         return false;
     };
-    let base = target.scope.base();
+    let base = target.base;
     let sent: http::Uri = target.url.as_str().parse().expect("hyper takes it");
     assert_eq!(
         sent.authority().map(|a| a.as_str()),

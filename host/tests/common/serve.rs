@@ -87,7 +87,7 @@ impl Running {
 /// edited by `edit`.
 pub fn package(dir: &str, wasm: &str, edit: impl Fn(String) -> String) -> Vec<u8> {
     let manifest = std::fs::read_to_string(Path::new(dir).join("config/plugin.yaml")).unwrap();
-    let component = std::fs::read(wasm).unwrap();
+    let component = op::code::PluginCode::Component(std::fs::read(wasm).unwrap());
     op::package::pack(&edit(manifest), "plugin.yaml", &component, None)
         .unwrap()
         .0

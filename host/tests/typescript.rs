@@ -1,0 +1,476 @@
+//! TypeScript plugins over real HTTP: the examples and the TS probe, bundled
+//! from source by `op-test-plugins`, pre-initialised and componentized by op,
+//! in front of a recording stand-in for ONES.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::upstream::{self, Upstream};
+use common::{SignedAs, client, error_reason, json, load_ts, serve, serve_in_front_of};
+use op::gateway::GatewayLimits;
+use op::imports::{Credentials, Installation, OnesLink, SingleSuperAdmin};
+use op::runtime::Plugin;
+use serde_json::{Value, json};
+
+const BASE: &str = "/project/api/project";
+const ADMIN_ID: &str = "AdminU01";
+const ADMIN_TOKEN: &str = "ts-super-secret-admin-token-77aa";
+const TEAM: &str = "TeamOne1";
+
+fn installation(ones: &str) -> Installation {
+    Installation {
+        instance_id: "tsinst01".into(),
+        team_uuid: Some(TEAM.into()),
+        organization_uuid: Some("OrgOne01".into()),
+        config: vec![("greeting".into(), "bonjour".into())],
+        ones: Some(OnesLink {
+            base_url: ones.to_string(),
+            super_admins: Arc::new(SingleSuperAdmin(Credentials {
+                user_id: ADMIN_ID.into(),
+                token: ADMIN_TOKEN.into(),
+            })),
+        }),
+        workspace: None,
+    }
+}
+
+/// A fixed ONES origin: the snapshot (and so its cache entry) depends on
+/// the installation, so the tests that only need an origin share one.
+const NO_ONES: &str = "http://127.0.0.1:9";
+
+async fn probe_at(ones: &str) -> Arc<Plugin> {
+    load_ts(
+        op_test_plugins::TS_PROBE_DIR,
+        op_test_plugins::TS_PROBE,
+        |text| text,
+        installation(ones),
+    )
+    .await
+}
+
+async fn probe_served(ones: &Upstream) -> String {
+    let probe = probe_at(&ones.origin).await;
+    serve_in_front_of(vec![probe], &ones.origin).await.0
+}
+
+async fn post(origin: &str, path: &str, body: Value) -> reqwest::Response {
+    client()
+        .post(format!("{origin}{BASE}{path}"))
+        .signed_as("AliceU01", "alice-token")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn ts_hello_answers_the_ones_template() {
+    let hello = load_ts(
+        op_test_plugins::TS_HELLO_DIR,
+        op_test_plugins::TS_HELLO,
+        |text| text,
+        installation(NO_ONES),
+    )
+    .await;
+    assert_eq!(hello.functions(), ["jackFunc"]);
+    let (origin, _) = serve(vec![hello], GatewayLimits::default()).await;
+    let res = post(&origin, "/hello", json!({"x": 1})).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["content-type"].to_str().unwrap(),
+        "application/json"
+    );
+    assert_eq!(
+        json(res).await,
+        json!({"res": "hello world", "requestBody": {"x": 1}})
+    );
+}
+
+#[tokio::test]
+async fn the_request_reaches_the_function_in_the_ones_shape() {
+    let (origin, _) = serve(vec![probe_at(NO_ONES).await], GatewayLimits::default()).await;
+    let res = client()
+        .post(format!("{origin}{BASE}/echo/abc?q=1&r=two%20words"))
+        .header("Ones-User-Id", "AliceU01")
+        .header("Ones-Auth-Token", "alice-token")
+        .header("X-Custom", "v1")
+        .body(r#"{"k":[1,2]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let seen = json(res).await;
+    assert_eq!(seen["method"], "POST");
+    assert_eq!(seen["params"], json!({"name": "abc"}));
+    assert_eq!(seen["query"], json!({"q": "1", "r": "two words"}));
+    assert_eq!(seen["body"], json!({"k": [1, 2]}));
+    assert_eq!(seen["headers"]["x-custom"], "v1");
+    // Headers answer look-ups in any case.
+    assert_eq!(seen["userId"], json!(["AliceU01", "AliceU01", "AliceU01"]));
+}
+
+#[tokio::test]
+async fn top_level_and_calls_see_the_installations_environment() {
+    let (origin, _) = serve(vec![probe_at(NO_ONES).await], GatewayLimits::default()).await;
+    let seen = json(post(&origin, "/echo/env", json!({})).await).await;
+    // Top level ran once, when op pre-initialised the plugin for this
+    // installation: it saw the installation's team and config.
+    assert_eq!(seen["topTeam"], TEAM);
+    assert_eq!(seen["topConfig"], json!({"greeting": "bonjour"}));
+    let env = &seen["env"];
+    assert_eq!(env["teamUUID"], TEAM);
+    assert_eq!(env["organizationUUID"], "OrgOne01");
+    assert_eq!(env["orgUUID"], "OrgOne01");
+    assert_eq!(env["instanceId"], "tsinst01");
+    assert_eq!(env["greeting"], "bonjour");
+    assert_eq!(
+        seen["pluginConfig"],
+        json!([{"arg_key": "greeting", "arg_value": "bonjour"}])
+    );
+}
+
+#[tokio::test]
+async fn another_installation_gets_its_own_top_level() {
+    let mut other = installation(NO_ONES);
+    other.team_uuid = Some("TeamTwo2".into());
+    other.instance_id = "tsinst02".into();
+    let probe = load_ts(
+        op_test_plugins::TS_PROBE_DIR,
+        op_test_plugins::TS_PROBE,
+        |text| text,
+        other,
+    )
+    .await;
+    let (origin, _) = serve(vec![probe], GatewayLimits::default()).await;
+    let seen = json(post(&origin, "/echo/env", json!({})).await).await;
+    assert_eq!(seen["topTeam"], "TeamTwo2");
+    assert_eq!(seen["env"]["instanceId"], "tsinst02");
+}
+
+#[tokio::test]
+async fn math_random_and_random_bytes_differ_between_calls() {
+    let (origin, _) = serve(vec![probe_at(NO_ONES).await], GatewayLimits::default()).await;
+    let a = json(post(&origin, "/random", json!({})).await).await;
+    let b = json(post(&origin, "/random", json!({})).await).await;
+    assert_ne!(a["random"], b["random"]);
+    assert_ne!(a["bytes"], b["bytes"]);
+    assert_eq!(a["bytes"].as_str().unwrap().len(), 16);
+    // Date.now() is the real time, not the snapshot's.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as f64;
+    let seen = a["now"].as_f64().unwrap();
+    assert!((now - seen).abs() < 60_000.0, "Date.now() {seen} vs {now}");
+}
+
+#[tokio::test]
+async fn throws_and_rejections_become_the_ones_error_shape() {
+    let (origin, _) = serve(vec![probe_at(NO_ONES).await], GatewayLimits::default()).await;
+    let reason = error_reason(
+        post(&origin, "/fail/throw", json!({})).await,
+        500,
+        "plugin.error",
+    )
+    .await;
+    assert!(reason.contains("boom"), "{reason}");
+    let res = post(&origin, "/fail/reject", json!({})).await;
+    assert_eq!(res.status(), 409);
+    let body = json(res).await;
+    assert_eq!(
+        body,
+        json!({"model": "plugin.conflict", "reason": "taken", "type": "warning"})
+    );
+    let res = post(&origin, "/fail/log", json!({})).await;
+    assert_eq!(res.status(), 418);
+    assert_eq!(json(res).await["reason"], "teapot");
+    let reason = error_reason(
+        post(&origin, "/fail/never", json!({})).await,
+        500,
+        "plugin.js_error",
+    )
+    .await;
+    assert!(reason.contains("never settle"), "{reason}");
+}
+
+#[tokio::test]
+async fn an_endless_loop_and_an_oom_in_js_are_cut_by_the_limits() {
+    let (origin, _) = serve(vec![probe_at(NO_ONES).await], GatewayLimits::default()).await;
+    let started = std::time::Instant::now();
+    let res = post(&origin, "/fail/spin", json!({})).await;
+    assert_eq!(res.status(), 504, "{:?}", res.text().await);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let res = post(&origin, "/fail/oom", json!({})).await;
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    assert!(status >= 500 && text.contains("memory"), "{status} {text}");
+    // The plugin still answers afterwards: each call is a fresh instance.
+    let res = post(&origin, "/shape/json", json!({})).await;
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn timers_fire_in_order_and_really_wait() {
+    let (origin, _) = serve(vec![probe_at(NO_ONES).await], GatewayLimits::default()).await;
+    let seen = json(post(&origin, "/timer", json!({})).await).await;
+    assert!(seen["waited"].as_f64().unwrap() >= 70.0, "{seen}");
+    assert_eq!(seen["order"], json!(["a", "b"]));
+}
+
+#[tokio::test]
+async fn result_shapes_become_http_answers() {
+    let (origin, _) = serve(vec![probe_at(NO_ONES).await], GatewayLimits::default()).await;
+    let res = post(&origin, "/shape/text", json!({})).await;
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.headers()["x-one"], "a");
+    let two: Vec<_> = res.headers().get_all("x-two").iter().collect();
+    assert_eq!(two, ["b", "c"]);
+    assert_eq!(res.text().await.unwrap(), "plain");
+    let res = post(&origin, "/shape/bytes", json!({})).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.bytes().await.unwrap().as_ref(), [0, 1, 2, 255]);
+    let res = post(&origin, "/shape/empty", json!({})).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.bytes().await.unwrap().len(), 0);
+    let res = post(&origin, "/shape/raw", json!({"abc": 1})).await;
+    assert_eq!(json(res).await["length"], 9);
+}
+
+/// Asks the probe for the OPFetch call form `form`; the answer's status and
+/// JSON, and what ONES received.
+async fn form(ones: &Upstream, origin: &str, order: Value) -> (u16, Value, upstream::Recorded) {
+    ones.clear();
+    let res = post(origin, "/fetch", order).await;
+    let status = res.status().as_u16();
+    let body = json(res).await;
+    (status, body, ones.last())
+}
+
+#[tokio::test]
+async fn every_opfetch_form_reaches_ones_with_the_right_credentials() {
+    let ones = upstream::start().await;
+    let origin = probe_served(&ones).await;
+
+    // The docs' getUserme: the caller's own credentials, ONES's answer.
+    let (status, body, got) = form(&ones, &origin, json!({"form": "docs-user"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(got.uri, format!("{BASE}/users/me"));
+    assert_eq!(got.header_values("ones-user-id"), ["AliceU01"]);
+    assert_eq!(got.header_values("ones-auth-token"), ["alice-token"]);
+    assert_eq!(body["statusCode"], 200);
+    assert_eq!(body["status"], 200);
+    assert_eq!(body["data"]["uuid"], "AliceU01");
+    assert_eq!(body["same"], true);
+
+    // root: true: the super-admin, whose token ONES echoes and op scrubs.
+    let (status, body, got) = form(
+        &ones,
+        &origin,
+        json!({"form": "docs-root", "path": format!("/team/{TEAM}/items/view")}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(got.method, "POST");
+    assert_eq!(got.header_values("ones-user-id"), [ADMIN_ID]);
+    assert_eq!(got.header_values("ones-auth-token"), [ADMIN_TOKEN]);
+    let sent: Value = serde_json::from_slice(&got.body).unwrap();
+    assert_eq!(sent["view"], json!(["[default]"]));
+
+    let (_, _, got) = form(
+        &ones,
+        &origin,
+        json!({"form": "path-config", "path": "/things"}),
+    )
+    .await;
+    assert_eq!(got.method, "POST");
+    assert_eq!(got.header_values("x-probe"), ["yes"]);
+    assert_eq!(got.header_values("content-type"), ["application/json"]);
+    assert_eq!(got.body.as_ref(), br#"{"a":1}"#);
+    assert_eq!(got.header_values("ones-user-id"), [ADMIN_ID]);
+
+    let (_, body, got) = form(
+        &ones,
+        &origin,
+        json!({"form": "path-only", "path": "/plain"}),
+    )
+    .await;
+    assert_eq!(got.method, "GET");
+    assert_eq!(body["data"]["uri"], format!("{BASE}/plain"));
+
+    let (_, _, got) = form(&ones, &origin, json!({"form": "url-key", "path": "/u"})).await;
+    assert_eq!(got.method, "PUT");
+    assert_eq!(got.body.as_ref(), b"plain text");
+
+    let (_, _, got) = form(&ones, &origin, json!({"form": "get", "path": "/q"})).await;
+    assert_eq!(got.uri, format!("{BASE}/q?q=x+y"));
+
+    let (_, _, got) = form(&ones, &origin, json!({"form": "post", "path": "/p"})).await;
+    assert_eq!(got.method, "POST");
+    assert_eq!(got.body.as_ref(), br#"{"b":2}"#);
+
+    let (_, _, got) = form(&ones, &origin, json!({"form": "create", "path": "/c"})).await;
+    assert_eq!(got.header_values("x-made"), ["create"]);
+
+    let (status, body, _) = form(
+        &ones,
+        &origin,
+        json!({"form": "arraybuffer", "path": "/bin"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["bytes"].as_u64().unwrap() > 0);
+
+    let (status, body, _) = form(&ones, &origin, json!({"form": "legacy", "path": "/l"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["statusCode"], 200);
+    assert_eq!(body["body"]["uri"], format!("{BASE}/l"));
+}
+
+#[tokio::test]
+async fn a_non_2xx_answer_rejects_with_a_fetch_error() {
+    let ones = upstream::start().await;
+    let origin = probe_served(&ones).await;
+    let (status, body, _) = form(
+        &ones,
+        &origin,
+        json!({"form": "path-only", "path": "/missing"}),
+    )
+    .await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["fetchError"], true);
+    assert_eq!(body["status"], 404);
+    assert_eq!(body["responseStatus"], 404);
+    assert_eq!(body["data"], json!({"errcode": "NotFound"}));
+    // A transport failure rejects too, with the host's reason as its code.
+    let (status, body, _) = form(
+        &ones,
+        &origin,
+        json!({"form": "outside", "url": "http://not-allowed.example/x"}),
+    )
+    .await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["code"], "not-allowed");
+}
+
+#[tokio::test]
+async fn fetch_as_admin_gets_the_openapi_token_only_on_the_way_to_ones() {
+    let ones = upstream::start().await;
+    let origin = probe_served(&ones).await;
+    let (status, body, got) = form(
+        &ones,
+        &origin,
+        json!({"form": "openapi", "path": "/openapi/v2/project/projects"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        got.uri,
+        format!("/openapi/v2/project/projects?teamID={TEAM}")
+    );
+    assert_eq!(
+        got.header_values("authorization"),
+        [format!("Bearer {ADMIN_TOKEN}")]
+    );
+}
+
+#[tokio::test]
+async fn a_hostile_plugin_that_echoes_everything_finds_no_secret() {
+    let ones = upstream::start().await;
+    let origin = probe_served(&ones).await;
+    let res = client()
+        .post(format!("{origin}{BASE}/echo/all"))
+        .header("Ones-User-Id", "AliceU01")
+        .header("Ones-Auth-Token", "alice-token")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let text = res.text().await.unwrap();
+    assert!(text.contains("openApiToken"), "{text}");
+    assert!(!text.contains(ADMIN_TOKEN), "{text}");
+    assert!(!text.contains(ADMIN_ID), "{text}");
+    let seen: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(seen["openApiToken"], format!("op-openapi-token:{TEAM}"));
+    // And ONES's echo of the super-admin token is scrubbed before the
+    // plugin reads it.
+    let (_, body, got) = form(
+        &ones,
+        &origin,
+        json!({"form": "docs-root", "path": "/users/me"}),
+    )
+    .await;
+    assert_eq!(got.header_values("ones-auth-token"), [ADMIN_TOKEN]);
+    assert!(!body.to_string().contains(ADMIN_TOKEN), "{body}");
+}
+
+#[tokio::test]
+async fn a_ts_intercept_rejects_and_ones_is_not_called() {
+    let ones = upstream::start().await;
+    let guard = load_ts(
+        op_test_plugins::TS_GUARD_DIR,
+        op_test_plugins::TS_GUARD,
+        |text| text,
+        installation(&ones.origin),
+    )
+    .await;
+    let (origin, _) = serve_in_front_of(vec![guard], &ones.origin).await;
+    let url = format!("{origin}{BASE}/team/{TEAM}/tasks/add2");
+    let res = client()
+        .post(&url)
+        .signed_as("AliceU01", "alice-token")
+        .body(r#"{"tasks":[{"summary":"  "}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body = json(res).await;
+    assert_eq!(body["model"], "plugin.task_guard");
+    assert_eq!(body["type"], "warning");
+    assert!(ones.received().is_empty(), "{:?}", ones.received());
+    let res = client()
+        .post(&url)
+        .signed_as("AliceU01", "alice-token")
+        .body(r#"{"tasks":[{"summary":"write the docs"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(ones.last().uri, format!("{BASE}/team/{TEAM}/tasks/add2"));
+}
+
+#[tokio::test]
+async fn ts_ones_api_runs_the_docs_examples_as_written() {
+    let ones = upstream::start().await;
+    let plugin = load_ts(
+        op_test_plugins::TS_ONES_API_DIR,
+        op_test_plugins::TS_ONES_API,
+        |text| text,
+        installation(&ones.origin),
+    )
+    .await;
+    let (origin, _) = serve_in_front_of(vec![plugin], &ones.origin).await;
+    let res = client()
+        .get(format!("{origin}{BASE}/me"))
+        .signed_as("AliceU01", "alice-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(json(res).await["uuid"], "AliceU01");
+    assert_eq!(
+        ones.last().header_values("ones-auth-token"),
+        ["alice-token"]
+    );
+    let res = client()
+        .post(format!("{origin}{BASE}/projects"))
+        .signed_as("AliceU01", "alice-token")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    let got = ones.last();
+    assert_eq!(got.uri, format!("{BASE}/team/{TEAM}/items/view"));
+    assert_eq!(got.header_values("ones-user-id"), [ADMIN_ID]);
+}

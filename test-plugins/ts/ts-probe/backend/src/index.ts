@@ -1,0 +1,172 @@
+import { OPFetch, Fetch, FetchAsAdmin, getOpenApiToken, isFetchError } from '@ones-op/fetch'
+import { fetchONES } from '@ones-op/node-fetch'
+import { Logger } from '@ones-op/node-logger'
+import { Plugin } from '@ones-op/node-ability'
+import type { PluginRequest, PluginResponse } from '@ones-op/node-types'
+import { randomBytes } from 'crypto'
+
+// Read at module top level, as real plugins do: the installation's values.
+const TOP_TEAM: string | undefined = globalThis.onesEnv.teamUUID
+const TOP_CONFIG = globalThis.onesEnv.config
+
+// Everything the plugin can see: request, environment, globals.
+export async function echo(request: PluginRequest): Promise<PluginResponse> {
+  console.log('echo %s', request.params.name)
+  const headers: Record<string, string> = {}
+  for (const key of Object.keys(request.headers)) headers[key] = String(request.headers[key])
+  return {
+    body: {
+      method: request.method,
+      url: request.url,
+      params: request.params,
+      query: request.query,
+      body: request.body,
+      headers,
+      userId: [
+        request.headers['Ones-User-Id'],
+        request.headers['ones-user-id'],
+        request.headers['ONES-USER-ID'],
+      ],
+      env: globalThis.onesEnv,
+      topTeam: TOP_TEAM,
+      topConfig: TOP_CONFIG,
+      pluginConfig: await Plugin.getPluginConfig(globalThis.onesEnv.teamUUID ?? ''),
+      globals: Object.getOwnPropertyNames(globalThis),
+      openApiToken: await getOpenApiToken({ teamID: globalThis.onesEnv.teamUUID ?? '' }),
+    },
+  }
+}
+
+type Form = { form: string; path?: string; url?: string }
+
+// One OPFetch call form, named in the body; what came back, both shapes.
+export async function fetchForm(request: PluginRequest<Form>): Promise<PluginResponse> {
+  const { form, path = '/users/me', url = '' } = request.body
+  const team = globalThis.onesEnv.teamUUID ?? ''
+  try {
+    let res: any
+    switch (form) {
+      case 'docs-user':
+        res = await OPFetch({
+          path,
+          method: 'GET',
+          headers: {
+            'Ones-User-Id': request.headers['Ones-User-Id'],
+            'Ones-Auth-Token': [request.headers['Ones-Auth-Token']],
+          },
+          root: false,
+          teamUUID: '',
+        })
+        break
+      case 'docs-root':
+        res = await OPFetch({ path, method: 'POST', body: { query: { must: [] }, view: ['[default]'] }, root: true })
+        break
+      case 'path-config':
+        res = await OPFetch(path, { method: 'POST', teamUUID: team, headers: { 'X-Probe': 'yes' }, data: { a: 1 } })
+        break
+      case 'path-only':
+        res = await OPFetch(path)
+        break
+      case 'url-key':
+        res = await OPFetch({ url: path, method: 'PUT', data: 'plain text' })
+        break
+      case 'get':
+        res = await OPFetch.get(path, { params: { q: 'x y' } })
+        break
+      case 'post':
+        res = await OPFetch.post(path, { b: 2 })
+        break
+      case 'create': {
+        const api = OPFetch.create({ teamUUID: team, headers: { 'X-Made': 'create' } })
+        res = await api.get(path)
+        break
+      }
+      case 'arraybuffer':
+        res = await OPFetch({ path, responseType: 'arraybuffer' })
+        return { body: { bytes: new Uint8Array(res.data).length } }
+      case 'legacy': {
+        const legacy = await fetchONES({ path, method: 'GET', root: true })
+        return { body: { statusCode: legacy.statusCode, body: legacy.body } }
+      }
+      case 'openapi':
+        res = await FetchAsAdmin(path, { method: 'GET', params: { teamID: team } })
+        break
+      case 'outside':
+        res = await Fetch(url, { method: 'GET' })
+        break
+      default:
+        return { statusCode: 400, body: { reason: `unknown form ${form}` } }
+    }
+    return {
+      body: {
+        statusCode: res.statusCode,
+        status: res.status,
+        data: res.data,
+        same: res.body === res.data,
+        contentType: res.headers['content-type'],
+      },
+    }
+  } catch (e) {
+    if (isFetchError(e)) {
+      return {
+        statusCode: 502,
+        body: { fetchError: true, status: e.status, code: e.code, responseStatus: e.response?.status, data: e.response?.data, message: e.message },
+      }
+    }
+    throw e
+  }
+}
+
+export async function random(): Promise<PluginResponse> {
+  return { body: { random: Math.random(), bytes: randomBytes(8).toString('hex'), now: Date.now() } }
+}
+
+// Failures on purpose: /fail/:how.
+export async function fail(request: PluginRequest): Promise<PluginResponse> {
+  switch (request.params.how) {
+    case 'throw':
+      throw new Error('boom')
+    case 'reject':
+      return Promise.reject({ statusCode: 409, body: { reason: 'taken', code: 409, type: 'warning', model: 'plugin.conflict' } })
+    case 'never':
+      return new Promise<PluginResponse>(() => {})
+    case 'spin':
+      for (;;) {}
+    case 'oom': {
+      const hoard: string[][] = []
+      for (;;) hoard.push(new Array(100000).fill('x'.repeat(16)))
+    }
+    case 'log':
+      Logger.error('about to fail')
+      throw { statusCode: 418, reason: 'teapot' }
+    default:
+      return {}
+  }
+}
+
+export async function timer(): Promise<PluginResponse> {
+  const started = Date.now()
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const order: string[] = []
+  await Promise.all([
+    new Promise<void>((r) => setTimeout(() => { order.push('b'); r() }, 20)),
+    new Promise<void>((r) => setTimeout(() => { order.push('a'); r() }, 5)),
+  ])
+  return { body: { waited: Date.now() - started, order } }
+}
+
+// Result shapes: /shape/:kind.
+export async function shape(request: PluginRequest): Promise<PluginResponse> {
+  switch (request.params.kind) {
+    case 'text':
+      return { statusCode: 201, headers: { 'X-One': 'a', 'X-Two': ['b', 'c'] }, body: 'plain' }
+    case 'bytes':
+      return { headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array([0, 1, 2, 255]) }
+    case 'empty':
+      return undefined as unknown as PluginResponse
+    case 'raw':
+      return { body: { length: request.rawBody?.length ?? -1 } }
+    default:
+      return { body: { kind: request.params.kind } }
+  }
+}
