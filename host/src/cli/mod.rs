@@ -70,9 +70,23 @@ pub struct NewArgs {
     /// The directory to create; its last component names the plugin.
     pub path: PathBuf,
     /// The op-plugin-sdk crate the backend depends on (default: the
-    /// sources this op was built from).
+    /// sources this op was built from). Rust projects only.
     #[arg(long, value_name = "DIR", env = "OP_SDK_DIR")]
     pub sdk: Option<PathBuf>,
+    /// The backend's language: `rust` (a cdylib crate) or `ts` (TypeScript,
+    /// in the ONES layout).
+    #[arg(long, value_enum, default_value = "rust")]
+    pub lang: Lang,
+}
+
+/// The languages `op new` writes a backend in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    /// A Rust crate built for wasm32-wasip2.
+    Rust,
+    /// TypeScript, bundled by op's JS SDK.
+    #[value(alias = "typescript")]
+    Ts,
 }
 
 /// `op check`.

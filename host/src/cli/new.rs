@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use super::NewArgs;
+use super::{Lang, NewArgs};
 use crate::manifest;
 
 const PLUGIN_YAML: &str = include_str!("scaffold/plugin.yaml");
@@ -14,6 +14,17 @@ const CARGO_TOML: &str = include_str!("scaffold/Cargo.toml");
 const LIB_RS: &str = include_str!("scaffold/lib.rs");
 const README: &str = include_str!("scaffold/README.md");
 const GITIGNORE: &str = include_str!("scaffold/gitignore");
+
+/// The TypeScript project (`--lang ts`), in the ONES layout.
+mod ts {
+    pub const PLUGIN_YAML: &str = include_str!("scaffold/ts/plugin.yaml");
+    pub const PACKAGE_JSON: &str = include_str!("scaffold/ts/package.json");
+    pub const TSCONFIG: &str = include_str!("scaffold/ts/tsconfig.json");
+    pub const INDEX_TS: &str = include_str!("scaffold/ts/index.ts");
+    pub const TEST: &str = include_str!("scaffold/ts/index.test.mjs");
+    pub const README: &str = include_str!("scaffold/ts/README.md");
+    pub const GITIGNORE: &str = include_str!("scaffold/ts/gitignore");
+}
 
 /// Where the SDK's sources were when this `op` was built.
 fn built_in_sdk() -> PathBuf {
@@ -41,6 +52,9 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
             "{} already exists and is not empty; choose another name",
             dir.display()
         );
+    }
+    if args.lang == Lang::Ts {
+        return new_ts(dir, name);
     }
     let sdk = args
         .sdk
@@ -73,7 +87,17 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
         ("README.md", fill(README)),
         (".gitignore", GITIGNORE.to_string()),
     ];
-    for (file, text) in &files {
+    write_files(dir, &files)?;
+    println!(
+        "\nnext:\n  op invoke run {0}          serve it, rebuilding on every save\n  (cd {0}/backend && cargo test)   run its unit tests",
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `files` under `dir` and lists them.
+fn write_files(dir: &Path, files: &[(&str, String)]) -> anyhow::Result<()> {
+    for (file, text) in files {
         let path = dir.join(file);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
@@ -82,11 +106,44 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
     println!("created the plugin project {}:", dir.display());
-    for (file, _) in &files {
+    for (file, _) in files {
         println!("  {file}");
     }
+    Ok(())
+}
+
+/// `op new NAME --lang ts`: `backend/src/index.ts` with one addition route
+/// and one intercept, `package.json` without any path of this machine, a
+/// `tsconfig.json` and unit tests that reach op's JS SDK through the
+/// `.op/js-sdk` link every op command keeps up to date.
+fn new_ts(dir: &Path, name: &str) -> anyhow::Result<ExitCode> {
+    let fill = |template: &str| {
+        template
+            .replace("{{name}}", name)
+            .replace("{{crate}}", &format!("{}-backend", name.replace('_', "-")))
+            .replace("{{app_id}}", &crate::dev::random_hex()[..8])
+    };
+    let schema = serde_json::to_string_pretty(&manifest::json_schema())? + "\n";
+    let files: [(&str, String); 8] = [
+        ("config/plugin.yaml", fill(ts::PLUGIN_YAML)),
+        ("config/plugin.schema.json", schema),
+        ("backend/package.json", fill(ts::PACKAGE_JSON)),
+        ("backend/tsconfig.json", ts::TSCONFIG.to_string()),
+        ("backend/src/index.ts", ts::INDEX_TS.to_string()),
+        ("backend/test/index.test.mjs", ts::TEST.to_string()),
+        ("README.md", fill(ts::README)),
+        (".gitignore", ts::GITIGNORE.to_string()),
+    ];
+    write_files(dir, &files)?;
+    match crate::js::sdk::locate() {
+        Ok(sdk) => crate::js::sdk::link_into(dir, &sdk)
+            .with_context(|| format!("cannot link op's JS SDK into {}", dir.display()))?,
+        Err(err) => {
+            eprintln!("warning: op's JS SDK is not ready ({err}); the first `op check` links it")
+        }
+    }
     println!(
-        "\nnext:\n  op invoke run {0}          serve it, rebuilding on every save\n  (cd {0}/backend && cargo test)   run its unit tests",
+        "\nnext:\n  op invoke run {0}          serve it, rebuilding on every save\n  (cd {0}/backend && npm test)     run its unit tests",
         dir.display()
     );
     Ok(ExitCode::SUCCESS)

@@ -105,3 +105,33 @@ fn unpack(dir: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Links the SDK at `project/.op/js-sdk`, so that the project's
+/// `tsconfig.json` (types for editors) and its tests (the mock host) find it
+/// by a relative path that stays the same wherever the project moves. The
+/// link is made again when it points elsewhere.
+pub fn link_into(project: &Path, sdk: &Path) -> std::io::Result<()> {
+    let state = project.join(".op");
+    std::fs::create_dir_all(&state)?;
+    let link = state.join("js-sdk");
+    let target = sdk.canonicalize()?;
+    match std::fs::read_link(&link) {
+        Ok(existing) if existing == target => return Ok(()),
+        Ok(_) => std::fs::remove_file(&link)?,
+        Err(_) if link.exists() => {
+            return Err(std::io::Error::other(format!(
+                "{} exists and is not a link; remove it",
+                link.display()
+            )));
+        }
+        Err(_) => {}
+    }
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(&target, &link)
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::write(state.join("js-sdk.txt"), target.display().to_string())
+    }
+}
