@@ -3,105 +3,14 @@
 //! requests run, broken edits that keep the old version serving, and
 //! `op invoke clear`.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 mod common;
 
-use common::binary::{Killed as Server, offline_op, target_dir, text};
-
-/// `op ARGS` in `cwd`, offline, with the console as a user sees it (no
-/// colour in a pipe).
-fn op(args: &[&str], cwd: &Path) -> Command {
-    let mut command = offline_op();
-    command
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("RUST_LOG")
-        .env("NO_COLOR", "1");
-    command
-}
-
-/// The lines a child writes to one stream, collected as they come.
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<String>>>);
-
-impl Lines {
-    fn follow(stream: impl Read + Send + 'static) -> Self {
-        let lines = Lines::default();
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                sink.0.lock().unwrap().push(line);
-            }
-        });
-        lines
-    }
-
-    fn all(&self) -> String {
-        self.0.lock().unwrap().join("\n")
-    }
-
-    /// Waits until a line after the first `from` lines contains `needle`.
-    fn wait_for(&self, needle: &str, from: usize) -> String {
-        let deadline = Instant::now() + Duration::from_secs(240);
-        loop {
-            {
-                let lines = self.0.lock().unwrap();
-                if let Some(line) = lines.iter().skip(from).find(|l| l.contains(needle)) {
-                    return line.clone();
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no line with `{needle}` in:\n{}",
-                self.all()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.0.lock().unwrap().len()
-    }
-}
-
-/// A GET over loopback: (status, body).
-fn get(url: &str) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-s", "-w", "\n%{http_code}", "--max-time", "10", url])
-        .output()
-        .expect("curl is installed");
-    let out = text(&out.stdout);
-    let (body, status) = out.rsplit_once('\n').unwrap_or(("", "0"));
-    (status.parse().unwrap_or(0), body.to_string())
-}
-
-/// Polls `url` until it answers `want`.
-fn wait_for_answer(url: &str, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(240);
-    loop {
-        let (status, body) = get(url);
-        if status == 200 && body == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{url} still answers {status} {body}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn edit(file: &Path, from: &str, to: &str) {
-    let old = std::fs::read_to_string(file).unwrap();
-    assert!(old.contains(from), "{} has no `{from}`", file.display());
-    std::fs::write(file, old.replace(from, to)).unwrap();
-}
+use common::binary::{Killed as Server, target_dir, text};
+use common::console::{Lines, edit, get, op, wait_for_answer};
 
 #[test]
 fn a_new_project_is_tested_served_edited_live_and_cleared() {

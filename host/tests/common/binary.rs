@@ -25,11 +25,18 @@ pub fn target_dir(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The checkout's JS SDK, its tools installed by `op-test-plugins`.
+pub fn js_sdk() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-sdk-js")
+}
+
 /// `op` with no ONES configured from the environment (so the simulator
-/// starts), building plugins into `target/guests`.
+/// starts), building Rust plugins into `target/guests` and TypeScript ones
+/// with the checkout's JS SDK.
 pub fn offline_op() -> Command {
     let mut command = Command::new(OP);
     command.env("CARGO_TARGET_DIR", target_dir("guests"));
+    command.env("OP_JS_SDK", js_sdk());
     for var in ONES_ENV {
         command.env_remove(var);
     }

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod console;
 pub mod properties;
 pub mod raw;
 pub mod serve;
