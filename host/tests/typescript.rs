@@ -474,3 +474,93 @@ async fn ts_ones_api_runs_the_docs_examples_as_written() {
     assert_eq!(got.uri, format!("{BASE}/team/{TEAM}/items/view"));
     assert_eq!(got.header_values("ones-user-id"), [ADMIN_ID]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn op_serve_installs_upgrades_and_restarts_ts_packages() {
+    use common::serve::{Running, TEAM as SERVE_TEAM, admin_post, ts_package};
+    let ones = upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = client();
+    let running = Running::start(dir.path(), &ones.origin).await;
+    let url = running.url(&format!("/admin/plugins?team={SERVE_TEAM}"));
+    let hello = |version: &'static str, greeting: &'static str| {
+        ts_package(
+            op_test_plugins::TS_HELLO_DIR,
+            op_test_plugins::TS_HELLO,
+            move |m| m.replace("version: 1.0.0", &format!("version: {version}")),
+            move |code| code.replace("hello world", greeting),
+        )
+    };
+    let (status, installed) = admin_post(&client, url.clone(), hello("1.0.0", "hello world")).await;
+    assert_eq!(status, 201, "{installed}");
+    let guard = ts_package(
+        op_test_plugins::TS_GUARD_DIR,
+        op_test_plugins::TS_GUARD,
+        |m| m,
+        |code| code,
+    );
+    let (status, installed) = admin_post(&client, url.clone(), guard).await;
+    assert_eq!(status, 201, "{installed}");
+    assert_eq!(installed["plugin"]["hooks"][0]["type"], "intercept");
+
+    let greet = |running: &Running| {
+        let url = running.url(&format!("{BASE}/hello"));
+        let client = client.clone();
+        async move {
+            let res = client.post(url).body(r#"{"n":1}"#).send().await.unwrap();
+            (res.status().as_u16(), res.text().await.unwrap())
+        }
+    };
+    assert_eq!(
+        greet(&running).await,
+        (200, r#"{"res":"hello world","requestBody":{"n":1}}"#.to_string())
+    );
+    let add = running.url(&format!("{BASE}/team/{SERVE_TEAM}/tasks/add2"));
+    let res = client
+        .post(&add)
+        .body(r#"{"tasks":[{"summary":""}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(ones.received().is_empty());
+
+    // An upgrade: the new bundle answers.
+    let (status, upgraded) = admin_post(&client, url.clone(), hello("1.1.0", "hello again")).await;
+    assert_eq!(status, 200, "{upgraded}");
+    assert_eq!(upgraded["action"], "upgraded");
+    assert_eq!(
+        greet(&running).await,
+        (200, r#"{"res":"hello again","requestBody":{"n":1}}"#.to_string())
+    );
+
+    // A restart loads both again from the plugins directory.
+    running.shutdown().await;
+    let running = Running::start(dir.path(), &ones.origin).await;
+    assert_eq!(
+        greet(&running).await,
+        (200, r#"{"res":"hello again","requestBody":{"n":1}}"#.to_string())
+    );
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_bundle_whose_top_level_throws_is_refused_with_the_js_message() {
+    let manifest = common::manifest_of(op_test_plugins::TS_HELLO_DIR);
+    let code = op::code::PluginCode::JavaScript(
+        "export function jackFunc() {}\nthrow new TypeError('no config at start');\n".into(),
+    );
+    let err = code
+        .load(
+            &common::runtime(),
+            manifest,
+            "config/plugin.yaml",
+            "plugin.js",
+            installation(NO_ONES),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("plugin.js"), "{err}");
+    assert!(err.contains("TypeError: no config at start"), "{err}");
+}

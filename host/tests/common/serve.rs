@@ -117,3 +117,18 @@ pub async fn admin_get(client: &reqwest::Client, url: String) -> Value {
     assert_eq!(res.status(), 200);
     super::json(res).await
 }
+
+/// A package of the TypeScript example at `dir` with its bundle, both
+/// edited: the manifest by `edit`, the bundle's text by `edit_code`.
+pub fn ts_package(
+    dir: &str,
+    bundle: &str,
+    edit: impl Fn(String) -> String,
+    edit_code: impl Fn(String) -> String,
+) -> Vec<u8> {
+    let manifest = std::fs::read_to_string(Path::new(dir).join("config/plugin.yaml")).unwrap();
+    let code = op::code::PluginCode::JavaScript(edit_code(std::fs::read_to_string(bundle).unwrap()));
+    op::package::pack(&edit(manifest), "plugin.yaml", &code, None)
+        .unwrap()
+        .0
+}
