@@ -1,25 +1,30 @@
-//! The generic JavaScript runner of op (spike).
+//! The generic JavaScript runner of op.
 //!
 //! A core wasm module of the `op:plugin` world with QuickJS inside. It is
 //! never run as built: op writes a plugin's JS bundle into its memory
-//! (`op_js_stage`), calls `wizer-initialize` (which evaluates the bundle and
-//! records its exported functions) and snapshots the result (wizer), then
-//! componentizes it (wit-component). Every call then starts from that
-//! snapshot: `call` builds the request object, calls the exported async
-//! function, drives QuickJS's job queue until the promise settles, and turns
-//! the value or the throw into the WIT response or plugin error.
+//! (`op_js_stage`), calls `wizer-initialize` (which evaluates the prelude and
+//! the bundle and records the bundle's exported functions) and snapshots the
+//! result (wizer), then componentizes it (wit-component). Every call then
+//! starts from that snapshot in a fresh instance: `call` hands the prelude
+//! the function's name (the request stays in Rust until the function reads
+//! it), drives QuickJS's job queue and timers until the prelude reports the
+//! answer or the error, and returns it.
 //!
 //! During the snapshot no import may be called (op's snapshot linker gives
-//! only clocks, at a fixed time): the WASI random import, `fetch`, `log` and
-//! `env` are reached only from `call`.
+//! only clocks and a fixed insecure seed): the WASI random import, the
+//! monotonic clock's waits, `fetch`, `log` and `env` are reached only from
+//! `call`. See README.md and CONTRACT.md.
 
 use std::cell::{Cell, OnceCell, RefCell};
 
-use rquickjs::loader::{BuiltinLoader, BuiltinResolver};
 use rquickjs::{
-    Array, Context, Ctx, Error, Function, Module, Object, Promise, Runtime, Value,
-    promise::PromiseState,
+    Context, Ctx, Error, Exception, Function, Module, Object, Persistent, Runtime, Value,
+    promise::PromiseState, qjs,
 };
+
+mod alloc;
+#[cfg(feature = "probe")]
+mod probe;
 
 // The export macro names `crate::bindings`, which is this module.
 #[allow(clippy::crate_in_macro_def)]
@@ -40,16 +45,27 @@ struct Runner;
 
 bindings::export!(Runner);
 
-/// The JS side of the runner: module shims for the ONES names and the
-/// functions that shape requests, responses and errors.
+/// The JS side of the runner (a function expression, see its head).
 const PRELUDE: &str = include_str!("prelude.js");
-const ONES_FETCH: &str = include_str!("ones-fetch.js");
-const ONES_LOGGER: &str = include_str!("ones-logger.js");
+
+/// Bytes QuickJS may allocate after the snapshot before its cycle collector
+/// first runs. A short call never collects (a collection walks, and so
+/// dirties, every object of the snapshot's heap); a call that allocates a
+/// lot still does.
+const GC_HEADROOM: usize = 16 * 1024 * 1024;
+
+/// What the prelude gives back: the functions the runner calls.
+struct Prelude {
+    call: Persistent<Function<'static>>,
+    next_timer: Persistent<Function<'static>>,
+    fire_timer: Persistent<Function<'static>>,
+}
 
 struct Engine {
     /// Kept alive with the context (never read).
     _runtime: Runtime,
     context: Context,
+    prelude: Prelude,
     functions: Vec<String>,
 }
 
@@ -63,6 +79,11 @@ thread_local! {
     /// xorshift128+ state of `Math.random`; reseeded from WASI random at
     /// the first use in each instance (the snapshot holds `seeded: false`).
     static RANDOM: Cell<(u64, u64, bool)> = const { Cell::new((0x9e37_79b9_7f4a_7c15, 0xbf58_476d_1ce4_e5b9, false)) };
+    /// The request of the running call, read by the prelude's lazy fields.
+    static REQUEST: RefCell<Option<Request>> = const { RefCell::new(None) };
+    /// The outcome of the running call, set by `respond` or `fail`.
+    static OUTCOME: RefCell<Option<Result<Response, PluginError>>> = const { RefCell::new(None) };
+    static INIT_ERROR: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Gives op `len` bytes of guest memory to write the bundle into before it
@@ -77,10 +98,9 @@ pub extern "C" fn op_js_stage(len: usize) -> *mut u8 {
     })
 }
 
-/// Snapshot-time init: evaluates the staged bundle. On failure the message
-/// is kept and every call answers it (op reads it with `functions()` at
-/// load: an empty list with the error logged would hide it, so the error
-/// is a trap here, which fails the snapshot with the JS message).
+/// Snapshot-time init: evaluates the staged bundle. A failure is a trap
+/// (which fails the snapshot) with the message left for op in
+/// `op_js_init_error`.
 #[unsafe(export_name = "wizer-initialize")]
 pub extern "C" fn wizer_initialize() {
     // Run the static constructors now, so that the snapshot records them as
@@ -97,8 +117,7 @@ pub extern "C" fn wizer_initialize() {
     // `ENV_JSON \0 BUNDLE`: the installation's `onesEnv` for top-level
     // reads at snapshot time, then the code.
     let (env_json, bundle) = source.split_once('\0').unwrap_or(("", &source));
-    let result = init(env_json, bundle);
-    match result {
+    match init(env_json, bundle) {
         Ok(engine) => {
             ENGINE.with(|cell| {
                 if cell.set(engine).is_err() {
@@ -113,6 +132,10 @@ pub extern "C" fn wizer_initialize() {
     let mut bytes = source.into_bytes();
     bytes.fill(0);
     std::hint::black_box(&bytes);
+    drop(bytes);
+    // From here on (in every instance made from the snapshot), memory is
+    // handed out by the per-call allocator.
+    alloc::start_call_mode();
 }
 
 fn fail(message: &str) -> ! {
@@ -120,10 +143,6 @@ fn fail(message: &str) -> ! {
     // after the trap (see host/src/js/snapshot.rs).
     INIT_ERROR.with(|e| *e.borrow_mut() = message.as_bytes().to_vec());
     std::process::abort()
-}
-
-thread_local! {
-    static INIT_ERROR: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Where the init's error message is, for the host: `[ptr, len]`.
@@ -141,33 +160,32 @@ pub extern "C" fn op_js_init_error() -> *const u32 {
 }
 
 fn init(env_json: &str, source: &str) -> Result<Engine, String> {
-    let runtime = Runtime::new().map_err(|e| format!("QuickJS runtime: {e}"))?;
+    let runtime = Runtime::new_with_alloc(alloc::QuickJsAlloc)
+        .map_err(|e| format!("QuickJS runtime: {e}"))?;
     runtime.set_max_stack_size(512 * 1024);
-    let resolver = BuiltinResolver::default()
-        .with_module("@ones-op/fetch")
-        .with_module("@ones-op/node-logger");
-    let loader = BuiltinLoader::default()
-        .with_module("@ones-op/fetch", ONES_FETCH)
-        .with_module("@ones-op/node-logger", ONES_LOGGER);
-    runtime.set_loader(resolver, loader);
     let context = Context::full(&runtime).map_err(|e| format!("QuickJS context: {e}"))?;
-    let functions = context.with(|ctx| -> Result<Vec<String>, String> {
-        install_natives(&ctx).map_err(|e| describe(&ctx, e))?;
+    let (prelude, functions) = context.with(|ctx| -> Result<_, String> {
+        let js = |e: Error| describe(&ctx, e);
+        let op = install_natives(&ctx).map_err(js)?;
+        let internal = internal_natives(&ctx).map_err(js)?;
         if !env_json.is_empty() {
             let env = ctx
                 .json_parse(env_json)
                 .map_err(|e| format!("snapshot env: {}", describe(&ctx, e)))?;
-            let op: Object = ctx.globals().get("__op").map_err(|e| describe(&ctx, e))?;
-            op.set("snapshotEnv", env).map_err(|e| describe(&ctx, e))?;
+            internal.set("snapshotEnv", env).map_err(js)?;
         }
-        ctx.eval::<(), _>(PRELUDE)
+        let make: Function = ctx
+            .eval(PRELUDE)
+            .map_err(|e| format!("prelude: {}", describe(&ctx, e)))?;
+        let runner: Object = make
+            .call((op, internal))
             .map_err(|e| format!("prelude: {}", describe(&ctx, e)))?;
         let module = Module::declare(ctx.clone(), "plugin", source)
             .map_err(|e| format!("the bundle does not compile: {}", describe(&ctx, e)))?;
         let (module, promise) = module
             .eval()
             .map_err(|e| format!("the bundle's top level threw: {}", describe(&ctx, e)))?;
-        drive(&ctx, &promise);
+        while promise.state() == PromiseState::Pending && ctx.execute_pending_job() {}
         match promise.state() {
             PromiseState::Resolved => {}
             PromiseState::Rejected => {
@@ -176,7 +194,17 @@ fn init(env_json: &str, source: &str) -> Result<Engine, String> {
                 return Err(format!("the bundle's top level threw: {shown}"));
             }
             PromiseState::Pending => {
-                return Err("the bundle's top level awaits something that never settles".into());
+                let timers: bool = runner
+                    .get::<_, Function>("timersPending")
+                    .and_then(|f| f.call(()))
+                    .unwrap_or(false);
+                return Err(if timers {
+                    "the bundle's top level awaits a timer: timers do not run while op \
+                     pre-initialises a plugin (at install)"
+                        .into()
+                } else {
+                    "the bundle's top level awaits something that never settles".into()
+                });
             }
         }
         let namespace = module
@@ -184,23 +212,28 @@ fn init(env_json: &str, source: &str) -> Result<Engine, String> {
             .map_err(|e| format!("module namespace: {}", describe(&ctx, e)))?;
         let mut functions = Vec::new();
         for key in namespace.keys::<String>() {
-            let key = key.map_err(|e| describe(&ctx, e))?;
-            let value: Value = namespace.get(&key).map_err(|e| describe(&ctx, e))?;
+            let key = key.map_err(js)?;
+            let value: Value = namespace.get(&key).map_err(js)?;
             if value.is_function() {
                 functions.push(key);
             }
         }
-        ctx.globals()
-            .set("__op_exports", namespace)
-            .map_err(|e| describe(&ctx, e))?;
-        let reset: Function = ctx
-            .globals()
-            .get("__op_reset")
-            .map_err(|e| describe(&ctx, e))?;
-        reset.call::<(), ()>(()).map_err(|e| describe(&ctx, e))?;
-        Ok(functions)
+        let ready: Function = runner.get("ready").map_err(js)?;
+        ready.call::<_, ()>((namespace,)).map_err(js)?;
+        let get = |name: &str| -> Result<Persistent<Function<'static>>, String> {
+            let f: Function = runner.get(name).map_err(js)?;
+            Ok(Persistent::save(&ctx, f))
+        };
+        let prelude = Prelude {
+            call: get("call")?,
+            next_timer: get("nextTimer")?,
+            fire_timer: get("fireTimer")?,
+        };
+        Ok((prelude, functions))
     })?;
     runtime.run_gc();
+    let used = runtime.memory_usage().malloc_size.max(0) as usize;
+    runtime.set_gc_threshold(used + GC_HEADROOM);
     RANDOM.with(|r| {
         let (a, b, _) = r.get();
         r.set((a, b, false))
@@ -208,18 +241,9 @@ fn init(env_json: &str, source: &str) -> Result<Engine, String> {
     Ok(Engine {
         _runtime: runtime,
         context,
+        prelude,
         functions,
     })
-}
-
-/// Runs QuickJS's job queue until `promise` settles or nothing is left to
-/// run. (An exception inside a job rejects the promise it belongs to.)
-fn drive(ctx: &Ctx<'_>, promise: &Promise<'_>) {
-    while promise.state() == PromiseState::Pending {
-        if !ctx.execute_pending_job() {
-            break;
-        }
-    }
 }
 
 /// A JS exception (or rquickjs error) as text: `name: message` and the
@@ -249,6 +273,9 @@ fn describe_value(value: &Value<'_>) -> String {
             return text;
         }
     }
+    if let Some(s) = value.as_string() {
+        return s.to_string().unwrap_or_default();
+    }
     let ctx = value.ctx();
     ctx.json_stringify(value.clone())
         .ok()
@@ -257,28 +284,52 @@ fn describe_value(value: &Value<'_>) -> String {
         .unwrap_or_else(|| format!("{value:?}"))
 }
 
-/// `__op`: the natives the prelude and the ONES shims call.
-fn install_natives(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
+// ----- natives ----------------------------------------------------------
+
+/// `globalThis.__op`: the natives of the contract.
+fn install_natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
     let op = Object::new(ctx.clone())?;
     op.set("fetch", Function::new(ctx.clone(), native_fetch)?)?;
     op.set("log", Function::new(ctx.clone(), native_log)?)?;
-    op.set("env", Function::new(ctx.clone(), native_env)?)?;
-    ctx.globals().set("__op", op)?;
+    op.set(
+        "randomBytes",
+        Function::new(ctx.clone(), native_random_bytes)?,
+    )?;
+    op.set(
+        "utf8Encode",
+        Function::new(ctx.clone(), native_utf8_encode)?,
+    )?;
+    op.set(
+        "utf8Decode",
+        Function::new(ctx.clone(), native_utf8_decode)?,
+    )?;
+    ctx.globals().set("__op", op.clone())?;
     let math: Object = ctx.globals().get("Math")?;
     math.set("random", Function::new(ctx.clone(), native_random)?)?;
-    Ok(())
+    Ok(op)
+}
+
+/// The natives only the prelude sees.
+fn internal_natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
+    let internal = Object::new(ctx.clone())?;
+    internal.set("env", Function::new(ctx.clone(), native_env)?)?;
+    internal.set("now", Function::new(ctx.clone(), native_now)?)?;
+    internal.set("request", Function::new(ctx.clone(), native_request)?)?;
+    internal.set("respond", Function::new(ctx.clone(), native_respond)?)?;
+    internal.set("fail", Function::new(ctx.clone(), native_fail)?)?;
+    Ok(internal)
 }
 
 fn native_random() -> f64 {
     RANDOM.with(|cell| {
-        let (mut s0, mut s1, seeded) = cell.get();
+        let (mut s0, mut s1, mut seeded) = cell.get();
         if !seeded && LIVE.get() {
             // First use in this instance: a fresh seed, so that two
             // instances made from one snapshot never share a sequence.
             let seed = wasip2::random::random::get_random_u64();
             s0 = seed | 1;
             s1 = seed.rotate_left(29) ^ 0x94d0_49bb_1331_11eb;
-            cell.set((s0, s1, true));
+            seeded = true;
         }
         // xorshift128+
         let mut x = s0;
@@ -286,83 +337,294 @@ fn native_random() -> f64 {
         s0 = y;
         x ^= x << 23;
         s1 = x ^ y ^ (x >> 17) ^ (y >> 26);
-        let seeded = cell.get().2;
         cell.set((s0, s1, seeded));
         ((s1.wrapping_add(y)) >> 11) as f64 / (1u64 << 53) as f64
     })
 }
 
-fn native_log(level: String, message: String) {
+/// Milliseconds on the monotonic clock (the timers' time).
+fn native_now() -> f64 {
+    wasip2::clocks::monotonic_clock::now() as f64 / 1e6
+}
+
+fn native_log(level: rquickjs::Coerced<String>, message: rquickjs::Coerced<String>) {
     if !LIVE.get() {
         // Snapshot time: there is no host to log to.
         return;
     }
-    let level = match level.as_str() {
+    let level = match level.0.as_str() {
         "debug" => log::Level::Debug,
         "warn" | "warning" => log::Level::Warning,
         "error" => log::Level::Error,
         _ => log::Level::Info,
     };
-    log::log(level, &message);
+    log::log(level, &message.0);
 }
 
-/// The environment as `[teamUUID, organizationUUID, instanceId, [[k, v]...]]`
-/// (null before a call: at snapshot time there is none).
+/// `__op.randomBytes(n)`: `n` bytes of the host's secure random.
+fn native_random_bytes<'js>(ctx: Ctx<'js>, n: Value<'js>) -> rquickjs::Result<Value<'js>> {
+    if !LIVE.get() {
+        return Err(Exception::throw_type(
+            &ctx,
+            "randomBytes cannot run at module top level: op evaluates the top level once, when \
+             the plugin is installed, and the bytes would be the same in every call",
+        ));
+    }
+    let n = n.as_number().unwrap_or(f64::NAN);
+    if !(0.0..=2_147_483_647.0).contains(&n) || n.fract() != 0.0 {
+        return Err(Exception::throw_range(
+            &ctx,
+            "randomBytes: the size must be an integer from 0 to 2147483647",
+        ));
+    }
+    let bytes = wasip2::random::random::get_random_bytes(n as u64);
+    uint8_array(&ctx, &bytes)
+}
+
+/// `__op.utf8Encode(s)`: the UTF-8 of `s`, a lone surrogate as U+FFFD.
+fn native_utf8_encode<'js>(ctx: Ctx<'js>, s: Value<'js>) -> rquickjs::Result<Value<'js>> {
+    let bytes = string_bytes(&ctx, &s)?;
+    uint8_array(&ctx, &bytes)
+}
+
+/// `__op.utf8Decode(bytes, fatal)`.
+fn native_utf8_decode<'js>(
+    ctx: Ctx<'js>,
+    bytes: Value<'js>,
+    fatal: rquickjs::function::Opt<bool>,
+) -> rquickjs::Result<rquickjs::String<'js>> {
+    let text = with_bytes(&bytes, |b| match std::str::from_utf8(b) {
+        Ok(s) => Ok(rquickjs::String::from_str(ctx.clone(), s)),
+        Err(_) if fatal.0.unwrap_or(false) => Err(()),
+        Err(_) => Ok(rquickjs::String::from_str(
+            ctx.clone(),
+            &String::from_utf8_lossy(b),
+        )),
+    });
+    match text {
+        Some(Ok(s)) => s,
+        Some(Err(())) => Err(Exception::throw_type(
+            &ctx,
+            "The encoded data was not valid for encoding utf-8",
+        )),
+        None => Err(Exception::throw_type(
+            &ctx,
+            "utf8Decode: the argument must be a Uint8Array or an ArrayBuffer",
+        )),
+    }
+}
+
+/// A new `Uint8Array` holding a copy of `bytes`.
+fn uint8_array<'js>(ctx: &Ctx<'js>, bytes: &[u8]) -> rquickjs::Result<Value<'js>> {
+    // SAFETY: QuickJS copies `bytes`; the result is a new owned value (or an
+    // exception, which `handle` turns into an error).
+    unsafe {
+        let raw =
+            qjs::JS_NewUint8ArrayCopy(ctx.as_raw().as_ptr(), bytes.as_ptr(), bytes.len() as _);
+        if qjs::JS_IsException(raw) {
+            return Err(Error::Exception);
+        }
+        Ok(Value::from_raw(ctx.clone(), raw))
+    }
+}
+
+/// Runs `f` on the bytes of a `Uint8Array` or `ArrayBuffer` (`None` for
+/// anything else). No JS may run meanwhile.
+fn with_bytes<R>(value: &Value<'_>, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+    let obj = value.as_object()?;
+    if obj.as_typed_array::<u8>().is_some() {
+        let array = obj.as_typed_array::<u8>()?;
+        let raw = array.as_raw()?;
+        // SAFETY: the slice is used before any JS runs again.
+        return Some(f(unsafe { raw.as_ref() }));
+    }
+    // SAFETY: a plain class check.
+    if unsafe { qjs::JS_IsArrayBuffer(value.as_raw()) } {
+        let buffer = obj.as_array_buffer()?;
+        // SAFETY: as above.
+        return Some(f(unsafe { buffer.as_bytes() }?));
+    }
+    None
+}
+
+/// The UTF-8 of a JS string (coerced), with each lone surrogate (which
+/// QuickJS writes as its 3-byte WTF-8 form) replaced by U+FFFD.
+fn string_bytes(ctx: &Ctx<'_>, value: &Value<'_>) -> rquickjs::Result<Vec<u8>> {
+    let mut len: usize = 0;
+    // SAFETY: QuickJS converts (coercing a non-string, which may throw) into
+    // a buffer we copy and free at once.
+    let mut bytes = unsafe {
+        let ptr = qjs::JS_ToCStringLen(ctx.as_raw().as_ptr(), &mut len, value.as_raw());
+        if ptr.is_null() {
+            return Err(Error::Exception);
+        }
+        let bytes = std::slice::from_raw_parts(ptr.cast::<u8>(), len).to_vec();
+        qjs::JS_FreeCString(ctx.as_raw().as_ptr(), ptr);
+        bytes
+    };
+    let mut i = 0;
+    while i + 2 < bytes.len() {
+        if bytes[i] == 0xed && (0xa0..=0xbf).contains(&bytes[i + 1]) {
+            bytes[i..i + 3].copy_from_slice("\u{fffd}".as_bytes());
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    Ok(bytes)
+}
+
+/// A body given to a native: a `Uint8Array`, an `ArrayBuffer` or a string.
+fn body_bytes(ctx: &Ctx<'_>, value: &Value<'_>) -> rquickjs::Result<Vec<u8>> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(Vec::new());
+    }
+    if value.is_string() {
+        return string_bytes(ctx, value);
+    }
+    with_bytes(value, <[u8]>::to_vec).ok_or_else(|| {
+        Exception::throw_type(
+            ctx,
+            "a body must be a string, a Uint8Array or an ArrayBuffer",
+        )
+    })
+}
+
+/// The environment as `[teamUUID, organizationUUID, instanceId, [k, v,
+/// ...]]` (null at snapshot time: there is none).
 fn native_env<'js>(ctx: Ctx<'js>) -> rquickjs::Result<Value<'js>> {
     if !LIVE.get() {
         return Ok(Value::new_null(ctx));
     }
     let current = env::current();
-    let out = Array::new(ctx.clone())?;
+    let out = rquickjs::Array::new(ctx.clone())?;
     out.set(0, current.team_uuid)?;
     out.set(1, current.organization_uuid)?;
     out.set(2, current.instance_id)?;
-    let config = Array::new(ctx.clone())?;
-    for (i, (k, v)) in env::config().into_iter().enumerate() {
-        let pair = Array::new(ctx.clone())?;
-        pair.set(0, k)?;
-        pair.set(1, v)?;
-        config.set(i, pair)?;
+    let config = rquickjs::Array::new(ctx.clone())?;
+    let mut i = 0;
+    for (k, v) in env::config() {
+        config.set(i, k)?;
+        config.set(i + 1, v)?;
+        i += 2;
     }
     out.set(3, config)?;
     Ok(out.into_value())
 }
 
-/// `__op.fetch(req)`: `req` is the prelude's normalised shape
-/// `{method, url, headers: [[k, v]], query: [[k, v]], body: string, root,
-/// teamUUID, timeout}`; answers `{status, headers, body}` or throws
-/// `{tag, message}`.
+/// A field of the running call's request: 0 params, 1 query, 2 headers
+/// (flat `[k, v, ...]` arrays), 3 the body as text, 4 the body as a
+/// `Uint8Array`.
+fn native_request<'js>(ctx: Ctx<'js>, field: u32) -> rquickjs::Result<Value<'js>> {
+    REQUEST.with(|req| {
+        let req = req.borrow();
+        let Some(req) = req.as_ref() else {
+            return Ok(Value::new_undefined(ctx.clone()));
+        };
+        let flat = |pairs: &[(String, String)]| -> rquickjs::Result<Value<'js>> {
+            let out = rquickjs::Array::new(ctx.clone())?;
+            for (i, (k, v)) in pairs.iter().enumerate() {
+                out.set(2 * i, k.as_str())?;
+                out.set(2 * i + 1, v.as_str())?;
+            }
+            Ok(out.into_value())
+        };
+        match field {
+            0 => flat(&req.params),
+            1 => flat(&req.query),
+            2 => flat(&req.headers),
+            3 => {
+                let text = String::from_utf8_lossy(&req.body);
+                Ok(rquickjs::String::from_str(ctx.clone(), &text)?.into_value())
+            }
+            _ => uint8_array(&ctx, &req.body),
+        }
+    })
+}
+
+/// `respond(status | undefined, [k, v, ...], body)`: the call's answer.
+fn native_respond<'js>(
+    ctx: Ctx<'js>,
+    status: Option<u16>,
+    headers: rquickjs::Array<'js>,
+    body: Value<'js>,
+) -> rquickjs::Result<()> {
+    let mut pairs = Vec::with_capacity(headers.len() / 2);
+    let mut i = 0;
+    while i + 1 < headers.len() {
+        pairs.push((headers.get(i)?, headers.get(i + 1)?));
+        i += 2;
+    }
+    let body = body_bytes(&ctx, &body)?;
+    settle(Ok(Response {
+        status,
+        headers: pairs,
+        body,
+    }));
+    Ok(())
+}
+
+/// `fail(status, kind, reason, 'error' | 'warning')`: the call's error.
+fn native_fail(status: u16, kind: String, reason: String, severity: String) {
+    settle(Err(PluginError {
+        status,
+        kind: Some(kind),
+        reason,
+        severity: if severity == "warning" {
+            Severity::Warning
+        } else {
+            Severity::Error
+        },
+    }));
+}
+
+fn settle(outcome: Result<Response, PluginError>) {
+    OUTCOME.with(|o| {
+        let mut o = o.borrow_mut();
+        if o.is_none() {
+            *o = Some(outcome);
+        }
+    });
+}
+
+/// `__op.fetch(req)`, see CONTRACT.md.
 fn native_fetch<'js>(ctx: Ctx<'js>, req: Object<'js>) -> rquickjs::Result<Object<'js>> {
     if !LIVE.get() {
         return Err(throw_tag(
             &ctx,
             "invalid-request",
-            "OPFetch cannot run at module top level (op evaluates the top level once, when the plugin is installed)",
+            "fetch cannot run at module top level (op evaluates the top level once, when the \
+             plugin is installed)",
         ));
     }
+    let timeout: Option<f64> = req.get("timeout")?;
     let request = fetch::FetchRequest {
-        method: req.get("method")?,
-        url: req.get("url")?,
-        headers: pairs(req.get("headers")?)?,
-        query: pairs(req.get("query")?)?,
-        body: req.get::<_, String>("body")?.into_bytes(),
-        root: req.get("root")?,
-        team_uuid: req.get("teamUUID")?,
-        timeout_ms: req.get("timeout")?,
+        method: req.get::<_, rquickjs::Coerced<String>>("method")?.0,
+        url: req.get::<_, rquickjs::Coerced<String>>("url")?.0,
+        headers: pairs(&ctx, req.get("headers")?)?,
+        query: pairs(&ctx, req.get("query")?)?,
+        body: body_bytes(&ctx, &req.get::<_, Value>("body")?)?,
+        root: req.get::<_, Option<bool>>("root")?.unwrap_or(true),
+        team_uuid: req
+            .get::<_, Option<rquickjs::Coerced<String>>>("teamUUID")?
+            .map(|s| s.0),
+        timeout_ms: timeout
+            .filter(|t| t.is_finite() && *t >= 0.0)
+            .map(|t| t.min(u32::MAX as f64) as u32),
     };
     match fetch::fetch(&request) {
         Ok(answer) => {
             let out = Object::new(ctx.clone())?;
             out.set("status", answer.status)?;
-            let headers = Array::new(ctx.clone())?;
+            let headers = rquickjs::Array::new(ctx.clone())?;
             for (i, (k, v)) in answer.headers.into_iter().enumerate() {
-                let pair = Array::new(ctx.clone())?;
+                let pair = rquickjs::Array::new(ctx.clone())?;
                 pair.set(0, k)?;
                 pair.set(1, v)?;
                 headers.set(i, pair)?;
             }
             out.set("headers", headers)?;
-            out.set("body", String::from_utf8_lossy(&answer.body).into_owned())?;
+            out.set("body", uint8_array(&ctx, &answer.body)?)?;
             Ok(out)
         }
         Err(err) => {
@@ -394,14 +656,28 @@ fn throw_tag(ctx: &Ctx<'_>, tag: &str, message: &str) -> Error {
     }
 }
 
-fn pairs(array: Array<'_>) -> rquickjs::Result<Vec<(String, String)>> {
+/// `[[k, v], ...]` (absent: none) as pairs of strings.
+fn pairs<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> rquickjs::Result<Vec<(String, String)>> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(Vec::new());
+    }
+    let Some(array) = value.into_array() else {
+        return Err(Exception::throw_type(
+            ctx,
+            "headers and query must be arrays of [name, value] pairs",
+        ));
+    };
     let mut out = Vec::with_capacity(array.len());
-    for pair in array.iter::<Array>() {
+    for pair in array.iter::<rquickjs::Array>() {
         let pair = pair?;
-        out.push((pair.get(0)?, pair.get(1)?));
+        let k: rquickjs::Coerced<String> = pair.get(0)?;
+        let v: rquickjs::Coerced<String> = pair.get(1)?;
+        out.push((k.0, v.0));
     }
     Ok(out)
 }
+
+// ----- the call ---------------------------------------------------------
 
 impl Guest for Runner {
     fn functions() -> Vec<String> {
@@ -414,77 +690,68 @@ impl Guest for Runner {
     }
 
     fn call(function: String, req: Request) -> Result<Response, PluginError> {
+        #[cfg(feature = "probe")]
+        probe::start();
         LIVE.set(true);
-        ENGINE.with(|engine| {
+        let outcome = ENGINE.with(|engine| {
             let Some(engine) = engine.get() else {
                 return Err(plugin_error(500, "the JS runner was not initialised"));
             };
-            engine.context.with(|ctx| call_in(&ctx, &function, req))
-        })
+            engine
+                .context
+                .with(|ctx| call_in(&ctx, &engine.prelude, &function, req))
+        });
+        #[cfg(feature = "probe")]
+        let outcome = outcome.map(|mut r| {
+            r.headers.push(("x-op-probe".into(), probe::finish()));
+            r
+        });
+        outcome
     }
 }
 
-fn call_in(ctx: &Ctx<'_>, function: &str, req: Request) -> Result<Response, PluginError> {
+fn call_in(
+    ctx: &Ctx<'_>,
+    prelude: &Prelude,
+    function: &str,
+    req: Request,
+) -> Result<Response, PluginError> {
     let internal = |e: Error| plugin_error(500, &describe(ctx, e));
-    let request = request_object(ctx, &req).map_err(internal)?;
-    let invoke: Function = ctx.globals().get("__op_call").map_err(internal)?;
-    let promise: Promise = invoke.call((function, request)).map_err(internal)?;
-    drive(ctx, &promise);
-    match promise.state() {
-        PromiseState::Pending => Err(plugin_error(
-            500,
-            &format!(
-                "`{function}` returned a promise that can never settle (nothing is left to run)"
-            ),
-        )),
-        PromiseState::Resolved => {
-            let out: Object = promise
-                .result::<Object>()
-                .unwrap_or(Err(Error::Unknown))
-                .map_err(internal)?;
-            let status: Option<u16> = out.get("status").map_err(internal)?;
-            let headers = pairs(out.get("headers").map_err(internal)?).map_err(internal)?;
-            let body: String = out.get("body").map_err(internal)?;
-            Ok(Response {
-                status,
-                headers,
-                body: body.into_bytes(),
-            })
+    let restore = |f: &Persistent<Function<'static>>| f.clone().restore(ctx).map_err(internal);
+    let call = restore(&prelude.call)?;
+    let (method, url) = (
+        rquickjs::String::from_str(ctx.clone(), &req.method).map_err(internal)?,
+        rquickjs::String::from_str(ctx.clone(), &req.url).map_err(internal)?,
+    );
+    REQUEST.with(|r| *r.borrow_mut() = Some(req));
+    call.call::<_, ()>((function, method, url))
+        .map_err(internal)?;
+    let mut timers: Option<(Function, Function)> = None;
+    loop {
+        while OUTCOME.with(|o| o.borrow().is_none()) && ctx.execute_pending_job() {}
+        if let Some(outcome) = OUTCOME.with(|o| o.borrow_mut().take()) {
+            return outcome;
         }
-        PromiseState::Rejected => {
-            // The prelude turns every throw into {status, kind, reason, type}.
-            let value = match promise.result::<Value>() {
-                Some(Err(Error::Exception)) => ctx.catch(),
-                Some(Ok(v)) => v,
-                Some(Err(e)) => return Err(internal(e)),
-                None => return Err(plugin_error(500, "rejected without a value")),
-            };
-            let Some(obj) = value.as_object() else {
-                return Err(plugin_error(500, &describe_value(&value)));
-            };
-            let status: Option<u16> = obj.get("status").ok().flatten();
-            let kind: Option<String> = obj.get("kind").ok().flatten();
-            let reason: String = obj
-                .get::<_, Option<String>>("reason")
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| describe_value(&value));
-            let warning = obj
-                .get::<_, Option<String>>("type")
-                .ok()
-                .flatten()
-                .is_some_and(|t| t == "warning");
-            Err(PluginError {
-                status: status.unwrap_or(500),
-                kind,
-                reason,
-                severity: if warning {
-                    Severity::Warning
-                } else {
-                    Severity::Error
-                },
-            })
+        // No job left and no answer: wait for the earliest timer.
+        if timers.is_none() {
+            timers = Some((restore(&prelude.next_timer)?, restore(&prelude.fire_timer)?));
         }
+        let (next, fire) = timers.as_ref().expect("set above");
+        let wait: f64 = next.call(()).map_err(internal)?;
+        if wait < 0.0 {
+            return Err(plugin_error(
+                500,
+                &format!(
+                    "`{function}` returned a promise that can never settle (no job and no timer \
+                     is left)"
+                ),
+            ));
+        }
+        if wait > 0.0 {
+            let nanos = (wait * 1e6).ceil() as u64;
+            wasip2::clocks::monotonic_clock::subscribe_duration(nanos).block();
+        }
+        fire.call::<_, ()>(()).map_err(internal)?;
     }
 }
 
@@ -495,29 +762,4 @@ fn plugin_error(status: u16, reason: &str) -> PluginError {
         reason: reason.into(),
         severity: Severity::Error,
     }
-}
-
-/// The WIT request as the raw object the prelude's `__op_call` shapes into a
-/// `PluginRequest`: `{method, url, params: [[k, v]], query: [[k, v]],
-/// headers: [[k, v]], body: string}`.
-fn request_object<'js>(ctx: &Ctx<'js>, req: &Request) -> rquickjs::Result<Object<'js>> {
-    let obj = Object::new(ctx.clone())?;
-    obj.set("method", req.method.as_str())?;
-    obj.set("url", req.url.as_str())?;
-    obj.set("params", pair_array(ctx, &req.params)?)?;
-    obj.set("query", pair_array(ctx, &req.query)?)?;
-    obj.set("headers", pair_array(ctx, &req.headers)?)?;
-    obj.set("body", String::from_utf8_lossy(&req.body).as_ref())?;
-    Ok(obj)
-}
-
-fn pair_array<'js>(ctx: &Ctx<'js>, pairs: &[(String, String)]) -> rquickjs::Result<Array<'js>> {
-    let out = Array::new(ctx.clone())?;
-    for (i, (k, v)) in pairs.iter().enumerate() {
-        let pair = Array::new(ctx.clone())?;
-        pair.set(0, k.as_str())?;
-        pair.set(1, v.as_str())?;
-        out.set(i, pair)?;
-    }
-    Ok(out)
 }

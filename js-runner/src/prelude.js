@@ -1,112 +1,393 @@
-// The JS side of op's runner: shapes the WIT request into a PluginRequest,
-// a function's answer into the WIT response and a throw into the ONES error
-// shape. Evaluated once, at snapshot time.
-(() => {
-  const op = globalThis.__op;
+// The JS side of op's runner, evaluated once at snapshot time before the
+// bundle. It is a function expression: the runner calls it with `op` (the
+// public natives, `globalThis.__op`) and `internal` (natives only the runner
+// uses), and keeps what it returns: the functions `lib.rs` calls.
+//
+// Everything a call needs is created here, once, and frozen into the
+// snapshot; a call creates only its request object, and that lazily (see
+// `PluginRequest`), because every object made inside a call is memory
+// touched in a fresh instance.
+(function (op, internal) {
+  'use strict';
+  const { env: nativeEnv, now, request: nativeRequest, respond, fail } = internal;
 
-  // Evaluated at snapshot time, op has no environment to give: the values
-  // op staged with the bundle (the installation's) serve top-level reads;
-  // inside a call the env import is asked, once per instance.
-  let live = null;
-  function env() {
-    if (live) return live;
-    const raw = op.env();
+  // ----- onesEnv -------------------------------------------------------
+  // At snapshot time: the installation's values op staged with the bundle.
+  // Inside a call: the live ones, read once per instance (a call is one
+  // fresh instance). The same object is answered for the whole call.
+  function envObject(teamUUID, organizationUUID, instanceId, config) {
+    const out = {};
+    for (const k in config) out[k] = config[k];
+    out.teamUUID = teamUUID;
+    out.organizationUUID = organizationUUID;
+    out.orgUUID = organizationUUID;
+    out.instanceId = instanceId;
+    out.config = config;
+    return out;
+  }
+  let snapshotEnv = null;
+  let liveEnv = null;
+  function onesEnv() {
+    if (liveEnv !== null) return liveEnv;
+    const raw = nativeEnv();
     if (raw === null) {
-      op.envReadAtInit = true;
-      return op.snapshotEnv || {};
+      // Snapshot time.
+      if (snapshotEnv === null) {
+        const s = internal.snapshotEnv || {};
+        const config = s.config && typeof s.config === 'object' ? s.config : {};
+        snapshotEnv = envObject(s.teamUUID, s.organizationUUID ?? s.orgUUID, s.instanceId, config);
+      }
+      return snapshotEnv;
     }
-    const [teamUUID, organizationUUID, instanceId, config] = raw;
-    const values = {};
-    for (const [k, v] of config) values[k] = v;
-    live = Object.assign({}, values, {
-      teamUUID, organizationUUID, orgUUID: organizationUUID, instanceId, config: values,
-    });
-    return live;
+    const config = {};
+    const pairs = raw[3];
+    for (let i = 0; i < pairs.length; i += 2) config[pairs[i]] = pairs[i + 1];
+    liveEnv = envObject(raw[0], raw[1], raw[2], config);
+    return liveEnv;
   }
-  Object.defineProperty(globalThis, 'onesEnv', { get: env, configurable: true });
-  globalThis.__op_reset = () => { live = null; };
+  Object.defineProperty(globalThis, 'onesEnv', { get: onesEnv, set: undefined, configurable: true, enumerable: false });
 
-  function text(args) {
-    const show = (a) => {
-      if (typeof a === 'string') return a;
-      if (a instanceof Error) return a.stack ? `${a.name}: ${a.message}\n${a.stack}` : `${a.name}: ${a.message}`;
-      try { return JSON.stringify(a); } catch { return String(a); }
-    };
-    if (typeof args[0] === 'string' && args[0].includes('%')) {
-      let i = 1;
-      const first = args[0].replace(/%[sdifjoO%]/g, (m) => (m === '%%' ? '%' : i < args.length ? show(args[i++]) : m));
-      return [first, ...args.slice(i).map(show)].join(' ');
+  // ----- console -------------------------------------------------------
+  function show(a, seen) {
+    switch (typeof a) {
+      case 'string': return a;
+      case 'undefined': return 'undefined';
+      case 'function': return `[Function: ${a.name || '(anonymous)'}]`;
+      case 'symbol': return a.toString();
+      case 'bigint': return `${a}n`;
+      case 'object':
+        if (a === null) return 'null';
+        if (a instanceof Error) return a.stack ? `${a.name}: ${a.message}\n${a.stack}`.trimEnd() : `${a.name}: ${a.message}`;
+        return json(a, seen);
+      default: return String(a);
     }
-    return args.map(show).join(' ');
   }
-  op.text = text;
-  const level = (l) => (...args) => op.log(l, text(args));
+  function json(a, seen) {
+    const stack = seen || [];
+    try {
+      const text = JSON.stringify(a, function (k, v) {
+        if (typeof v === 'bigint') return `${v}n`;
+        if (typeof v === 'function') return `[Function: ${v.name || '(anonymous)'}]`;
+        if (v !== null && typeof v === 'object') {
+          // The path from the root to `this`: a value on it is a cycle.
+          while (stack.length && stack[stack.length - 1] !== this) stack.pop();
+          if (stack.includes(v)) return '[Circular]';
+          stack.push(v);
+        }
+        return v;
+      });
+      return text === undefined ? String(a) : text;
+    } catch {
+      try { return String(a); } catch { return '[object]'; }
+    }
+  }
+  // printf-style, as Node's util.format: %s %d %i %f %j %o %O %c %%.
+  function format(args) {
+    const first = args[0];
+    let i = 0;
+    let out = '';
+    if (typeof first === 'string') {
+      i = 1;
+      // As Node: a lone format string is answered as it is (`%%` too).
+      if (args.length === 1 || first.indexOf('%') < 0) out = first;
+      else {
+        let last = 0;
+        for (let p = first.indexOf('%'); p >= 0 && p + 1 < first.length; p = first.indexOf('%', p)) {
+          const c = first.charCodeAt(p + 1);
+          let piece;
+          if (c === 37) piece = '%'; // %%
+          else if (i >= args.length) { p += 2; continue; }
+          else {
+            const a = args[i];
+            switch (c) {
+              case 115: piece = show(a); break; // s
+              case 100: piece = typeof a === 'bigint' ? `${a}n` : typeof a === 'symbol' ? 'NaN' : String(Number(a)); break; // d
+              case 105: piece = typeof a === 'bigint' ? `${a}n` : typeof a === 'symbol' ? 'NaN' : String(parseInt(a)); break; // i
+              case 102: piece = typeof a === 'symbol' ? 'NaN' : String(parseFloat(a)); break; // f
+              case 106: piece = json(a); break; // j
+              case 111: case 79: piece = show(a); break; // o O
+              case 99: piece = ''; break; // c (CSS): consumed
+              default: p += 1; continue;
+            }
+            i++;
+          }
+          out += first.slice(last, p) + piece;
+          p += 2;
+          last = p;
+        }
+        out += first.slice(last);
+      }
+    }
+    for (; i < args.length; i++) out += (out === '' && i === 0 ? '' : ' ') + show(args[i]);
+    return out;
+  }
+  const log = op.log;
+  const level = (l) => function (...args) { log(l, format(args)); };
   globalThis.console = {
-    log: level('info'), info: level('info'), debug: level('debug'),
-    warn: level('warning'), error: level('error'), trace: level('debug'),
+    log: level('info'), info: level('info'), debug: level('debug'), trace: level('debug'),
+    warn: level('warning'), error: level('error'),
   };
 
-  function headerObject(pairs) {
-    const h = {};
-    for (const [k, v] of pairs) h[k] = k in h ? `${h[k]}, ${v}` : v;
-    // ONES code looks headers up as 'Ones-User-Id', 'ones-user-id', ...
-    return new Proxy(h, {
-      get: (t, k) => (typeof k === 'string' ? t[k.toLowerCase()] : t[k]),
-      has: (t, k) => (typeof k === 'string' ? k.toLowerCase() in t : k in t),
-    });
+  // ----- timers --------------------------------------------------------
+  // The runner's drive loop asks `nextTimer()` how long to wait when no
+  // job is left, waits for real, and calls `fireTimer()`. At snapshot time
+  // nothing waits: timers set at top level are dropped after it.
+  let timers = new Map();
+  let timerSeq = 0;
+  class Timeout {
+    constructor(id) { this._id = id; }
+    ref() { return this; }
+    unref() { return this; }
+    hasRef() { return timers.has(this._id); }
+    refresh() {
+      const t = timers.get(this._id);
+      if (t) { t.at = now() + t.ms; t.seq = ++timerSeq; }
+      return this;
+    }
+    close() { timers.delete(this._id); return this; }
+    [Symbol.toPrimitive]() { return this._id; }
   }
-  function record(pairs) {
+  class Immediate {
+    constructor(id) { this._id = id; }
+    ref() { return this; }
+    unref() { return this; }
+    hasRef() { return timers.has(this._id); }
+    [Symbol.toPrimitive]() { return this._id; }
+  }
+  function callback(fn) {
+    if (typeof fn !== 'function') throw new TypeError('The "callback" argument must be of type function');
+  }
+  // `seq` orders timers due at the same time (first set, first run); a
+  // timer keeps its id (its key) when an interval or refresh() moves it.
+  function addTimer(fn, ms, args, repeat) {
+    callback(fn);
+    ms = +ms;
+    // As Node: a delay below 1 ms (or not a number) is 1 ms.
+    if (!(ms >= 1 && ms <= 2147483647)) ms = 1;
+    const id = ++timerSeq;
+    timers.set(id, { fn, args, ms, at: now() + ms, seq: id, repeat });
+    return id;
+  }
+  function clear(t) {
+    if (t === undefined || t === null) return;
+    timers.delete(typeof t === 'object' ? t._id : +t);
+  }
+  globalThis.setTimeout = (fn, ms, ...args) => new Timeout(addTimer(fn, ms, args, false));
+  globalThis.setInterval = (fn, ms, ...args) => new Timeout(addTimer(fn, ms, args, true));
+  globalThis.setImmediate = (fn, ...args) => {
+    callback(fn);
+    const id = ++timerSeq;
+    // Due now: before any timer due later, after those due already.
+    timers.set(id, { fn, args, ms: 0, at: now(), seq: id, repeat: false });
+    return new Immediate(id);
+  };
+  globalThis.clearTimeout = clear;
+  globalThis.clearInterval = clear;
+  globalThis.clearImmediate = clear;
+  globalThis.queueMicrotask = (fn) => {
+    callback(fn);
+    Promise.resolve().then(() => fn());
+  };
+  function earliest() {
+    let best = null;
+    let bestId = 0;
+    for (const [id, t] of timers) {
+      if (best === null || t.at < best.at || (t.at === best.at && t.seq < best.seq)) { best = t; bestId = id; }
+    }
+    return best === null ? 0 : bestId;
+  }
+  // Milliseconds until the earliest timer is due (0 when due), -1 for none.
+  function nextTimer() {
+    const id = earliest();
+    if (id === 0) return -1;
+    const wait = timers.get(id).at - now();
+    return wait > 0 ? wait : 0;
+  }
+  // Runs the earliest timer. A throw in it is logged: the call goes on, and
+  // its own promise decides the answer.
+  function fireTimer() {
+    const id = earliest();
+    if (id === 0) return;
+    const t = timers.get(id);
+    if (t.repeat) { t.at = now() + t.ms; t.seq = ++timerSeq; } else timers.delete(id);
+    try {
+      t.fn(...t.args);
+    } catch (e) {
+      log('error', `uncaught exception in a timer: ${show(e)}`);
+    }
+  }
+  function timersPending() { return timers.size > 0; }
+
+  // ----- requests ------------------------------------------------------
+  // A PluginRequest reads the WIT request from the runner only for what
+  // the function looks at: each field is computed at its first read and
+  // then kept as an own property (assignable like any other).
+  const FIELD_PARAMS = 0, FIELD_QUERY = 1, FIELD_HEADERS = 2, FIELD_BODY = 3, FIELD_RAW = 4;
+  function record(flat) {
     const o = {};
-    for (const [k, v] of pairs) o[k] = v;
+    for (let i = 0; i < flat.length; i += 2) o[flat[i]] = flat[i + 1];
     return o;
   }
-  function request(raw) {
-    let body;
-    if (raw.body !== '') {
-      try { body = JSON.parse(raw.body); } catch { body = raw.body; }
+  const headerTraps = {
+    get: (t, k) => (typeof k === 'string' ? t[k.toLowerCase()] : t[k]),
+    has: (t, k) => (typeof k === 'string' ? k.toLowerCase() in t : k in t),
+    set: (t, k, v) => { t[typeof k === 'string' ? k.toLowerCase() : k] = v; return true; },
+    deleteProperty: (t, k) => delete t[typeof k === 'string' ? k.toLowerCase() : k],
+    getOwnPropertyDescriptor: (t, k) => Reflect.getOwnPropertyDescriptor(t, typeof k === 'string' ? k.toLowerCase() : k),
+  };
+  function headerObject(flat) {
+    const h = {};
+    for (let i = 0; i < flat.length; i += 2) {
+      const k = flat[i];
+      const v = flat[i + 1];
+      h[k] = Object.prototype.hasOwnProperty.call(h, k) ? `${h[k]}, ${v}` : v;
     }
-    return {
-      method: raw.method, url: raw.url, path: raw.url.split('?')[0],
-      params: record(raw.params), query: record(raw.query),
-      headers: headerObject(raw.headers), body,
-    };
+    // ONES code reads 'Ones-User-Id', 'ones-user-id', ... (names arrive
+    // in lower case).
+    return new Proxy(h, headerTraps);
   }
-  function response(res) {
-    if (res === undefined || res === null) return { status: undefined, headers: [], body: '' };
-    const headers = [];
-    for (const [k, v] of Object.entries(res.headers || {})) {
-      for (const x of Array.isArray(v) ? v : [v]) headers.push([k.toLowerCase(), String(x)]);
+  function parseBody(text) {
+    if (text === '') return undefined;
+    try { return JSON.parse(text); } catch { return text; }
+  }
+  const keep = (o, k, v) => {
+    Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
+    return v;
+  };
+  class PluginRequest {
+    constructor(method, url) {
+      this.method = method;
+      this.url = url;
+    }
+    get path() { const q = this.url.indexOf('?'); return keep(this, 'path', q < 0 ? this.url : this.url.slice(0, q)); }
+    set path(v) { keep(this, 'path', v); }
+    get params() { return keep(this, 'params', record(nativeRequest(FIELD_PARAMS))); }
+    set params(v) { keep(this, 'params', v); }
+    get query() { return keep(this, 'query', record(nativeRequest(FIELD_QUERY))); }
+    set query(v) { keep(this, 'query', v); }
+    get headers() { return keep(this, 'headers', headerObject(nativeRequest(FIELD_HEADERS))); }
+    set headers(v) { keep(this, 'headers', v); }
+    get body() { return keep(this, 'body', parseBody(nativeRequest(FIELD_BODY))); }
+    set body(v) { keep(this, 'body', v); }
+    get rawBody() { return keep(this, 'rawBody', nativeRequest(FIELD_RAW)); }
+    set rawBody(v) { keep(this, 'rawBody', v); }
+    // `JSON.stringify(request)` and `console.log(request)` show every field.
+    toJSON() {
+      return {
+        method: this.method, url: this.url, path: this.path, params: this.params,
+        query: this.query, headers: Object.assign({}, this.headers), body: this.body,
+      };
+    }
+  }
+  for (const k of ['path', 'params', 'query', 'headers', 'body', 'rawBody']) {
+    Object.defineProperty(PluginRequest.prototype, k, { enumerable: true });
+  }
+
+  // ----- answers -------------------------------------------------------
+  function bytesOf(v) {
+    if (v instanceof Uint8Array) return v;
+    if (v instanceof ArrayBuffer) return new Uint8Array(v);
+    if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    return null;
+  }
+  const noHeaders = [];
+  function answer(res) {
+    if (res === undefined || res === null) { respond(undefined, noHeaders, ''); return; }
+    if (typeof res !== 'object') {
+      // A bare value is the body.
+      if (typeof res === 'string') respond(undefined, noHeaders, res);
+      else respond(undefined, ['content-type', 'application/json'], JSON.stringify(res) ?? '');
+      return;
+    }
+    let headers = noHeaders;
+    let typed = false;
+    const given = res.headers;
+    if (given !== undefined && given !== null) {
+      headers = [];
+      for (const k of Object.keys(given)) {
+        const v = given[k];
+        if (v === undefined || v === null) continue;
+        const name = k.toLowerCase();
+        if (name === 'content-type') typed = true;
+        if (Array.isArray(v)) for (const x of v) headers.push(name, String(x));
+        else headers.push(name, String(v));
+      }
     }
     let body = res.body;
     if (body === undefined || body === null) body = '';
     else if (typeof body !== 'string') {
-      body = JSON.stringify(body);
-      if (!headers.some(([k]) => k === 'content-type')) headers.push(['content-type', 'application/json']);
+      const bytes = bytesOf(body);
+      if (bytes !== null) body = bytes;
+      else {
+        body = JSON.stringify(body) ?? '';
+        if (!typed) {
+          if (headers === noHeaders) headers = [];
+          headers.push('content-type', 'application/json');
+        }
+      }
     }
-    return { status: res.statusCode ?? undefined, headers, body };
+    let status = res.statusCode;
+    if (status === undefined || status === null) status = undefined;
+    else if (typeof status !== 'number' || !(status >= 100 && status <= 999)) {
+      throw new TypeError(`statusCode must be a number from 100 to 999, not ${show(status)}`);
+    }
+    respond(status, headers, body);
   }
-  function error(e) {
-    if (e === null || typeof e !== 'object') return { status: 500, kind: 'error', reason: String(e) };
-    const b = e.body && typeof e.body === 'object' ? e.body : {};
+  // The ONES error shape, from whatever was thrown.
+  function failWith(e) {
+    try { shapeError(e); } catch { fail(500, 'error', 'the thrown value cannot be read', 'error'); }
+  }
+  function shapeError(e) {
+    if (e === null || typeof e !== 'object') { fail(500, 'error', show(e), 'error'); return; }
+    const b = e.body !== null && typeof e.body === 'object' ? e.body : {};
     const model = e.model ?? b.model;
-    const kind = typeof model === 'string' ? model.replace(/^plugin\./, '') : 'error';
-    let status = e.statusCode ?? e.status ?? b.code;
-    if (typeof status !== 'number' || status < 400 || status > 599) status = 500;
-    return {
-      status, kind,
-      reason: String(e.reason ?? b.reason ?? e.message ?? text([e])),
-      type: e.type ?? b.type,
-    };
+    const kind = typeof model === 'string' && model !== '' ? model.replace(/^plugin\./, '') : 'error';
+    let status = e.statusCode ?? e.status;
+    if (typeof status !== 'number' || !(status >= 400 && status <= 599)) status = 500;
+    let reason = e.reason ?? b.reason ?? e.message;
+    reason = reason === undefined || reason === null ? show(e) : String(reason);
+    const type = e.type ?? b.type;
+    fail(status | 0, kind, reason, type === 'warning' ? 'warning' : 'error');
   }
-  globalThis.__op_call = async (name, raw) => {
-    const fn = globalThis.__op_exports[name];
-    if (typeof fn !== 'function') throw { status: 404, kind: 'not_found', reason: `no function \`${name}\`` };
+  function settled(res) {
+    try { answer(res); } catch (e) { failWith(e); }
+  }
+
+  let exports = null;
+  // One call: `respond` or `fail` (natives) receive the outcome, now or
+  // from a job the drive loop runs later.
+  function call(name, method, url) {
+    const fn = exports === null ? undefined : exports[name];
+    if (typeof fn !== 'function') {
+      fail(404, 'not_found', `no function \`${name}\``, 'error');
+      return;
+    }
     let res;
     try {
-      res = await fn(request(raw));
+      res = fn(new PluginRequest(method, url));
     } catch (e) {
-      throw error(e);
+      failWith(e);
+      return;
     }
-    return response(res);
+    if (res !== null && typeof res === 'object' && typeof res.then === 'function') {
+      try { res.then(settled, failWith); } catch (e) { failWith(e); }
+    } else {
+      settled(res);
+    }
+  }
+
+  return {
+    call,
+    nextTimer,
+    fireTimer,
+    timersPending,
+    describe: show,
+    // After the top level, before the snapshot: keep the exports, forget
+    // what the top level left (timers, the snapshot-time onesEnv).
+    ready(namespace) {
+      exports = namespace;
+      timers = new Map();
+      liveEnv = null;
+    },
   };
-})();
+})
