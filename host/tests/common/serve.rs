@@ -127,7 +127,8 @@ pub fn ts_package(
     edit_code: impl Fn(String) -> String,
 ) -> Vec<u8> {
     let manifest = std::fs::read_to_string(Path::new(dir).join("config/plugin.yaml")).unwrap();
-    let code = op::code::PluginCode::JavaScript(edit_code(std::fs::read_to_string(bundle).unwrap()));
+    let code =
+        op::code::PluginCode::JavaScript(edit_code(std::fs::read_to_string(bundle).unwrap()));
     op::package::pack(&edit(manifest), "plugin.yaml", &code, None)
         .unwrap()
         .0
