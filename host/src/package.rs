@@ -726,7 +726,8 @@ mod tests {
 
     #[test]
     fn an_invalid_manifest_is_not_packed() {
-        let err = pack("service: {}\n", "config/plugin.yaml", b"x", None).unwrap_err();
+        let code = PluginCode::Component(b"x".to_vec());
+        let err = pack("service: {}\n", "config/plugin.yaml", &code, None).unwrap_err();
         assert!(err.to_string().starts_with("config/plugin.yaml:"), "{err}");
     }
 

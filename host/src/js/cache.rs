@@ -32,17 +32,15 @@ pub async fn component(
         .as_ref()
         .map(|cache| cache.dir().join("js"));
     let entry = dir.as_ref().map(|dir| entry(dir, bundle, env_json));
-    if let Some(entry) = &entry {
-        if let Some(component) = read(entry) {
-            return Ok(component);
-        }
+    if let Some(component) = entry.as_deref().and_then(read) {
+        return Ok(component);
     }
     let core = super::snapshot(bundle, env_json).await?;
     let component = super::componentize(&core)?;
-    if let (Some(dir), Some(entry)) = (&dir, &entry) {
-        if let Err(err) = store(dir, entry, &component) {
-            tracing::warn!(dir = %dir.display(), "cannot write the snapshot cache: {err}");
-        }
+    if let (Some(dir), Some(entry)) = (&dir, &entry)
+        && let Err(err) = store(dir, entry, &component)
+    {
+        tracing::warn!(dir = %dir.display(), "cannot write the snapshot cache: {err}");
     }
     Ok(component)
 }

@@ -463,7 +463,7 @@ mod tests {
         let (bytes, _) = crate::package::pack(
             "service:\n  app_id: storetst\n  name: s\n  version: 1.0.0\napis:\n  - type: addition\n    methods: [GET]\n    url: /a\n    function: a\n",
             "plugin.yaml",
-            b"component",
+            &crate::code::PluginCode::Component(b"component".to_vec()),
             None,
         )
         .unwrap();

@@ -16,13 +16,13 @@ pub const BUNDLE: &str = ".op/build/plugin.js";
 pub fn build(project: &Path) -> Result<Built, BuildError> {
     let backend = project.join("backend");
     let out = project.join(BUNDLE);
-    if let Ok(sdk) = crate::js::sdk::locate() {
-        if let Err(err) = crate::js::sdk::link_into(project, &sdk) {
-            eprintln!(
-                "warning: cannot link the JS SDK into {}: {err}",
-                project.display()
-            );
-        }
+    if let Ok(sdk) = crate::js::sdk::locate()
+        && let Err(err) = crate::js::sdk::link_into(project, &sdk)
+    {
+        eprintln!(
+            "warning: cannot link the JS SDK into {}: {err}",
+            project.display()
+        );
     }
     let bundle = bundle::bundle(&backend, &out, true)?;
     Ok(Built {
