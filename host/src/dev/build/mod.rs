@@ -1,7 +1,8 @@
 //! Building a plugin project's `backend/` into the code op loads: a Rust
 //! crate into a component ([`rust`], cargo), a TypeScript backend into one
-//! ES module ([`typescript`], the JS SDK's esbuild). Which one is decided by
-//! `service.language`, else by the backend's files ([`BackendKind::of`]).
+//! ES module ([`typescript`], the JS SDK's esbuild). The backend's files
+//! decide which, and `service.language` when it has both
+//! ([`BackendKind::of`]).
 
 pub mod rust;
 pub mod typescript;
@@ -24,24 +25,28 @@ pub enum BackendKind {
 }
 
 impl BackendKind {
-    /// The kind of `project`'s backend: `service.language` when it names
-    /// one, else `backend/package.json` (TypeScript) or `backend/Cargo.toml`
-    /// (Rust).
+    /// The kind of `project`'s backend. The backend's files decide:
+    /// `backend/package.json` is TypeScript, `backend/Cargo.toml` is Rust
+    /// (a manifest copied from ONES says `language: nodejs` whatever the
+    /// backend became). Only a backend with both is decided by
+    /// `service.language`.
     pub fn of(project: &Path, manifest: &Manifest) -> Result<BackendKind, BuildError> {
         let backend = project.join("backend");
-        match manifest.language() {
-            Some(Language::JavaScript) => return Ok(BackendKind::TypeScript),
-            Some(Language::Rust) => return Ok(BackendKind::Rust),
-            None => {}
-        }
-        if backend.join("package.json").is_file() {
-            Ok(BackendKind::TypeScript)
-        } else if backend.join("Cargo.toml").is_file() {
-            Ok(BackendKind::Rust)
-        } else {
-            Err(BuildError::NoBackend {
+        let ts = backend.join("package.json").is_file();
+        let rust = backend.join("Cargo.toml").is_file();
+        match (ts, rust) {
+            (true, false) => Ok(BackendKind::TypeScript),
+            (false, true) => Ok(BackendKind::Rust),
+            (true, true) => match manifest.language() {
+                Some(Language::JavaScript) => Ok(BackendKind::TypeScript),
+                Some(Language::Rust) => Ok(BackendKind::Rust),
+                None => Err(BuildError::Ambiguous {
+                    project: project.to_path_buf(),
+                }),
+            },
+            (false, false) => Err(BuildError::NoBackend {
                 project: project.to_path_buf(),
-            })
+            }),
         }
     }
 }
@@ -87,7 +92,17 @@ pub enum BuildError {
         /// The plugin project.
         project: PathBuf,
     },
-    /// `service.language` says Rust but there is no crate.
+    /// The backend has both a `package.json` and a `Cargo.toml`, and
+    /// `service.language` does not say which one is meant.
+    #[error(
+        "{} has both backend/package.json and backend/Cargo.toml; say which one op builds with service.language (nodejs or rust)",
+        project.display()
+    )]
+    Ambiguous {
+        /// The plugin project.
+        project: PathBuf,
+    },
+    /// There is no crate where one was expected.
     #[error("{} has no backend crate (expected {})", project.display(), manifest.display())]
     NoCrate {
         /// The plugin project.
