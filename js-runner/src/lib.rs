@@ -22,7 +22,6 @@ use rquickjs::{
     promise::PromiseState, qjs,
 };
 
-mod alloc;
 #[cfg(feature = "probe")]
 mod probe;
 
@@ -135,10 +134,6 @@ pub extern "C" fn wizer_initialize() {
     let mut bytes = source.into_bytes();
     bytes.fill(0);
     std::hint::black_box(&bytes);
-    drop(bytes);
-    // From here on (in every instance made from the snapshot), memory is
-    // handed out by the per-call allocator.
-    alloc::start_call_mode();
 }
 
 fn fail(message: &str) -> ! {
@@ -163,8 +158,7 @@ pub extern "C" fn op_js_init_error() -> *const u32 {
 }
 
 fn init(env_json: &str, source: &str) -> Result<Engine, String> {
-    let runtime = Runtime::new_with_alloc(alloc::QuickJsAlloc)
-        .map_err(|e| format!("QuickJS runtime: {e}"))?;
+    let runtime = Runtime::new().map_err(|e| format!("QuickJS runtime: {e}"))?;
     runtime.set_max_stack_size(512 * 1024);
     let context = Context::full(&runtime).map_err(|e| format!("QuickJS context: {e}"))?;
     let (prelude, functions) = context.with(|ctx| -> Result<_, String> {
