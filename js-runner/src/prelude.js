@@ -57,7 +57,12 @@
       case 'bigint': return `${a}n`;
       case 'object':
         if (a === null) return 'null';
-        if (a instanceof Error) return a.stack ? `${a.name}: ${a.message}\n${a.stack}`.trimEnd() : `${a.name}: ${a.message}`;
+        if (a instanceof Error) {
+          const head = `${a.name}: ${a.message}`;
+          const stack = typeof a.stack === 'string' ? a.stack.trimEnd() : '';
+          // QuickJS's stack has no head line (V8's has).
+          return stack === '' ? head : stack.startsWith(head) ? stack : `${head}\n${stack}`;
+        }
         return json(a);
       default: return String(a);
     }
