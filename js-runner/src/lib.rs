@@ -22,7 +22,6 @@ use rquickjs::{
     promise::PromiseState, qjs,
 };
 
-mod alloc;
 #[cfg(feature = "probe")]
 mod probe;
 
@@ -57,6 +56,9 @@ const GC_HEADROOM: usize = 16 * 1024 * 1024;
 /// What the prelude gives back: the functions the runner calls.
 struct Prelude {
     call: Persistent<Function<'static>>,
+    settled: Persistent<Function<'static>>,
+    fail_with: Persistent<Function<'static>>,
+    adopt: Persistent<Function<'static>>,
     next_timer: Persistent<Function<'static>>,
     fire_timer: Persistent<Function<'static>>,
 }
@@ -132,10 +134,6 @@ pub extern "C" fn wizer_initialize() {
     let mut bytes = source.into_bytes();
     bytes.fill(0);
     std::hint::black_box(&bytes);
-    drop(bytes);
-    // From here on (in every instance made from the snapshot), memory is
-    // handed out by the per-call allocator.
-    alloc::start_call_mode();
 }
 
 fn fail(message: &str) -> ! {
@@ -160,8 +158,7 @@ pub extern "C" fn op_js_init_error() -> *const u32 {
 }
 
 fn init(env_json: &str, source: &str) -> Result<Engine, String> {
-    let runtime = Runtime::new_with_alloc(alloc::QuickJsAlloc)
-        .map_err(|e| format!("QuickJS runtime: {e}"))?;
+    let runtime = Runtime::new().map_err(|e| format!("QuickJS runtime: {e}"))?;
     runtime.set_max_stack_size(512 * 1024);
     let context = Context::full(&runtime).map_err(|e| format!("QuickJS context: {e}"))?;
     let (prelude, functions) = context.with(|ctx| -> Result<_, String> {
@@ -220,12 +217,17 @@ fn init(env_json: &str, source: &str) -> Result<Engine, String> {
         }
         let ready: Function = runner.get("ready").map_err(js)?;
         ready.call::<_, ()>((namespace,)).map_err(js)?;
+        // The warm-up's answer.
+        OUTCOME.with(|o| o.borrow_mut().take());
         let get = |name: &str| -> Result<Persistent<Function<'static>>, String> {
             let f: Function = runner.get(name).map_err(js)?;
             Ok(Persistent::save(&ctx, f))
         };
         let prelude = Prelude {
             call: get("call")?,
+            settled: get("settled")?,
+            fail_with: get("failWith")?,
+            adopt: get("adopt")?,
             next_timer: get("nextTimer")?,
             fire_timer: get("fireTimer")?,
         };
@@ -439,6 +441,26 @@ fn with_bytes<R>(value: &Value<'_>, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         return Some(f(unsafe { raw.as_ref() }));
     }
     // SAFETY: a plain class check.
+    if unsafe { qjs::JS_GetTypedArrayType(value.as_raw()) } >= 0 {
+        // Another typed array: its bytes, through its buffer.
+        let ctx = value.ctx();
+        let (mut offset, mut len, mut size) = (0, 0, 0);
+        // SAFETY: `value` is a typed array, so this answers its buffer (a
+        // new reference, freed below) and its window in it.
+        unsafe {
+            let buffer = qjs::JS_GetTypedArrayBuffer(
+                ctx.as_raw().as_ptr(),
+                value.as_raw(),
+                &mut offset,
+                &mut len,
+                &mut size,
+            );
+            let buffer = Value::from_raw(ctx.clone(), buffer);
+            let bytes = buffer.as_object()?.as_array_buffer()?.as_bytes()?;
+            return Some(f(bytes.get(offset as usize..(offset + len) as usize)?));
+        }
+    }
+    // SAFETY: a plain class check.
     if unsafe { qjs::JS_IsArrayBuffer(value.as_raw()) } {
         let buffer = obj.as_array_buffer()?;
         // SAFETY: as above.
@@ -534,6 +556,15 @@ fn native_request<'js>(ctx: Ctx<'js>, field: u32) -> rquickjs::Result<Value<'js>
             1 => flat(&req.query),
             2 => flat(&req.headers),
             3 => {
+                if req.body.is_empty() {
+                    return Ok(Value::new_undefined(ctx.clone()));
+                }
+                // JSON when it parses (JS_ParseJSON directly: no JS lookups),
+                // else the text.
+                if let Ok(value) = ctx.json_parse(req.body.as_slice()) {
+                    return Ok(value);
+                }
+                let _ = ctx.catch();
                 let text = String::from_utf8_lossy(&req.body);
                 Ok(rquickjs::String::from_str(ctx.clone(), &text)?.into_value())
             }
@@ -542,20 +573,38 @@ fn native_request<'js>(ctx: Ctx<'js>, field: u32) -> rquickjs::Result<Value<'js>
     })
 }
 
-/// `respond(status | undefined, [k, v, ...], body)`: the call's answer.
+/// `respond(status | undefined, [k, v, ...], body, typed)`: the call's
+/// answer. `body`: a string, a `Uint8Array`/`ArrayBuffer`/typed array
+/// (bytes), nothing, or anything else (JSON, with `content-type:
+/// application/json` unless `typed`).
 fn native_respond<'js>(
     ctx: Ctx<'js>,
     status: Option<u16>,
     headers: rquickjs::Array<'js>,
     body: Value<'js>,
+    typed: rquickjs::function::Opt<bool>,
 ) -> rquickjs::Result<()> {
-    let mut pairs = Vec::with_capacity(headers.len() / 2);
+    let mut pairs = Vec::with_capacity(headers.len() / 2 + 1);
     let mut i = 0;
     while i + 1 < headers.len() {
         pairs.push((headers.get(i)?, headers.get(i + 1)?));
         i += 2;
     }
-    let body = body_bytes(&ctx, &body)?;
+    let body = if body.is_undefined() || body.is_null() {
+        Vec::new()
+    } else if body.is_string() {
+        string_bytes(&ctx, &body)?
+    } else if let Some(bytes) = with_bytes(&body, <[u8]>::to_vec) {
+        bytes
+    } else {
+        if !typed.0.unwrap_or(false) {
+            pairs.push(("content-type".into(), "application/json".into()));
+        }
+        match ctx.json_stringify(body)? {
+            Some(text) => string_bytes(&ctx, text.as_value())?,
+            None => Vec::new(),
+        }
+    };
     settle(Ok(Response {
         status,
         headers: pairs,
@@ -724,15 +773,73 @@ fn call_in(
         rquickjs::String::from_str(ctx.clone(), &req.url).map_err(internal)?,
     );
     REQUEST.with(|r| *r.borrow_mut() = Some(req));
-    call.call::<_, ()>((function, method, url))
-        .map_err(internal)?;
+    // The function's value; a throw is the call's error.
+    let value: Value = match call.call((function, method, url)) {
+        Ok(value) => value,
+        Err(Error::Exception) => {
+            let thrown = ctx.catch();
+            restore(&prelude.fail_with)?
+                .call::<_, ()>((thrown,))
+                .map_err(internal)?;
+            return take_outcome(function);
+        }
+        Err(e) => return Err(internal(e)),
+    };
+    if let Some(outcome) = OUTCOME.with(|o| o.borrow_mut().take()) {
+        return outcome;
+    }
+    // A promise is followed here (its state read natively: no `then`, no
+    // job when it is already settled, as an async function's usually is).
+    let promise = match value.as_promise() {
+        Some(p) => Some(p.clone()),
+        None => {
+            let thenable = value
+                .as_object()
+                .is_some_and(|o| o.get::<_, Value>("then").is_ok_and(|t| t.is_function()));
+            if thenable {
+                let adopted: Value = restore(&prelude.adopt)?
+                    .call((value.clone(),))
+                    .map_err(internal)?;
+                adopted.into_promise()
+            } else {
+                None
+            }
+        }
+    };
+    let Some(promise) = promise else {
+        restore(&prelude.settled)?
+            .call::<_, ()>((value,))
+            .map_err(internal)?;
+        return take_outcome(function);
+    };
     let mut timers: Option<(Function, Function)> = None;
     loop {
-        while OUTCOME.with(|o| o.borrow().is_none()) && ctx.execute_pending_job() {}
-        if let Some(outcome) = OUTCOME.with(|o| o.borrow_mut().take()) {
-            return outcome;
+        while promise.state() == PromiseState::Pending && ctx.execute_pending_job() {}
+        match promise.state() {
+            PromiseState::Resolved => {
+                let value: Value = promise
+                    .result()
+                    .unwrap_or(Err(Error::Unknown))
+                    .map_err(internal)?;
+                restore(&prelude.settled)?
+                    .call::<_, ()>((value,))
+                    .map_err(internal)?;
+                return take_outcome(function);
+            }
+            PromiseState::Rejected => {
+                let reason = match promise.result::<Value>() {
+                    Some(Err(Error::Exception)) | None => ctx.catch(),
+                    Some(Ok(v)) => v,
+                    Some(Err(e)) => return Err(internal(e)),
+                };
+                restore(&prelude.fail_with)?
+                    .call::<_, ()>((reason,))
+                    .map_err(internal)?;
+                return take_outcome(function);
+            }
+            PromiseState::Pending => {}
         }
-        // No job left and no answer: wait for the earliest timer.
+        // No job left and still pending: wait for the earliest timer.
         if timers.is_none() {
             timers = Some((restore(&prelude.next_timer)?, restore(&prelude.fire_timer)?));
         }
@@ -753,6 +860,16 @@ fn call_in(
         }
         fire.call::<_, ()>(()).map_err(internal)?;
     }
+}
+
+/// The outcome the prelude reported.
+fn take_outcome(function: &str) -> Result<Response, PluginError> {
+    OUTCOME.with(|o| o.borrow_mut().take()).unwrap_or_else(|| {
+        Err(plugin_error(
+            500,
+            &format!("`{function}` ended without an answer (the runner's prelude failed)"),
+        ))
+    })
 }
 
 fn plugin_error(status: u16, reason: &str) -> PluginError {

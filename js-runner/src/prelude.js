@@ -48,7 +48,7 @@
   Object.defineProperty(globalThis, 'onesEnv', { get: onesEnv, set: undefined, configurable: true, enumerable: false });
 
   // ----- console -------------------------------------------------------
-  function show(a, seen) {
+  function show(a) {
     switch (typeof a) {
       case 'string': return a;
       case 'undefined': return 'undefined';
@@ -57,13 +57,24 @@
       case 'bigint': return `${a}n`;
       case 'object':
         if (a === null) return 'null';
-        if (a instanceof Error) return a.stack ? `${a.name}: ${a.message}\n${a.stack}`.trimEnd() : `${a.name}: ${a.message}`;
-        return json(a, seen);
+        if (a instanceof Error) {
+          const head = `${a.name}: ${a.message}`;
+          const stack = typeof a.stack === 'string' ? a.stack.trimEnd() : '';
+          // QuickJS's stack has no head line (V8's has).
+          return stack === '' ? head : stack.startsWith(head) ? stack : `${head}\n${stack}`;
+        }
+        return json(a);
       default: return String(a);
     }
   }
-  function json(a, seen) {
-    const stack = seen || [];
+  function json(a) {
+    // Plain data first (no replacer to call per key); cycles, BigInts and
+    // throwing getters take the careful way.
+    try {
+      const text = JSON.stringify(a);
+      if (text !== undefined) return text;
+    } catch {}
+    const stack = [];
     try {
       const text = JSON.stringify(a, function (k, v) {
         if (typeof v === 'bigint') return `${v}n`;
@@ -221,19 +232,21 @@
   // ----- requests ------------------------------------------------------
   // A PluginRequest reads the WIT request from the runner only for what
   // the function looks at: each field is computed at its first read and
-  // then kept as an own property (assignable like any other).
+  // kept (and may be assigned like any other). The body arrives already
+  // parsed (JSON.parse natively, else the text, else undefined).
   const FIELD_PARAMS = 0, FIELD_QUERY = 1, FIELD_HEADERS = 2, FIELD_BODY = 3, FIELD_RAW = 4;
   function record(flat) {
     const o = {};
     for (let i = 0; i < flat.length; i += 2) o[flat[i]] = flat[i + 1];
     return o;
   }
+  const lower = (k) => (typeof k === 'string' ? k.toLowerCase() : k);
   const headerTraps = {
-    get: (t, k) => (typeof k === 'string' ? t[k.toLowerCase()] : t[k]),
-    has: (t, k) => (typeof k === 'string' ? k.toLowerCase() in t : k in t),
-    set: (t, k, v) => { t[typeof k === 'string' ? k.toLowerCase() : k] = v; return true; },
-    deleteProperty: (t, k) => delete t[typeof k === 'string' ? k.toLowerCase() : k],
-    getOwnPropertyDescriptor: (t, k) => Reflect.getOwnPropertyDescriptor(t, typeof k === 'string' ? k.toLowerCase() : k),
+    get: (t, k) => t[lower(k)],
+    has: (t, k) => lower(k) in t,
+    set: (t, k, v) => { t[lower(k)] = v; return true; },
+    deleteProperty: (t, k) => delete t[lower(k)],
+    getOwnPropertyDescriptor: (t, k) => Reflect.getOwnPropertyDescriptor(t, lower(k)),
   };
   function headerObject(flat) {
     const h = {};
@@ -246,31 +259,36 @@
     // in lower case).
     return new Proxy(h, headerTraps);
   }
-  function parseBody(text) {
-    if (text === '') return undefined;
-    try { return JSON.parse(text); } catch { return text; }
-  }
-  const keep = (o, k, v) => {
-    Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
-    return v;
-  };
+  // The fields computed so far live under symbols (not own string keys:
+  // `Object.keys(request)` is `method, url`); a field assigned `undefined`
+  // is kept as NONE.
+  const NONE = Symbol('none');
+  const PATH = Symbol('path'), PARAMS = Symbol('params'), QUERY = Symbol('query');
+  const HEADERS = Symbol('headers'), BODY = Symbol('body'), RAW = Symbol('rawBody');
+  const put = (v) => (v === undefined ? NONE : v);
+  const got = (v) => (v === NONE ? undefined : v);
   class PluginRequest {
     constructor(method, url) {
       this.method = method;
       this.url = url;
     }
-    get path() { const q = this.url.indexOf('?'); return keep(this, 'path', q < 0 ? this.url : this.url.slice(0, q)); }
-    set path(v) { keep(this, 'path', v); }
-    get params() { return keep(this, 'params', record(nativeRequest(FIELD_PARAMS))); }
-    set params(v) { keep(this, 'params', v); }
-    get query() { return keep(this, 'query', record(nativeRequest(FIELD_QUERY))); }
-    set query(v) { keep(this, 'query', v); }
-    get headers() { return keep(this, 'headers', headerObject(nativeRequest(FIELD_HEADERS))); }
-    set headers(v) { keep(this, 'headers', v); }
-    get body() { return keep(this, 'body', parseBody(nativeRequest(FIELD_BODY))); }
-    set body(v) { keep(this, 'body', v); }
-    get rawBody() { return keep(this, 'rawBody', nativeRequest(FIELD_RAW)); }
-    set rawBody(v) { keep(this, 'rawBody', v); }
+    get path() {
+      const v = this[PATH];
+      if (v !== undefined) return got(v);
+      const q = this.url.indexOf('?');
+      return got(this[PATH] = put(q < 0 ? this.url : this.url.slice(0, q)));
+    }
+    set path(v) { this[PATH] = put(v); }
+    get params() { const v = this[PARAMS]; return v !== undefined ? got(v) : (this[PARAMS] = record(nativeRequest(FIELD_PARAMS))); }
+    set params(v) { this[PARAMS] = put(v); }
+    get query() { const v = this[QUERY]; return v !== undefined ? got(v) : (this[QUERY] = record(nativeRequest(FIELD_QUERY))); }
+    set query(v) { this[QUERY] = put(v); }
+    get headers() { const v = this[HEADERS]; return v !== undefined ? got(v) : (this[HEADERS] = headerObject(nativeRequest(FIELD_HEADERS))); }
+    set headers(v) { this[HEADERS] = put(v); }
+    get body() { const v = this[BODY]; return v !== undefined ? got(v) : got(this[BODY] = put(nativeRequest(FIELD_BODY))); }
+    set body(v) { this[BODY] = put(v); }
+    get rawBody() { const v = this[RAW]; return v !== undefined ? got(v) : (this[RAW] = nativeRequest(FIELD_RAW)); }
+    set rawBody(v) { this[RAW] = put(v); }
     // `JSON.stringify(request)` and `console.log(request)` show every field.
     toJSON() {
       return {
@@ -284,19 +302,15 @@
   }
 
   // ----- answers -------------------------------------------------------
-  function bytesOf(v) {
-    if (v instanceof Uint8Array) return v;
-    if (v instanceof ArrayBuffer) return new Uint8Array(v);
-    if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-    return null;
-  }
+  // `respond(status, [k, v, ...], body, typed)`: the body as it is (a
+  // string, bytes, or anything else for the runner to JSON-encode, adding
+  // the content type unless `typed`).
   const noHeaders = [];
   function answer(res) {
-    if (res === undefined || res === null) { respond(undefined, noHeaders, ''); return; }
+    if (res === undefined || res === null) { respond(undefined, noHeaders, '', true); return; }
     if (typeof res !== 'object') {
       // A bare value is the body.
-      if (typeof res === 'string') respond(undefined, noHeaders, res);
-      else respond(undefined, ['content-type', 'application/json'], JSON.stringify(res) ?? '');
+      respond(undefined, noHeaders, res, typeof res === 'string');
       return;
     }
     let headers = noHeaders;
@@ -313,25 +327,12 @@
         else headers.push(name, String(v));
       }
     }
-    let body = res.body;
-    if (body === undefined || body === null) body = '';
-    else if (typeof body !== 'string') {
-      const bytes = bytesOf(body);
-      if (bytes !== null) body = bytes;
-      else {
-        body = JSON.stringify(body) ?? '';
-        if (!typed) {
-          if (headers === noHeaders) headers = [];
-          headers.push('content-type', 'application/json');
-        }
-      }
-    }
     let status = res.statusCode;
-    if (status === undefined || status === null) status = undefined;
-    else if (typeof status !== 'number' || !(status >= 100 && status <= 999)) {
+    if (status === null) status = undefined;
+    else if (status !== undefined && (typeof status !== 'number' || !(status >= 100 && status <= 999))) {
       throw new TypeError(`statusCode must be a number from 100 to 999, not ${show(status)}`);
     }
-    respond(status, headers, body);
+    respond(status, headers, res.body, typed);
   }
   // The ONES error shape, from whatever was thrown.
   function failWith(e) {
@@ -354,40 +355,37 @@
   }
 
   let exports = null;
-  // One call: `respond` or `fail` (natives) receive the outcome, now or
-  // from a job the drive loop runs later.
+  // One call: the function's value, for the runner to settle (a promise
+  // is followed by the runner itself). A missing function is answered here.
   function call(name, method, url) {
     const fn = exports === null ? undefined : exports[name];
     if (typeof fn !== 'function') {
       fail(404, 'not_found', `no function \`${name}\``, 'error');
-      return;
+      return undefined;
     }
-    let res;
-    try {
-      res = fn(new PluginRequest(method, url));
-    } catch (e) {
-      failWith(e);
-      return;
-    }
-    if (res !== null && typeof res === 'object' && typeof res.then === 'function') {
-      try { res.then(settled, failWith); } catch (e) { failWith(e); }
-    } else {
-      settled(res);
-    }
+    return fn(new PluginRequest(method, url));
   }
 
   return {
     call,
+    settled,
+    failWith,
+    // A thenable that is not a Promise, as a Promise.
+    adopt: (v) => Promise.resolve(v),
     nextTimer,
     fireTimer,
     timersPending,
-    describe: show,
     // After the top level, before the snapshot: keep the exports, forget
-    // what the top level left (timers, the snapshot-time onesEnv).
+    // what the top level left (timers, the snapshot-time onesEnv), and
+    // make the shapes a call's objects take (so that a call finds them).
     ready(namespace) {
       exports = namespace;
       timers = new Map();
       liveEnv = null;
+      const warm = new PluginRequest('GET', '/');
+      void warm.path;
+      void warm.body;
+      try { answer({ statusCode: 200, headers: { a: 'b' }, body: {} }); } catch {}
     },
   };
 })
