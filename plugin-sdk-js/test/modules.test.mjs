@@ -181,7 +181,7 @@ test('@ones-op/node-fetch: never rejects; error set on transport failure', async
   assert.equal(last().root, false);
 });
 
-test('Logger: levels and printf-style %s %d %j %o', () => {
+test('Logger: levels and printf-style %s %d %j %o; plain objects as JSON', () => {
   fresh();
   Logger.info('[Plugin] body', { a: 1, b: 'x' });
   Logger.warn('%s has %d items, %j, %o', 'list', 3, { j: 1 }, [1, 'two']);
@@ -189,7 +189,7 @@ test('Logger: levels and printf-style %s %d %j %o', () => {
   Logger.error(new Error('bad'));
   Logger.debug('100%% done');
   assert.deepEqual(op.logs.map((l) => l.level), ['info', 'warning', 'warning', 'error', 'debug']);
-  assert.equal(op.logs[0].message, "[Plugin] body { a: 1, b: 'x' }");
+  assert.equal(op.logs[0].message, '[Plugin] body {"a":1,"b":"x"}');
   assert.equal(op.logs[1].message, `list has 3 items, {"j":1}, [ 1, 'two' ]`);
   assert.match(op.logs[3].message, /Error: bad/);
   assert.equal(op.logs[4].message, '100% done');

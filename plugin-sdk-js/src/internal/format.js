@@ -69,10 +69,36 @@ function json(v) {
   }
 }
 
+// Plain objects and arrays are shown as JSON: QuickJS's native
+// JSON.stringify is many times cheaper than walking them in JS, and a log
+// line is on the path of every call. Anything else (errors, maps, class
+// instances, cycles) goes through inspect().
+function plain(a) {
+  if (Array.isArray(a)) return true;
+  const proto = Object.getPrototypeOf(a);
+  return proto === Object.prototype || proto === null;
+}
+
+function show(a) {
+  if (typeof a === 'string') return a;
+  if (typeof a === 'object' && a !== null && plain(a)) {
+    try {
+      const text = JSON.stringify(a);
+      if (text !== undefined) return text;
+    } catch (e) {
+      // a cycle: inspect marks it
+    }
+  }
+  return inspect(a);
+}
+
 export function format(args) {
   let i = 0;
   let out = '';
-  if (typeof args[0] === 'string') {
+  if (typeof args[0] === 'string' && args[0].indexOf('%') < 0) {
+    i = 1;
+    out = args[0];
+  } else if (typeof args[0] === 'string') {
     i = 1;
     out = args[0].replace(/%[sdifjoOc%]/g, (m) => {
       if (m === '%%') return '%';
@@ -91,7 +117,7 @@ export function format(args) {
   }
   for (; i < args.length; i++) {
     const a = args[i];
-    out += (out === '' && i === 0 ? '' : ' ') + (typeof a === 'string' ? a : inspect(a));
+    out += (out === '' && i === 0 ? '' : ' ') + show(a);
   }
   return out;
 }

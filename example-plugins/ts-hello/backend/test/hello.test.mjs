@@ -18,7 +18,7 @@ test('POST /hello answers the greeting and the request body', async () => {
   assert.equal(res.status, 200);
   assert.deepEqual(res.body, { res: 'hello world', requestBody: { name: 'op' } });
   assert.ok(op.logged('[Plugin] body', 'info'));
-  assert.ok(op.logged("name: 'op'"));
+  assert.ok(op.logged('{"name":"op"}'));
 });
 
 test('an empty body is echoed as undefined', async () => {
