@@ -577,3 +577,54 @@ async fn a_bundle_whose_top_level_throws_is_refused_with_the_js_message() {
     assert!(err.contains("plugin.js"), "{err}");
     assert!(err.contains("TypeError: no config at start"), "{err}");
 }
+
+#[tokio::test]
+async fn node_built_ins_and_web_globals_work_in_the_sandbox() {
+    let outside = upstream::start().await;
+    let allowed = format!("http://127.0.0.1:{}", outside.port);
+    let probe = load_ts(
+        op_test_plugins::TS_PROBE_DIR,
+        op_test_plugins::TS_PROBE,
+        |text| {
+            text.replace(
+                "    - \"http://127.0.0.1\"",
+                &format!("    - \"{allowed}\""),
+            )
+        },
+        installation(NO_ONES),
+    )
+    .await;
+    let (origin, _) = serve(vec![probe], GatewayLimits::default()).await;
+    let res = post(
+        &origin,
+        "/builtins",
+        json!({"outside": format!("{allowed}/hook?from=node")}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let seen = json(res).await;
+    assert_eq!(seen["base64"], "aGVsbG8gb3A=");
+    assert_eq!(seen["fromBase64"], "hello op");
+    assert_eq!(seen["byteLength"], 6);
+    assert_eq!(seen["concat"], "ab");
+    assert_eq!(seen["host"], "ones.example.com");
+    assert_eq!(seen["y"], "two words");
+    assert_eq!(
+        seen["href"],
+        "https://ones.example.com/project/api?x=1&y=two+words&z=%C3%BC#frag"
+    );
+    assert_eq!(seen["params"], "a=1&b=x+y");
+    assert_eq!(seen["encoded"], json!([104, 195, 169, 108, 108, 111]));
+    assert_eq!(seen["decoded"], "héllo");
+    assert_eq!(seen["uuid"].as_str().unwrap().len(), 36);
+    assert_eq!(seen["random"], 4);
+    assert_eq!(seen["formatted"], "answer is 42");
+    // Node's http.request went out through OPFetch's outbound path.
+    assert_eq!(seen["outside"]["status"], 200, "{seen}");
+    let got = outside.last();
+    assert_eq!(got.method, "POST");
+    assert_eq!(got.uri, "/hook?from=node");
+    assert_eq!(got.header_values("x-via"), ["node-http"]);
+    assert_eq!(got.body.as_ref(), br#"{"from":"http.request"}"#);
+    assert!(got.header_values("ones-auth-token").is_empty());
+}

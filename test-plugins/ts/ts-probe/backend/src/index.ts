@@ -3,7 +3,9 @@ import { fetchONES } from '@ones-op/node-fetch'
 import { Logger } from '@ones-op/node-logger'
 import { Plugin } from '@ones-op/node-ability'
 import type { PluginRequest, PluginResponse } from '@ones-op/node-types'
-import { randomBytes } from 'crypto'
+import { randomBytes, randomUUID } from 'crypto'
+import * as http from 'http'
+import { format } from 'util'
 
 // Read at module top level, as real plugins do: the installation's values.
 const TOP_TEAM: string | undefined = globalThis.onesEnv.teamUUID
@@ -168,5 +170,41 @@ export async function shape(request: PluginRequest): Promise<PluginResponse> {
       return { body: { length: request.rawBody?.length ?? -1 } }
     default:
       return { body: { kind: request.params.kind } }
+  }
+}
+
+// The Node built-ins and web globals real backends use, in QuickJS.
+export async function builtins(request: PluginRequest<{ outside: string }>): Promise<PluginResponse> {
+  const url = new URL('https://ones.example.com/project/api?x=1&y=two%20words#frag')
+  url.searchParams.append('z', 'ü')
+  const params = new URLSearchParams({ a: '1', b: 'x y' })
+  const encoded = new TextEncoder().encode('héllo')
+  const outside = await new Promise<{ status?: number; body: string; type?: string }>((resolve, reject) => {
+    const req = http.request(request.body.outside, { method: 'POST', headers: { 'X-Via': 'node-http' } }, (res) => {
+      let body = ''
+      res.on('data', (chunk: Buffer | string) => (body += chunk.toString()))
+      res.on('end', () => resolve({ status: res.statusCode, body, type: String(res.headers['content-type']) }))
+    })
+    req.on('error', reject)
+    req.write(JSON.stringify({ from: 'http.request' }))
+    req.end()
+  })
+  return {
+    body: {
+      base64: Buffer.from('hello op').toString('base64'),
+      fromBase64: Buffer.from('aGVsbG8gb3A=', 'base64').toString('utf8'),
+      byteLength: Buffer.byteLength('héllo'),
+      concat: Buffer.concat([Buffer.from('a'), Buffer.from('b')]).toString(),
+      host: url.host,
+      y: url.searchParams.get('y'),
+      href: url.href,
+      params: params.toString(),
+      encoded: Array.from(encoded),
+      decoded: new TextDecoder().decode(encoded),
+      uuid: randomUUID(),
+      random: Array.from(crypto.getRandomValues(new Uint8Array(4))).length,
+      formatted: format('%s is %d', 'answer', 42),
+      outside,
+    },
   }
 }
