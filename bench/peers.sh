@@ -96,6 +96,26 @@ on_core0 target/release/op invoke run "$work/guard" --no-watch --port 18082 --on
 op_one=$!
 on_core0 target/release/op invoke run "${ten[@]}" --no-watch --port 18083 --ones-url "$ONES" >/dev/null
 op_ten=$!
+# TypeScript: the ONES template on 18089; ten copies of it (own app_ids and
+# routes) on 18090, for the memory of ten TS plugins loaded. Their install
+# (bundle, snapshot, compile) is timed on a cold cache first.
+export OP_JS_SDK="$PWD/plugin-sdk-js"
+ts_copy() { # NAME APP_ID ROUTE
+  mkdir -p "$work/$1/config"
+  ln -s "$PWD/example-plugins/ts-hello/backend" "$work/$1/backend"
+  sed -e "s/app_id: tshello1/app_id: $2/" -e "s|url: /hello|url: $3|" \
+    example-plugins/ts-hello/config/plugin.yaml > "$work/$1/config/plugin.yaml"
+}
+ts_copy ts tshello1 /hello
+ts_ten=()
+for i in 0 1 2 3 4 5 6 7 8 9; do ts_copy "ts$i" "tshell0$i" "/hello$i"; ts_ten+=("$work/ts$i"); done
+install_start=$(date +%s.%N)
+target/release/op check "$work/ts" >/dev/null
+install_s=$(awk -v a="$install_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+on_core0 target/release/op invoke run "$work/ts" --no-watch --port 18089 --ones-url "$ONES" >/dev/null
+op_ts=$!
+on_core0 target/release/op invoke run "${ts_ten[@]}" --no-watch --port 18090 --ones-url "$ONES" >/dev/null
+op_ts_ten=$!
 
 # wasmtime serve: fresh instances (18085), reused instances (18086). `-S cli`
 # links the WASI CLI interfaces Rust's std imports (op grants the same).
@@ -105,12 +125,12 @@ on_core0 "$WASMTIME" serve -S cli -O pooling-allocator --max-instance-reuse-coun
 on_core0 node bench/node-hello.js 18087 fresh
 on_core0 node bench/node-hello.js 18088 shared
 
-for port in 18080 18081 18082 18083 18084 18087 18088; do
+for port in 18080 18081 18082 18083 18084 18087 18088 18089 18090; do
   for _ in $(seq 1 1200); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
 done
 HELLO=/project/api/project/hello
 ADD=/project/api/project/team/TeamBnch/tasks/add2
-for port in 18081 18085 18086 18087 18088; do
+for port in 18081 18085 18086 18087 18088 18089; do
   for _ in $(seq 1 600); do
     curl -sf -X POST -d '{"x":1}' "http://127.0.0.1:$port$HELLO" | grep -q 'hello world' && break
     sleep 0.1
@@ -170,6 +190,7 @@ run "wasmtime serve, reused instances" 18086 "$HELLO" hello.lua
 run "node, shared vm context" 18088 "$HELLO" hello.lua
 run "node, fresh vm context" 18087 "$HELLO" hello.lua
 run "op hello route" 18081 "$HELLO" hello.lua "$CONNECTIONS" "wasmtime serve, fresh instances"
+run "op ts-hello route (TypeScript)" 18089 "$HELLO" hello.lua "$CONNECTIONS" "node, shared vm context"
 run "upstream direct (nginx)" 18080 "$ADD" add.lua
 run "nginx reverse proxy" 18084 "$ADD" add.lua "$CONNECTIONS" "upstream direct (nginx)"
 run "op proxy, no hook" 18081 "$ADD" add.lua "$CONNECTIONS" "nginx reverse proxy"
@@ -181,7 +202,8 @@ run "op proxy, one intercept, 1 connection" 18082 "$ADD" add.lua 1 "op proxy, no
 peak() { awk '/VmHWM/ {printf "%.1f MiB", $2 / 1024}' "/proc/$1/status"; }
 {
   echo
-  echo "peak memory (VmHWM): op hello/proxy $(peak "$op_hello"), op one intercept $(peak "$op_one"), op ten intercepts $(peak "$op_ten")"
+  echo "peak memory (VmHWM): op hello/proxy $(peak "$op_hello"), op one intercept $(peak "$op_one"), op ten intercepts $(peak "$op_ten"), op ts-hello $(peak "$op_ts"), op ten TS plugins $(peak "$op_ts_ten")"
+  echo "ts-hello install on a cold cache (op check: bundle with type check, snapshot, compile): ${install_s}s; component $(stat -c %s "$work"/ts/.op/cache/js/*.wasm | head -1) bytes"
   echo
   echo "goals:"
 } | tee -a "$out"
@@ -197,6 +219,13 @@ goal "hello route p99 / wasmtime serve fresh p99" "$(ratio "${P99[op hello route
 goal "hello route p99 / wasmtime serve reused p99" "$(ratio "${P99[op hello route]}" "${P99[wasmtime serve, reused instances]}")" "<=" 1
 goal "hello route / node shared context (req/s)" "$(ratio "${RPS[op hello route]}" "${RPS[node, shared vm context]}")" ">=" 1
 goal "hello route / node fresh context (req/s)" "$(ratio "${RPS[op hello route]}" "${RPS[node, fresh vm context]}")" ">=" 10
+goal "ts-hello / node fresh context (req/s)" "$(ratio "${RPS[op ts-hello route (TypeScript)]}" "${RPS[node, fresh vm context]}")" ">=" 10
+goal "ts-hello / node shared context (req/s)" "$(ratio "${RPS[op ts-hello route (TypeScript)]}" "${RPS[node, shared vm context]}")" ">=" 1
+goal "ts-hello / op Rust hello (req/s)" "$(ratio "${RPS[op ts-hello route (TypeScript)]}" "${RPS[op hello route]}")" ">=" 0.6
+goal "ts-hello p99 / node shared context p99" "$(ratio "${P99[op ts-hello route (TypeScript)]}" "${P99[node, shared vm context]}")" "<=" 1
+goal "ts-hello install, cold cache (s)" "$install_s" "<=" 3
+goal "ts-hello component (MB)" "$(stat -c %s "$work"/ts/.op/cache/js/*.wasm | head -1 | awk '{ printf "%.2f", $1 / 1e6 }')" "<=" 2
+goal "op RSS with ten TS plugins loaded (MiB)" "$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$op_ts_ten/status")" "<=" 150
 goal "plain proxy / nginx reverse proxy (req/s)" "$(ratio "${RPS[op proxy, no hook]}" "${RPS[nginx reverse proxy]}")" ">=" 0.9
 goal "one intercept / plain proxy (req/s)" "$(ratio "${RPS[op proxy, one intercept]}" "${RPS[op proxy, no hook]}")" ">=" 0.7
 goal "one intercept, 1 connection: added p50 (us)" "$(awk -v a="${P50[op proxy, one intercept, 1 connection]}" -v b="${P50[op proxy, no hook, 1 connection]}" 'BEGIN { printf "%.0f", a - b }')" "<=" 50

@@ -1,6 +1,6 @@
-//! What a plugin call costs: instantiate a fresh instance of `hello` from
-//! its `InstancePre` and call it, and route matching in a table of 1,000
-//! routes. Run with `cargo bench -p op --bench invoke` (see BENCHMARKS.md).
+//! What a plugin call costs: instantiate a fresh instance of `hello` (Rust)
+//! and of `ts-hello` (TypeScript) from its `InstancePre` and call it, and
+//! route matching in a table of 1,000 routes. Run with `cargo bench -p op --bench invoke` (see BENCHMARKS.md).
 
 // criterion_group! generates an undocumented function.
 #![allow(missing_docs)]
@@ -130,9 +130,52 @@ fn route_matching(c: &mut Criterion) {
     });
 }
 
+/// The same for the TypeScript template (`example-plugins/ts-hello`): its
+/// bundle pre-initialised into a component by op, a fresh instance per
+/// call, the function's log line included.
+fn ts_instantiate_and_call(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let dir = Path::new(op_test_plugins::TS_HELLO_DIR).join("config/plugin.yaml");
+    let manifest = op::manifest::load(&dir, "config/plugin.yaml").unwrap();
+    let code = op::code::PluginCode::JavaScript(
+        std::fs::read_to_string(op_test_plugins::TS_HELLO).unwrap(),
+    );
+    let plugin = rt
+        .block_on(code.load(
+            &runtime,
+            manifest,
+            "config/plugin.yaml",
+            "plugin.js",
+            Installation::default(),
+        ))
+        .unwrap();
+    let request = hello_request();
+    let answer = rt
+        .block_on(plugin.call("jackFunc", &request))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        answer.body,
+        br#"{"res":"hello world","requestBody":{"x":1}}"#
+    );
+    c.bench_function("ts-hello: instantiate + call", |b| {
+        b.iter(|| {
+            let outcome = rt
+                .block_on(plugin.call("jackFunc", black_box(&request)))
+                .unwrap();
+            black_box(outcome.unwrap());
+        })
+    });
+}
+
 criterion_group!(
     benches,
     instantiate_and_call,
+    ts_instantiate_and_call,
     call_on_a_reused_instance,
     route_matching
 );
