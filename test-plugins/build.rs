@@ -34,6 +34,7 @@ const TS_PLUGINS: &[&str] = &[
     "example-plugins/ts-ones-api",
     "example-plugins/ts-guard",
     "test-plugins/ts/ts-probe",
+    "test-plugins/ts/ones-style",
 ];
 
 fn main() {

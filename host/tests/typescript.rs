@@ -628,3 +628,53 @@ async fn node_built_ins_and_web_globals_work_in_the_sandbox() {
     assert_eq!(got.body.as_ref(), br#"{"from":"http.request"}"#);
     assert!(got.header_values("ones-auth-token").is_empty());
 }
+
+#[tokio::test]
+async fn a_backend_written_as_ones_authors_write_them_runs_unchanged() {
+    let ones = upstream::start().await;
+    let plugin = load_ts(
+        op_test_plugins::ONES_STYLE_DIR,
+        op_test_plugins::ONES_STYLE,
+        |text| text,
+        installation(&ones.origin),
+    )
+    .await;
+    let mut functions = plugin.functions().to_vec();
+    functions.sort();
+    assert_eq!(functions, ["approve", "listProjects"]);
+    let (origin, _) = serve_in_front_of(vec![plugin], &ones.origin).await;
+    // `methods: [get]`, a route with its team, `res.data || res`.
+    let res = client()
+        .get(format!("{origin}{BASE}/team/{TEAM}/projects"))
+        .signed_as("AliceU01", "alice-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body = json(res).await;
+    assert_eq!(body["team"], TEAM);
+    assert_eq!(
+        body["answered"]["uri"],
+        format!("{BASE}/team/{TEAM}/projects/my_project")
+    );
+    assert_eq!(ones.last().header_values("ones-user-id"), [ADMIN_ID]);
+    // Headers looked up in the casing the code guessed.
+    let res = client()
+        .post(format!("{origin}{BASE}/team/{TEAM}/approve/Proj0001"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = client()
+        .post(format!("{origin}{BASE}/team/{TEAM}/approve/Proj0001"))
+        .signed_as("AliceU01", "alice-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(json(res).await["ok"], true);
+    let got = ones.last();
+    assert_eq!(got.uri, format!("{BASE}/team/{TEAM}/items/update"));
+    let sent: Value = serde_json::from_slice(&got.body).unwrap();
+    assert_eq!(sent, json!({"project": "Proj0001", "approvedBy": "AliceU01"}));
+}

@@ -1,0 +1,2 @@
+export { listProjects } from './handlers/projects'
+export { approve } from './handlers/approve'
