@@ -10,23 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 mod common;
 
 use common::binary::{Killed as Server, js_sdk, text};
-use common::console::{Lines, edit, op, post};
-
-/// Polls `url` with POSTs until it answers `want`.
-fn wait_for_post(url: &str, want: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
-    loop {
-        let (status, body) = post(url, "{}");
-        if status == 200 && body == want {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{url} still answers {status} {body}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-}
+use common::console::{Lines, edit, op, post, wait_for_post};
 
 #[test]
 fn a_new_ts_project_is_tested_served_edited_live_and_packed() {

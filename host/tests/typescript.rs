@@ -676,5 +676,8 @@ async fn a_backend_written_as_ones_authors_write_them_runs_unchanged() {
     let got = ones.last();
     assert_eq!(got.uri, format!("{BASE}/team/{TEAM}/items/update"));
     let sent: Value = serde_json::from_slice(&got.body).unwrap();
-    assert_eq!(sent, json!({"project": "Proj0001", "approvedBy": "AliceU01"}));
+    assert_eq!(
+        sent,
+        json!({"project": "Proj0001", "approvedBy": "AliceU01"})
+    );
 }

@@ -64,22 +64,39 @@ pub fn locate() -> Result<PathBuf, SdkError> {
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
         .ok_or(SdkError::NoCacheDir)?;
     let dir = base.join("op/js-sdk").join(&embedded_hash()[..16]);
-    let installed = dir.join("node_modules/.package-lock.json");
-    if installed.is_file() {
+    if dir.join("node_modules/.package-lock.json").is_file() {
         return Ok(dir);
     }
-    unpack(&dir).map_err(|source| SdkError::Unpack {
+    // Unpacked and installed beside its place, then renamed into it: two
+    // op processes starting at once never see half an SDK, and the one
+    // that loses the race uses the winner's.
+    let unpack_err = |source| SdkError::Unpack {
         dir: dir.display().to_string(),
         source,
-    })?;
+    };
+    let parent = dir.parent().unwrap_or(&dir);
+    std::fs::create_dir_all(parent).map_err(unpack_err)?;
+    let staging = tempfile::Builder::new()
+        .prefix(".unpacking-")
+        .tempdir_in(parent)
+        .map_err(unpack_err)?;
+    unpack(staging.path()).map_err(unpack_err)?;
     eprintln!("installing op's JS SDK tools into {} ...", dir.display());
     let status = Command::new("npm")
         .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(&dir)
+        .current_dir(staging.path())
         .status()
         .map_err(SdkError::NoNpm)?;
     if !status.success() {
         return Err(SdkError::Install(dir.display().to_string()));
+    }
+    let staged = staging.keep();
+    if std::fs::rename(&staged, &dir).is_err() {
+        // Another op got there first (or a broken copy is in the way).
+        let _ = std::fs::remove_dir_all(&staged);
+        if !dir.join("node_modules/.package-lock.json").is_file() {
+            return Err(SdkError::Install(dir.display().to_string()));
+        }
     }
     Ok(dir)
 }

@@ -78,9 +78,18 @@ pub fn get(url: &str) -> (u16, String) {
 
 /// Polls `url` until it answers `want`.
 pub fn wait_for_answer(url: &str, want: &str) {
+    wait_for(url, want, get)
+}
+
+/// Polls `url` with POSTs of `{}` until it answers `want`.
+pub fn wait_for_post(url: &str, want: &str) {
+    wait_for(url, want, |url| post(url, "{}"))
+}
+
+fn wait_for(url: &str, want: &str, ask: impl Fn(&str) -> (u16, String)) {
     let deadline = Instant::now() + Duration::from_secs(240);
     loop {
-        let (status, body) = get(url);
+        let (status, body) = ask(url);
         if status == 200 && body == want {
             return;
         }
