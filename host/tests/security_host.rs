@@ -385,11 +385,15 @@ fn plugin_logs_are_cut_per_line_per_request_and_in_the_kept_ring() {
 
     // The case, a third of it: 300 lines of 1 MiB in one call.
     let mib = 1024 * 1024;
+    let from = serve.lines();
     let warm = get(
         &serve.address,
         &format!("/project/api/project/logs?lines=2&bytes={mib}"),
     );
     assert_eq!(warm.status, 200);
+    // Its lines are written after the answer: wait for the last one, so
+    // that none of them is counted with the next request's.
+    serve.wait_for(from, "#1 ");
     let before = rss_kib(serve.pid());
     let from = serve.lines();
     let answer = send(
