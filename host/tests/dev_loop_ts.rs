@@ -25,6 +25,7 @@ fn a_new_ts_project_is_tested_served_edited_live_and_packed() {
         ".gitignore",
         "config/plugin.yaml",
         "backend/package.json",
+        "backend/package-lock.json",
         "backend/tsconfig.json",
         "backend/src/index.ts",
         "backend/test/index.test.mjs",
@@ -32,13 +33,25 @@ fn a_new_ts_project_is_tested_served_edited_live_and_packed() {
         assert!(demo.join(file).is_file(), "op new wrote no {file}");
     }
     // Nothing in the project names this machine: it can move.
-    for file in ["backend/package.json", "backend/tsconfig.json"] {
+    for file in [
+        "backend/package.json",
+        "backend/package-lock.json",
+        "backend/tsconfig.json",
+    ] {
         let written = std::fs::read_to_string(demo.join(file)).unwrap();
         assert!(!written.contains(home.path().to_str().unwrap()), "{file}");
         assert!(!written.contains(js_sdk().to_str().unwrap()), "{file}");
     }
     // The SDK is linked for the editor and the tests.
     assert!(demo.join(".op/js-sdk/testing.mjs").is_file());
+
+    // The lock file is one npm accepts: `npm ci` installs exactly it.
+    let ci = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(demo.join("backend"))
+        .output()
+        .unwrap();
+    assert!(ci.status.success(), "{}", text(&ci.stderr));
 
     // The scaffold's unit tests, with the mock OPFetch.
     let tests = Command::new("npm")

@@ -19,6 +19,7 @@ const GITIGNORE: &str = include_str!("scaffold/gitignore");
 mod ts {
     pub const PLUGIN_YAML: &str = include_str!("scaffold/ts/plugin.yaml");
     pub const PACKAGE_JSON: &str = include_str!("scaffold/ts/package.json");
+    pub const PACKAGE_LOCK: &str = include_str!("scaffold/ts/package-lock.json");
     pub const TSCONFIG: &str = include_str!("scaffold/ts/tsconfig.json");
     pub const INDEX_TS: &str = include_str!("scaffold/ts/index.ts");
     pub const TEST: &str = include_str!("scaffold/ts/index.test.mjs");
@@ -124,10 +125,11 @@ fn new_ts(dir: &Path, name: &str) -> anyhow::Result<ExitCode> {
             .replace("{{app_id}}", &crate::dev::random_hex()[..8])
     };
     let schema = serde_json::to_string_pretty(&manifest::json_schema())? + "\n";
-    let files: [(&str, String); 8] = [
+    let files: [(&str, String); 9] = [
         ("config/plugin.yaml", fill(ts::PLUGIN_YAML)),
         ("config/plugin.schema.json", schema),
         ("backend/package.json", fill(ts::PACKAGE_JSON)),
+        ("backend/package-lock.json", fill(ts::PACKAGE_LOCK)),
         ("backend/tsconfig.json", ts::TSCONFIG.to_string()),
         ("backend/src/index.ts", ts::INDEX_TS.to_string()),
         ("backend/test/index.test.mjs", ts::TEST.to_string()),
