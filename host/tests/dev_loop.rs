@@ -3,14 +3,14 @@
 //! requests run, broken edits that keep the old version serving, and
 //! `op invoke clear`.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 mod common;
 
-use common::binary::{Killed as Server, target_dir, text};
-use common::console::{Lines, edit, get, op, wait_for_answer};
+use common::binary::{target_dir, text};
+use common::console::{Serving, edit, get, op, serve_project, wait_for_answer};
 
 #[test]
 fn a_new_project_is_tested_served_edited_live_and_cleared() {
@@ -47,20 +47,12 @@ fn a_new_project_is_tested_served_edited_live_and_cleared() {
     );
 
     // Served as it is.
-    let mut child = op(&["invoke", "run", "demo", "--port", "0"], home.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = Lines::follow(child.stdout.take().unwrap());
-    let stderr = Lines::follow(child.stderr.take().unwrap());
-    let server = Server(child);
-    let line = stdout.wait_for("serving on ", 0);
-    let origin = line["serving on ".len()..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
+    let Serving {
+        server,
+        stdout,
+        stderr,
+        origin,
+    } = serve_project("demo", home.path());
     let hello = format!("{origin}/project/api/project/hello");
     assert_eq!(get(&hello), (200, r#"{"res":"hello world"}"#.to_string()));
 

@@ -3,14 +3,14 @@
 //! run, a type error and a syntax error that keep the old version serving
 //! with the compiler's place, and `op pack` / `op check` of the package.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 mod common;
 
-use common::binary::{Killed as Server, js_sdk, text};
-use common::console::{Lines, edit, op, post, wait_for_post};
+use common::binary::{js_sdk, text};
+use common::console::{Serving, edit, op, post, serve_project, wait_for_post};
 
 #[test]
 fn a_new_ts_project_is_tested_served_edited_live_and_packed() {
@@ -63,20 +63,12 @@ fn a_new_ts_project_is_tested_served_edited_live_and_packed() {
     assert!(tests.status.success(), "{report}{}", text(&tests.stderr));
     assert!(report.contains("# pass 2"), "{report}");
 
-    let mut child = op(&["invoke", "run", "tsdemo", "--port", "0"], home.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = Lines::follow(child.stdout.take().unwrap());
-    let stderr = Lines::follow(child.stderr.take().unwrap());
-    let server = Server(child);
-    let line = stdout.wait_for("serving on ", 0);
-    let origin = line["serving on ".len()..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
+    let Serving {
+        server,
+        stdout,
+        stderr,
+        origin,
+    } = serve_project("tsdemo", home.path());
     let hello = format!("{origin}/project/api/project/hello");
     assert_eq!(
         post(&hello, r#"{"x":1}"#),

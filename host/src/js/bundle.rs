@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::sdk::{self, SdkError};
+use super::sdk::SdkError;
 
 /// Why a backend could not be bundled.
 #[derive(Debug, thiserror::Error)]
@@ -42,9 +42,14 @@ pub struct Bundle {
     pub took: Duration,
 }
 
-/// Bundles `backend` into `out`, checking types first when `check_types`.
-pub fn bundle(backend: &Path, out: &Path, check_types: bool) -> Result<Bundle, BundleError> {
-    let sdk = sdk::locate()?;
+/// Bundles `backend` into `out` with the SDK at `sdk` ([`super::sdk::locate`]),
+/// checking types first when `check_types`.
+pub fn bundle(
+    sdk: &Path,
+    backend: &Path,
+    out: &Path,
+    check_types: bool,
+) -> Result<Bundle, BundleError> {
     if let Some(parent) = out.parent() {
         // A missing folder is reported by op-build itself.
         let _ = std::fs::create_dir_all(parent);

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::binary::{offline_op, text};
+use super::binary::{Killed, offline_op, text};
 
 /// `op ARGS` in `cwd`, offline, with the console as a user sees it (no
 /// colour in a pipe).
@@ -127,4 +127,40 @@ pub fn post(url: &str, body: &str) -> (u16, String) {
     let out = text(&out.stdout);
     let (body, status) = out.rsplit_once('\n').unwrap_or(("", "0"));
     (status.parse().unwrap_or(0), body.to_string())
+}
+
+/// An `op invoke run` serving a project, as a user sees it.
+pub struct Serving {
+    /// The process, killed when dropped.
+    pub server: Killed,
+    /// Its stdout and stderr lines, as they come.
+    pub stdout: Lines,
+    pub stderr: Lines,
+    /// `http://127.0.0.1:PORT`, read from its `serving on` line.
+    pub origin: String,
+}
+
+/// Starts `op invoke run PROJECT --port 0` in `cwd` and waits until it
+/// serves.
+pub fn serve_project(project: &str, cwd: &Path) -> Serving {
+    let mut child = op(&["invoke", "run", project, "--port", "0"], cwd)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = Lines::follow(child.stdout.take().unwrap());
+    let stderr = Lines::follow(child.stderr.take().unwrap());
+    let server = Killed(child);
+    let line = stdout.wait_for("serving on ", 0);
+    let origin = line["serving on ".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    Serving {
+        server,
+        stdout,
+        stderr,
+        origin,
+    }
 }

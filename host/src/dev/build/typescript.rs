@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::{BuildError, Built};
 use crate::code::PluginCode;
-use crate::js::bundle;
+use crate::js::{bundle, sdk};
 
 /// Where the bundle of a project is written.
 pub const BUNDLE: &str = ".op/build/plugin.js";
@@ -16,15 +16,14 @@ pub const BUNDLE: &str = ".op/build/plugin.js";
 pub fn build(project: &Path) -> Result<Built, BuildError> {
     let backend = project.join("backend");
     let out = project.join(BUNDLE);
-    if let Ok(sdk) = crate::js::sdk::locate()
-        && let Err(err) = crate::js::sdk::link_into(project, &sdk)
-    {
+    let sdk = sdk::locate().map_err(bundle::BundleError::from)?;
+    if let Err(err) = sdk::link_into(project, &sdk) {
         eprintln!(
             "warning: cannot link the JS SDK into {}: {err}",
             project.display()
         );
     }
-    let bundle = bundle::bundle(&backend, &out, true)?;
+    let bundle = bundle::bundle(&sdk, &backend, &out, true)?;
     Ok(Built {
         code: PluginCode::JavaScript(bundle.code),
         artifact: bundle.path,
