@@ -4,13 +4,11 @@
 //! `op invoke clear`.
 
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 mod common;
 
 use common::binary::{target_dir, text};
-use common::console::{Serving, edit, get, op, serve_project, wait_for_answer};
+use common::console::{RequestLoop, Serving, edit, get, op, serve_project, wait_for_answer};
 
 #[test]
 fn a_new_project_is_tested_served_edited_live_and_cleared() {
@@ -95,20 +93,7 @@ fn a_new_project_is_tested_served_edited_live_and_cleared() {
     );
 
     // A loop of requests runs through every change below.
-    let stop = Arc::new(AtomicBool::new(false));
-    let (sent, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let load = {
-        let (stop, sent, failed, url) = (stop.clone(), sent.clone(), failed.clone(), hello.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let (status, _) = get(&url);
-                sent.fetch_add(1, Ordering::Relaxed);
-                if status != 200 {
-                    failed.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        })
-    };
+    let load = RequestLoop::get_loop(hello.clone());
 
     // An edit of the answer is served once its build is done.
     let lib = demo.join("backend/src/lib.rs");
@@ -150,15 +135,9 @@ fn a_new_project_is_tested_served_edited_live_and_cleared() {
         r#"{"res":"hello again"}"#,
     );
 
-    stop.store(true, Ordering::Relaxed);
-    load.join().unwrap();
-    let sent = sent.load(Ordering::Relaxed);
+    let (sent, failed) = load.stop();
     assert!(sent > 20, "only {sent} requests were sent");
-    assert_eq!(
-        failed.load(Ordering::Relaxed),
-        0,
-        "of {sent} requests during the swaps"
-    );
+    assert_eq!(failed, 0, "of {sent} requests during the swaps");
 
     // Ctrl-C, then clear: the UnInstall hook runs and .op/ goes.
     let mut server = server;

@@ -4,13 +4,11 @@
 //! with the compiler's place, and `op pack` / `op check` of the package.
 
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 mod common;
 
 use common::binary::{js_sdk, text};
-use common::console::{Serving, edit, op, post, serve_project, wait_for_post};
+use common::console::{RequestLoop, Serving, edit, op, post, serve_project, wait_for_post};
 
 #[test]
 fn a_new_ts_project_is_tested_served_edited_live_and_packed() {
@@ -90,20 +88,7 @@ fn a_new_ts_project_is_tested_served_edited_live_and_packed() {
     assert!(body.contains(r#""type":"warning""#), "{body}");
 
     // Requests run through every change below.
-    let stop = Arc::new(AtomicBool::new(false));
-    let (sent, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let load = {
-        let (stop, sent, failed, url) = (stop.clone(), sent.clone(), failed.clone(), hello.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let (status, _) = post(&url, "{}");
-                sent.fetch_add(1, Ordering::Relaxed);
-                if status != 200 {
-                    failed.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        })
-    };
+    let load = RequestLoop::post_loop(hello.clone());
 
     let index = demo.join("backend/src/index.ts");
     edit(&index, "res: 'hello world'", "res: 'hello again'");
@@ -130,15 +115,9 @@ fn a_new_ts_project_is_tested_served_edited_live_and_packed() {
     edit(&index, "res: 'hello again' +", "res: 'hello, third'");
     wait_for_post(&hello, r#"{"res":"hello, third","requestBody":{}}"#);
 
-    stop.store(true, Ordering::Relaxed);
-    load.join().unwrap();
-    let sent = sent.load(Ordering::Relaxed);
+    let (sent, failed) = load.stop();
     assert!(sent > 20, "only {sent} requests were sent");
-    assert_eq!(
-        failed.load(Ordering::Relaxed),
-        0,
-        "of {sent} requests during the swaps"
-    );
+    assert_eq!(failed, 0, "of {sent} requests during the swaps");
     drop(server);
 
     // The package holds the bundle; `op check` loads it as op serve would.

@@ -164,3 +164,54 @@ pub fn serve_project(project: &str, cwd: &Path) -> Serving {
         origin,
     }
 }
+
+/// Requests sent to one URL in a loop on a thread, until stopped: what a
+/// user's traffic does while the dev loop swaps versions.
+pub struct RequestLoop {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    counts: Arc<Mutex<(usize, usize)>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl RequestLoop {
+    /// GETs of `url`.
+    pub fn get_loop(url: String) -> Self {
+        Self::start(move || get(&url).0)
+    }
+
+    /// POSTs of `{}` to `url`.
+    pub fn post_loop(url: String) -> Self {
+        Self::start(move || post(&url, "{}").0)
+    }
+
+    fn start(ask: impl Fn() -> u16 + Send + 'static) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let counts = Arc::new(Mutex::new((0, 0)));
+        let thread = {
+            let (stop, counts) = (stop.clone(), counts.clone());
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let status = ask();
+                    let mut counts = counts.lock().unwrap();
+                    counts.0 += 1;
+                    if status != 200 {
+                        counts.1 += 1;
+                    }
+                }
+            })
+        };
+        RequestLoop {
+            stop,
+            counts,
+            thread,
+        }
+    }
+
+    /// Stops the loop; how many requests were sent, and how many did not
+    /// answer 200.
+    pub fn stop(self) -> (usize, usize) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap();
+        *self.counts.lock().unwrap()
+    }
+}
