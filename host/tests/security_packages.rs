@@ -232,7 +232,7 @@ async fn a_package_entry_with_an_empty_component_is_refused_and_writes_nothing()
         assert!(!target.exists(), "the package wrote {}", target.display());
         assert!(root.instances().is_empty(), "{:?}", root.instances());
     }
-    assert!(running.server.state().unwrap().instances.is_empty());
+    assert!(running.server.state().await.unwrap().instances.is_empty());
     assert_still_serving(&running).await;
     root.assert_nothing_escaped();
     running.shutdown().await;
@@ -426,7 +426,7 @@ async fn a_full_disk_fails_an_upgrade_with_a_5xx_that_changes_nothing() {
     let (status, body) = install(&running, hostile_fs("0.1.0", &[("a.txt", b"v1")])).await;
     assert_eq!(status, 201, "{body}");
     let id = body["plugin"]["instance_id"].as_str().unwrap().to_string();
-    let state = running.server.state().unwrap();
+    let state = running.server.state().await.unwrap();
     let live = root.instances()[&id].clone();
 
     // 8 MiB of zeros: a small package, more than the disk holds.
@@ -444,7 +444,7 @@ async fn a_full_disk_fails_an_upgrade_with_a_5xx_that_changes_nothing() {
     );
     assert!(!reason.contains('/'), "no path: {reason}");
     // Nothing changed: the state, the live workspace, no leftover.
-    assert_eq!(running.server.state().unwrap(), state);
+    assert_eq!(running.server.state().await.unwrap(), state);
     assert_eq!(root.instances()[&id], live);
     let workspace = root.plugins().join("instances").join(&id).join(&live[0]);
     let files: Vec<_> = std::fs::read_dir(&workspace)

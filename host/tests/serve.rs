@@ -77,7 +77,7 @@ async fn plugins_are_installed_upgraded_under_load_and_survive_a_restart() {
             "its unread body ends the connection"
         );
     }
-    assert!(running.server.state().unwrap().instances.is_empty());
+    assert!(running.server.state().await.unwrap().instances.is_empty());
 
     // Two plugins: a route and hooks.
     let url = running.url(&format!("/admin/plugins?team={TEAM}"));
@@ -156,7 +156,7 @@ async fn plugins_are_installed_upgraded_under_load_and_survive_a_restart() {
             .contains("needs a higher version"),
         "{refusal}"
     );
-    assert_eq!(running.server.state().unwrap().instances.len(), 2);
+    assert_eq!(running.server.state().await.unwrap().instances.len(), 2);
 
     // 20 upgrades in a row while requests run: none fails.
     let running = Arc::new(running);

@@ -75,10 +75,10 @@ pub(super) async fn handle(
         log::emit(line);
     }
     if dropped > 0 {
+        let kept = log::MAX_LINES_PER_REQUEST;
         tracing::warn!(
             target: "op::plugin",
-            "{dropped} more plugin log lines of this request were dropped (at most {} are kept)",
-            log::MAX_LINES_PER_REQUEST
+            "{dropped} more plugin log lines of this request were dropped (at most {kept} are kept)"
         );
     }
     response

@@ -263,13 +263,11 @@ impl Api {
     }
 }
 
-/// A `MAJOR.MINOR.PATCH` version as numbers, for ordering (a pre-release
-/// or build suffix is ignored); `None` when the text is not one.
-pub fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
-    let core = text.split(['-', '+']).next()?;
-    let mut parts = core.split('.').map(|part| part.parse::<u64>().ok());
-    let version = (parts.next()??, parts.next()??, parts.next()??);
-    parts.next().is_none().then_some(version)
+/// A semantic version (`MAJOR.MINOR.PATCH`, with an optional pre-release
+/// and build), ordered as semver says: `1.0.0-rc.1` < `1.0.0` < `1.0.1`;
+/// `None` when the text is not one.
+pub fn parse_version(text: &str) -> Option<semver::Version> {
+    semver::Version::parse(text.trim()).ok()
 }
 
 impl Manifest {
@@ -278,10 +276,9 @@ impl Manifest {
         &self.service.app_id
     }
 
-    /// `service.version` as numbers `(major, minor, patch)`, for ordering
-    /// versions (a pre-release or build suffix is ignored); `None` when it
-    /// is not `MAJOR.MINOR.PATCH` (which validation refuses).
-    pub fn version(&self) -> Option<(u64, u64, u64)> {
+    /// `service.version` as a semantic version, for ordering versions;
+    /// `None` when it is not one (which validation refuses).
+    pub fn version(&self) -> Option<semver::Version> {
         parse_version(&self.service.version.value)
     }
 

@@ -271,7 +271,7 @@ fn check_service_section(manifest: &Manifest, out: &mut Vec<Diagnostic>) {
         out.push(diag(
             version,
             format!(
-                "the version `{}` is not MAJOR.MINOR.PATCH (e.g. 1.0.0)",
+                "the version `{}` is not a semantic version MAJOR.MINOR.PATCH (e.g. 1.0.0 or 1.1.0-rc.1)",
                 version.value
             ),
         ));
@@ -346,12 +346,7 @@ fn check_function_name(function: &Located<String>, out: &mut Vec<Diagnostic>) {
 }
 
 fn is_version(text: &str) -> bool {
-    let core = text.split(['-', '+']).next().unwrap_or_default();
-    let parts: Vec<&str> = core.split('.').collect();
-    parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    super::parse_version(text).is_some()
 }
 
 fn check_api<'a>(

@@ -102,6 +102,7 @@ impl IntoResponse for AdminError {
             AdminError::Hook(_) => (StatusCode::UNPROCESSABLE_ENTITY, "hook_failed"),
             AdminError::Load(_) => (StatusCode::UNPROCESSABLE_ENTITY, "load_failed"),
             AdminError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store"),
+            AdminError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         };
         error(status, kind, self.to_string())
     }
@@ -257,7 +258,7 @@ async fn unknown(request: Request) -> Response {
 async fn describe(server: &Server, record: &InstanceRecord) -> serde_json::Value {
     let mut routes = Vec::new();
     let mut hooks = Vec::new();
-    if let Some(plugin) = server.plugin(&record.instance_id).await {
+    if let Some(plugin) = server.plugin(&record.instance_id) {
         for api in &plugin.manifest().apis {
             let entry = json!({
                 "type": api.kind.as_str(),
@@ -284,7 +285,7 @@ async fn describe(server: &Server, record: &InstanceRecord) -> serde_json::Value
 }
 
 async fn list(State(server): State<Server>) -> Result<Response, AdminError> {
-    let state = server.state()?;
+    let state = server.state().await?;
     let mut plugins = Vec::new();
     for record in &state.instances {
         plugins.push(describe(&server, record).await);
@@ -357,7 +358,7 @@ async fn logs(
     State(server): State<Server>,
     Path(instance): Path<String>,
 ) -> Result<Response, AdminError> {
-    let state = server.state()?;
+    let state = server.state().await?;
     let record = state
         .instance(&instance)
         .ok_or_else(|| AdminError::NotFound(instance.clone()))?;
@@ -381,7 +382,7 @@ async fn readyz_status(State(server): State<Server>) -> Response {
 }
 
 async fn readyz(State(server): State<Server>) -> Response {
-    let mut problems = server.not_ready().await;
+    let mut problems = server.not_ready();
     if let Err(reason) = upstream_reachable(&server.config().ones_url).await {
         problems.push(reason);
     }

@@ -18,6 +18,9 @@ use crate::runtime::RuntimeConfig;
 pub const ADMIN_TOKEN_ENV: &str = "OP_ADMIN_TOKEN";
 /// The environment variable that may hold the credentials (YAML).
 pub const CREDENTIALS_ENV: &str = "OP_CREDENTIALS";
+/// The environment variable that may name the store (a PostgreSQL URL); it
+/// wins over `store:` in the file.
+pub const STORE_URL_ENV: &str = "OP_STORE_URL";
 
 /// The file as written.
 #[derive(Debug, Default, Deserialize)]
@@ -28,6 +31,8 @@ struct ServeFile {
     ones: Option<Located<OnesSection>>,
     #[serde(default)]
     plugins_dir: Option<Located<String>>,
+    #[serde(default)]
+    store: Option<Located<String>>,
     #[serde(default)]
     credentials: Option<Located<CredentialsSection>>,
     #[serde(default)]
@@ -133,8 +138,12 @@ pub struct ServeConfig {
     pub organization_uuid: Option<String>,
     /// How long ONES may take to answer.
     pub upstream_timeout: Duration,
-    /// Where installed plugins and their state live.
+    /// Where installed plugins and their state live (with a database
+    /// store: this replica's workspaces and compile cache).
     pub plugins_dir: PathBuf,
+    /// The database that keeps the state (`postgres://...`), instead of
+    /// `plugins_dir/state.json`.
+    pub store_url: Option<String>,
     /// The plugins' super-admins.
     pub credentials: CredentialStore,
     /// The admin API's bearer token.
@@ -260,6 +269,32 @@ pub fn parse(
             PathBuf::new()
         }
         Some(dir) => base.join(&dir.value),
+    };
+    let store_url = match (env(STORE_URL_ENV), &file.store) {
+        (Some(url), _) => Some((url, None)),
+        (None, Some(store)) => Some((store.value.clone(), Some(store.pos))),
+        (None, None) => None,
+    };
+    let store_url = match store_url {
+        None => None,
+        Some((url, _)) if url.trim() == "directory" => None,
+        Some((url, pos)) => {
+            let url = url.trim().to_string();
+            if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                Some(url)
+            } else {
+                let shown = super::store::postgres::redact(&url);
+                problem(
+                    pos.unwrap_or(top),
+                    if pos.is_some() { "store" } else { STORE_URL_ENV },
+                    format!(
+                        "`{shown}` is not a store: write `postgres://USER:PASSWORD@HOST:PORT/DATABASE` \
+                         (or `directory`, the default: the state stays in plugins_dir)"
+                    ),
+                );
+                None
+            }
+        }
     };
     let admin_token = {
         let admin = file.admin.as_ref();
@@ -468,6 +503,7 @@ pub fn parse(
         organization_uuid,
         upstream_timeout,
         plugins_dir,
+        store_url,
         credentials,
         admin_token,
         runtime,

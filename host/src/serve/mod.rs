@@ -8,6 +8,7 @@ pub mod config;
 pub mod credentials;
 pub mod server;
 pub mod store;
+pub mod workspaces;
 
 use std::future::Future;
 
@@ -52,7 +53,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
-    log_serving(server, address, None)?;
+    log_serving(server, address, None);
     let app = admin::app(server);
     gateway::listener::serve(listener, app, server.config().connections, shutdown).await?;
     tracing::info!("the calls in flight are done; stopping the plugins");
@@ -69,7 +70,7 @@ pub async fn serve_apart(
     server: &Server,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    log_serving(server, public.local_addr()?, Some(admin.local_addr()?))?;
+    log_serving(server, public.local_addr()?, Some(admin.local_addr()?));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let signal = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
@@ -97,15 +98,15 @@ fn log_serving(
     server: &Server,
     address: std::net::SocketAddr,
     admin: Option<std::net::SocketAddr>,
-) -> anyhow::Result<()> {
-    let state = server.state()?;
+) {
     let admin = admin.map(|a| a.to_string());
     tracing::info!(
         address = %address,
         admin = admin.as_deref().unwrap_or("(on address)"),
-        plugins = state.instances.len(),
+        plugins = server.plugin_count(),
+        generation = server.generation(),
+        store = server.store_description(),
         ones = server.config().ones_url,
         "serving"
     );
-    Ok(())
 }
