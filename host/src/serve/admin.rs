@@ -441,6 +441,16 @@ async fn metrics(State(server): State<Server>) -> Response {
             "Plugin instances serving.",
             set.plugins().len() as u64,
         ),
+        (
+            "op_store_connected",
+            "1 while the plugin store answers, 0 while it cannot be reached.",
+            u64::from(server.store_trouble().is_none()),
+        ),
+        (
+            "op_store_generation",
+            "The generation of the plugin store this process serves.",
+            server.generation(),
+        ),
     ];
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -286,7 +286,11 @@ pub fn parse(
                 let shown = super::store::postgres::redact(&url);
                 problem(
                     pos.unwrap_or(top),
-                    if pos.is_some() { "store" } else { STORE_URL_ENV },
+                    if pos.is_some() {
+                        "store"
+                    } else {
+                        STORE_URL_ENV
+                    },
                     format!(
                         "`{shown}` is not a store: write `postgres://USER:PASSWORD@HOST:PORT/DATABASE` \
                          (or `directory`, the default: the state stays in plugins_dir)"

@@ -587,9 +587,9 @@ impl Server {
         let outcome = async {
             // Nothing is committed before the plugin has loaded and its
             // hooks have run.
+            self.inner.workspaces.prepare(&record, None, &package)?;
             let plugin = self.load(&package, "the package", &record).await?;
             Self::candidate_set(&loaded, &state, &record.instance_id, Some(&plugin))?;
-            self.inner.workspaces.prepare(&record, None, &package)?;
             plugin.lifecycle(Lifecycle::Install.hook(org)).await?;
             plugin.lifecycle(Lifecycle::Enable.hook(org)).await?;
             change
@@ -708,30 +708,35 @@ impl Server {
             *slot = record.clone();
         }
         next.generation += 1;
-        // Nothing is committed before the plugin has loaded; the new
-        // version gets a fresh workspace, switched to by the commit.
-        let plugin = self.load(&package, "the package", &record).await?;
-        if record.enabled {
-            Self::candidate_set(loaded, state, &record.instance_id, Some(&plugin))?;
-        }
+        // Nothing is committed before the new version has loaded and its
+        // hook has run; it gets a fresh workspace, switched to by the
+        // commit.
         let switched = async {
             self.inner
                 .workspaces
                 .prepare(&record, Some(&existing.workspace), &package)?;
+            let plugin = self.load(&package, "the package", &record).await?;
+            if record.enabled {
+                Self::candidate_set(loaded, state, &record.instance_id, Some(&plugin))?;
+            }
             plugin.lifecycle("Upgrade").await?;
             change
                 .put_package(&record.content_hash, bytes)
                 .await
                 .map_err(|err| self.admin_error(err))?;
-            self.commit(change, &next).await
+            self.commit(change, &next).await?;
+            Ok::<_, AdminError>(plugin)
         }
         .await;
-        if let Err(err) = switched {
-            self.inner
-                .workspaces
-                .remove(&record.instance_id, &record.workspace);
-            return Err(err);
-        }
+        let plugin = match switched {
+            Ok(plugin) => plugin,
+            Err(err) => {
+                self.inner
+                    .workspaces
+                    .remove(&record.instance_id, &record.workspace);
+                return Err(err);
+            }
+        };
         // The old version answers until the swap, then gets its `Stop`;
         // its folder goes after that.
         loaded.fresh.insert(

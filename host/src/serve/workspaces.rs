@@ -149,7 +149,6 @@ impl Workspaces {
             );
         }
     }
-
 }
 
 /// Flushes a folder's entries to disk.
@@ -208,7 +207,6 @@ fn copy_tree(from: &Dir, to: &Dir) -> std::io::Result<()> {
     }
     Ok(())
 }
-
 
 impl Workspaces {
     /// Whether the workspace folder of `record` is there.

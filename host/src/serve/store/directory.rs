@@ -198,7 +198,8 @@ impl Change for DirChange {
         self.store.write(next)?;
         let mut dropped: Vec<&str> = Vec::new();
         for old in &self.state.instances {
-            if !next.uses_package(&old.content_hash) && !dropped.contains(&old.content_hash.as_str())
+            if !next.uses_package(&old.content_hash)
+                && !dropped.contains(&old.content_hash.as_str())
             {
                 dropped.push(&old.content_hash);
                 self.store.remove_package(&old.content_hash);
@@ -258,14 +259,20 @@ mod tests {
             })
             .await
             .unwrap();
-        assert!(again.package("sha256:ab").await.is_err(), "the unused package stays");
+        assert!(
+            again.package("sha256:ab").await.is_err(),
+            "the unused package stays"
+        );
         // Only the state file and the folders: no temporary file is left.
         let mut names: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         names.sort();
-        assert_eq!(names, [".lock", "cache", "instances", "packages", STATE_FILE]);
+        assert_eq!(
+            names,
+            [".lock", "cache", "instances", "packages", STATE_FILE]
+        );
     }
 
     #[tokio::test]

@@ -84,7 +84,9 @@ impl State {
 
     /// Whether any instance runs this package.
     pub fn uses_package(&self, content_hash: &str) -> bool {
-        self.instances.iter().any(|i| i.content_hash == content_hash)
+        self.instances
+            .iter()
+            .any(|i| i.content_hash == content_hash)
     }
 }
 

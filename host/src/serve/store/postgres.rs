@@ -124,7 +124,10 @@ impl PgStore {
             what: "the store URL",
             reason: format!("{shown} is not a PostgreSQL URL: {err}"),
         })?;
-        let options = options.application_name("op serve");
+        // The process id tells an operator (and pg_stat_activity) which
+        // replica a session belongs to.
+        let name = format!("op serve {}", std::process::id());
+        let options = options.application_name(&name);
         let started = tokio::time::Instant::now();
         let mut pause = Duration::from_millis(100);
         let pool = loop {
@@ -160,8 +163,8 @@ impl PgStore {
     fn observe<T>(&self, outcome: Result<T, StoreError>) -> Result<T, StoreError> {
         match &outcome {
             Ok(_) => Shared::set(&self.shared.operation_trouble, None),
-            Err(err) if err.is_unavailable() => {
-                Shared::set(&self.shared.operation_trouble, Some(err.to_string()))
+            Err(StoreError::Unavailable(reason)) => {
+                Shared::set(&self.shared.operation_trouble, Some(reason.clone()))
             }
             Err(_) => {}
         }
@@ -197,9 +200,9 @@ async fn listen(pool: PgPool, shared: Arc<Shared>, shown: String) {
     let mut pause = Duration::from_millis(100);
     loop {
         let trouble = match PgListener::connect_with(&pool).await {
-            Err(err) => classify("LISTEN", err).to_string(),
+            Err(err) => reason(classify("LISTEN", err)),
             Ok(mut listener) => match listener.listen(CHANNEL).await {
-                Err(err) => classify("LISTEN", err).to_string(),
+                Err(err) => reason(classify("LISTEN", err)),
                 Ok(()) => {
                     let was_down = shared
                         .listener_trouble
@@ -207,35 +210,44 @@ async fn listen(pool: PgPool, shared: Arc<Shared>, shown: String) {
                         .unwrap_or_else(|e| e.into_inner())
                         .take();
                     if let Some(was) = was_down {
-                        tracing::info!(store = shown, "the database is back (it was: {was}); catching up");
+                        tracing::info!(
+                            store = shown,
+                            "the database is back (it was: {was}); catching up"
+                        );
                     }
                     pause = Duration::from_millis(100);
                     // Whatever was committed while not listening is read now.
                     shared.changes.notify_one();
-                    loop {
+                    let lost = loop {
                         match listener.try_recv().await {
                             Ok(Some(_)) => shared.changes.notify_one(),
-                            Ok(None) => break "the connection to the database was lost".to_string(),
-                            Err(err) => break classify("LISTEN", err).to_string(),
+                            Ok(None) => {
+                                break "the connection to the database was lost".to_string();
+                            }
+                            Err(err) => break reason(classify("LISTEN", err)),
                         }
-                    }
+                    };
+                    // Said at once: reconnecting may take a while.
+                    tracing::error!(
+                        store = shown,
+                        "{lost}: serving what is loaded, refusing admin changes, reconnecting"
+                    );
+                    Shared::set(&shared.listener_trouble, Some(lost.clone()));
+                    lost
                 }
             },
         };
-        let first = shared
-            .listener_trouble
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .replace(trouble.clone())
-            .is_none();
-        if first {
-            tracing::error!(
-                store = shown,
-                "{trouble}: serving what is loaded, refusing admin changes, reconnecting"
-            );
-        }
+        Shared::set(&shared.listener_trouble, Some(trouble));
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// The reason of an error, without the "cannot be reached" heading.
+fn reason(err: StoreError) -> String {
+    match err {
+        StoreError::Unavailable(reason) => reason,
+        other => other.to_string(),
     }
 }
 
@@ -264,7 +276,9 @@ async fn read_state(tx: &mut Transaction<'static, Postgres>) -> Result<State, St
                 enabled: row.try_get("enabled")?,
                 content_hash: row.try_get("content_hash")?,
                 installed_at: row.try_get::<i64, _>("installed_at")? as u64,
-                upgraded_at: row.try_get::<Option<i64>, _>("upgraded_at")?.map(|t| t as u64),
+                upgraded_at: row
+                    .try_get::<Option<i64>, _>("upgraded_at")?
+                    .map(|t| t as u64),
                 workspace: row.try_get("workspace")?,
             })
         })()
@@ -292,11 +306,7 @@ impl StateStore for PgStore {
 
     async fn read(&self) -> Result<State, StoreError> {
         let outcome = async {
-            let mut tx = self
-                .pool
-                .begin()
-                .await
-                .map_err(|e| classify("begin", e))?;
+            let mut tx = self.pool.begin().await.map_err(|e| classify("begin", e))?;
             sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 .execute(&mut *tx)
                 .await
@@ -331,11 +341,7 @@ impl StateStore for PgStore {
             return Err(StoreError::Unavailable(trouble));
         }
         let outcome = async {
-            let mut tx = self
-                .pool
-                .begin()
-                .await
-                .map_err(|e| classify("begin", e))?;
+            let mut tx = self.pool.begin().await.map_err(|e| classify("begin", e))?;
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(CHANGE_LOCK)
                 .execute(&mut *tx)
@@ -353,11 +359,8 @@ impl StateStore for PgStore {
     }
 
     async fn changed(&self, at_most: Duration) {
-        let _ = tokio::time::timeout(
-            at_most.min(SAFETY_POLL),
-            self.shared.changes.notified(),
-        )
-        .await;
+        let _ =
+            tokio::time::timeout(at_most.min(SAFETY_POLL), self.shared.changes.notified()).await;
     }
 
     fn trouble(&self) -> Option<String> {
@@ -402,10 +405,8 @@ impl Change for PgChange {
             Ok(()) => self.tx.commit().await.map_err(|e| classify("commit", e)),
             Err(err) => Err(err),
         };
-        if let Err(err) = &outcome
-            && err.is_unavailable()
-        {
-            Shared::set(&self.shared.operation_trouble, Some(err.to_string()));
+        if let Err(StoreError::Unavailable(reason)) = &outcome {
+            Shared::set(&self.shared.operation_trouble, Some(reason.clone()));
         }
         outcome
     }
@@ -423,7 +424,11 @@ impl PgChange {
                 found: found as u64,
             });
         }
-        let ids: Vec<String> = next.instances.iter().map(|r| r.instance_id.clone()).collect();
+        let ids: Vec<String> = next
+            .instances
+            .iter()
+            .map(|r| r.instance_id.clone())
+            .collect();
         sqlx::query("DELETE FROM op_instances WHERE NOT (instance_id = ANY($1))")
             .bind(&ids)
             .execute(&mut *self.tx)

@@ -1,0 +1,560 @@
+//! `op serve` on the PostgreSQL store, as a fleet runs it: real `op serve`
+//! processes (each with its own plugins_dir) on one throw-away PostgreSQL
+//! server, in front of a recording stand-in for ONES.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::binary::{OP, ServeProcess, spawn_serve, target_dir};
+use common::postgres::Postgres;
+use common::serve::{TEAM, TOKEN, admin_post, package};
+use common::upstream;
+use serde_json::Value;
+
+/// One `op serve` process on the database `store`.
+struct Replica {
+    serving: ServeProcess,
+    origin: String,
+    config: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Replica {
+    /// Starts a replica with a plugins_dir of its own.
+    fn start(store: &str, ones: &str) -> Replica {
+        let dir = tempfile::tempdir().unwrap();
+        // One compile cache for these tests' replicas, kept warm under
+        // target/ (entries are written whole under unique names, so
+        // sharing it is safe).
+        let cache = target_dir("op-postgres-cache");
+        std::fs::create_dir_all(&cache).unwrap();
+        std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+        std::os::unix::fs::symlink(&cache, dir.path().join("plugins/cache")).unwrap();
+        let config = dir.path().join("serve.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "listen: 127.0.0.1:0\nones:\n  url: {ones}\n  organization_uuid: ORG00001\n\
+                 plugins_dir: plugins\nstore: {store}\nadmin:\n  token: {TOKEN}\n\
+                 log:\n  format: json\n  level: warn,op=info\n"
+            ),
+        )
+        .unwrap();
+        let serving = Self::spawn(&config);
+        Replica {
+            origin: format!("http://{}", serving.address),
+            serving,
+            config,
+            _dir: dir,
+        }
+    }
+
+    fn spawn(config: &PathBuf) -> ServeProcess {
+        spawn_serve(
+            std::process::Command::new(OP)
+                .args(["serve", "--config"])
+                .arg(config)
+                .env_remove("OP_ADMIN_TOKEN")
+                .env_remove("OP_STORE_URL"),
+        )
+    }
+
+    /// `kill -9`, then a start on the same folder and configuration.
+    fn kill_and_restart(&mut self) {
+        self.kill();
+        self.serving = Self::spawn(&self.config);
+        self.origin = format!("http://{}", self.serving.address);
+    }
+
+    /// `kill -9`.
+    fn kill(&mut self) {
+        self.serving.child.0.kill().unwrap();
+        self.serving.child.0.wait().unwrap();
+    }
+
+    /// The process id.
+    fn pid(&self) -> u32 {
+        self.serving.child.0.id()
+    }
+
+    /// Its log so far.
+    fn log(&self) -> String {
+        self.serving.log.lock().unwrap().join("\n")
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.origin)
+    }
+
+    /// The admin listing: the generation and the instances.
+    async fn listing(&self, client: &reqwest::Client) -> (u16, Value) {
+        let res = client
+            .get(self.url("/admin/plugins"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn install(&self, client: &reqwest::Client, package: Vec<u8>) -> (u16, Value) {
+        admin_post(
+            client,
+            self.url(&format!("/admin/plugins?team={TEAM}")),
+            package,
+        )
+        .await
+    }
+}
+
+/// Starts `n` replicas at once (they migrate one empty database together).
+fn replicas(n: usize, store: &str, ones: &str) -> Vec<Replica> {
+    std::thread::scope(|scope| {
+        let started: Vec<_> = (0..n)
+            .map(|_| scope.spawn(|| Replica::start(store, ones)))
+            .collect();
+        started.into_iter().map(|r| r.join().unwrap()).collect()
+    })
+}
+
+/// The hello example in `version`, answering on `/hello` and on
+/// `/hello-<route>`, so that which version serves can be seen.
+fn hello(version: &str, route: &str) -> Vec<u8> {
+    package(op_test_plugins::HELLO_DIR, op_test_plugins::HELLO, |m| {
+        m.replace("version: 1.0.0", &format!("version: {version}"))
+            .replace(
+                "apis:\n",
+                &format!(
+                    "apis:\n  - type: addition\n    methods:\n      - POST\n    url: /hello-{route}\n    function: hello\n"
+                ),
+            )
+    })
+}
+
+/// Another plugin: the hello example as app_id `app_id`, on `/ROUTE`.
+fn other(app_id: &str, route: &str) -> Vec<u8> {
+    package(op_test_plugins::HELLO_DIR, op_test_plugins::HELLO, |m| {
+        m.replace("app_id: hellowrd", &format!("app_id: {app_id}"))
+            .replace("url: /hello", &format!("url: /{route}"))
+    })
+}
+
+async fn post(client: &reqwest::Client, url: String) -> (u16, String) {
+    match client.post(url).body(r#"{"x":1}"#).send().await {
+        Ok(res) => (res.status().as_u16(), res.text().await.unwrap_or_default()),
+        Err(err) => (0, err.to_string()),
+    }
+}
+
+/// Whether a plugin answered (the stand-in for ONES answers 200 to every
+/// path no plugin serves, with what it received).
+fn from_plugin(status: u16, body: &str) -> bool {
+    status == 200 && body.contains("hello world")
+}
+
+/// Waits until a plugin answers `POST path` on `replica`; how long it took.
+async fn until_served(client: &reqwest::Client, replica: &Replica, path: &str) -> Duration {
+    let started = Instant::now();
+    loop {
+        let (status, body) = post(client, replica.url(path)).await;
+        if from_plugin(status, &body) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{path} is not served on {} after 3 s (last status {status})",
+            replica.origin
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Request loops on `/hello` spread over the replicas' origins until
+/// stopped: how many were sent, and the failures.
+struct Load {
+    stop: Arc<AtomicBool>,
+    sent: Arc<AtomicUsize>,
+    failures: Arc<std::sync::Mutex<Vec<String>>>,
+    loops: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(client: &reqwest::Client, origins: &[String], loops: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(AtomicUsize::new(0));
+        let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let handles = (0..loops)
+            .map(|n| {
+                let origin = origins[n % origins.len()].clone();
+                let (client, stop, sent, failures) =
+                    (client.clone(), stop.clone(), sent.clone(), failures.clone());
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        let (status, body) =
+                            post(&client, format!("{origin}/project/api/project/hello")).await;
+                        sent.fetch_add(1, Ordering::Relaxed);
+                        if !from_plugin(status, &body) {
+                            failures
+                                .lock()
+                                .unwrap()
+                                .push(format!("{origin}: {status} {body}"));
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            sent,
+            failures,
+            loops: handles,
+        }
+    }
+
+    /// Stops the loops: (sent, failures).
+    async fn finish(self) -> (usize, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        for handle in self.loops {
+            handle.await.unwrap();
+        }
+        let failures = self.failures.lock().unwrap().clone();
+        (self.sent.load(Ordering::Relaxed), failures)
+    }
+}
+
+fn generation(listing: &Value) -> u64 {
+    listing["generation"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_replicas_serve_every_change_made_on_any_of_them() {
+    let ones = upstream::start().await;
+    let pg = Postgres::start();
+    let store = pg.database("fleet");
+    let client = common::client();
+    let fleet = replicas(3, &store, &ones.origin);
+
+    // An install on A serves on B and C, pushed (the safety poll is 5 s).
+    let (status, body) = fleet[0].install(&client, hello("1.0.0", "v0")).await;
+    assert_eq!(status, 201, "{body}");
+    for replica in &fleet[1..] {
+        until_served(&client, replica, "/project/api/project/hello-v0").await;
+    }
+    // A TypeScript plugin too: B snapshots it from the package in the
+    // database.
+    let ts = common::serve::ts_package(
+        op_test_plugins::TS_HELLO_DIR,
+        op_test_plugins::TS_HELLO,
+        |m| m.replace("url: /hello", "url: /ts-hello"),
+        |code| code,
+    );
+    let (status, body) = fleet[0].install(&client, ts).await;
+    assert_eq!(status, 201, "{body}");
+    let served = until_served(&client, &fleet[1], "/project/api/project/ts-hello").await;
+    assert!(served < Duration::from_secs(3));
+
+    // 20 upgrades, made on the three in turn, under four request loops
+    // spread over them: no request fails, and each version serves
+    // everywhere.
+    let origins: Vec<String> = fleet.iter().map(|r| r.origin.clone()).collect();
+    let load = Load::start(&client, &origins, 4);
+    for n in 1..=20 {
+        let on = &fleet[n % 3];
+        let (status, body) = on
+            .install(&client, hello(&format!("1.0.{n}"), &format!("v{n}")))
+            .await;
+        assert_eq!(status, 200, "upgrade {n} on replica {}: {body}", n % 3);
+        assert_eq!(body["from"], format!("1.0.{}", n - 1));
+        for replica in &fleet {
+            until_served(
+                &client,
+                replica,
+                &format!("/project/api/project/hello-v{n}"),
+            )
+            .await;
+        }
+    }
+    let (sent, failures) = load.finish().await;
+    assert!(sent >= 40, "only {sent} requests ran during the upgrades");
+    assert!(
+        failures.is_empty(),
+        "{} of {sent} failed: {failures:?}",
+        failures.len()
+    );
+
+    // One state everywhere, in the database as listed.
+    let mut generations = Vec::new();
+    for replica in &fleet {
+        let (status, listing) = replica.listing(&client).await;
+        assert_eq!(status, 200);
+        assert_eq!(listing["plugins"].as_array().unwrap().len(), 2, "{listing}");
+        generations.push(generation(&listing));
+    }
+    assert_eq!(generations, [22, 22, 22]);
+    assert_eq!(
+        pg.sql("fleet", "SELECT generation FROM op_generation"),
+        "22"
+    );
+    assert_eq!(
+        pg.sql(
+            "fleet",
+            "SELECT version FROM op_instances WHERE app_id = 'hellowrd'"
+        ),
+        "1.0.20"
+    );
+    // The old versions' packages are gone from the database.
+    assert_eq!(pg.sql("fleet", "SELECT count(*) FROM op_packages"), "2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admin_calls_racing_on_two_replicas_are_serialized_and_none_is_lost() {
+    let ones = upstream::start().await;
+    let pg = Postgres::start();
+    let store = pg.database("race");
+    let client = common::client();
+    let fleet = replicas(2, &store, &ones.origin);
+    let (_, before) = fleet[0].listing(&client).await;
+    let before = generation(&before);
+
+    for round in 0..3 {
+        let (a, b) = tokio::join!(
+            fleet[0].install(
+                &client,
+                other(&format!("racera{round}"), &format!("ra{round}"))
+            ),
+            fleet[1].install(
+                &client,
+                other(&format!("racerb{round}"), &format!("rb{round}"))
+            ),
+        );
+        assert_eq!(a.0, 201, "{}", a.1);
+        assert_eq!(b.0, 201, "{}", b.1);
+    }
+    let (_, listing) = fleet[1].listing(&client).await;
+    assert_eq!(generation(&listing), before + 6, "{listing}");
+    assert_eq!(listing["plugins"].as_array().unwrap().len(), 6, "{listing}");
+    for replica in &fleet {
+        for round in 0..3 {
+            until_served(&client, replica, &format!("/project/api/project/ra{round}")).await;
+            until_served(&client, replica, &format!("/project/api/project/rb{round}")).await;
+        }
+    }
+
+    // Two upgrades of one plugin to one version, racing: one wins, the
+    // other is refused as not newer; nothing is half-done.
+    let (a, b) = tokio::join!(
+        fleet[0].install(&client, other_version("racera0", "ra0", "1.1.0")),
+        fleet[1].install(&client, other_version("racera0", "ra0", "1.1.0")),
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{} / {}", a.1, b.1);
+    let (_, listing) = fleet[0].listing(&client).await;
+    assert_eq!(generation(&listing), before + 7);
+}
+
+fn other_version(app_id: &str, route: &str, version: &str) -> Vec<u8> {
+    package(op_test_plugins::HELLO_DIR, op_test_plugins::HELLO, |m| {
+        m.replace("app_id: hellowrd", &format!("app_id: {app_id}"))
+            .replace("url: /hello", &format!("url: /{route}"))
+            .replace("version: 1.0.0", &format!("version: {version}"))
+    })
+}
+
+/// The hello example with an 8 MiB file in its workspace (so that an
+/// install takes a while to unpack), as app_id `app_id`.
+fn heavy(app_id: &str) -> Vec<u8> {
+    let manifest = std::fs::read_to_string(
+        std::path::Path::new(op_test_plugins::HELLO_DIR).join("config/plugin.yaml"),
+    )
+    .unwrap()
+    .replace("app_id: hellowrd", &format!("app_id: {app_id}"))
+    .replace("url: /hello", &format!("url: /{app_id}"));
+    let workspace = tempfile::tempdir().unwrap();
+    std::fs::write(workspace.path().join("big.bin"), vec![7u8; 8 * 1024 * 1024]).unwrap();
+    let component = op::code::PluginCode::Component(std::fs::read(op_test_plugins::HELLO).unwrap());
+    op::package::pack(&manifest, "plugin.yaml", &component, Some(workspace.path()))
+        .unwrap()
+        .0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_killed_mid_install_leaves_the_whole_change_or_none() {
+    let ones = upstream::start().await;
+    let pg = Postgres::start();
+    let store = pg.database("crash");
+    let client = common::client();
+    let mut fleet = replicas(2, &store, &ones.origin);
+    let mut expected_generation = 0;
+    for (n, delay_ms) in [0u64, 5, 20, 60, 150, 400].into_iter().enumerate() {
+        let app_id = format!("heavy{n:03}");
+        let package = heavy(&app_id);
+        let url = fleet[0].url(&format!("/admin/plugins?team={TEAM}"));
+        let client2 = client.clone();
+        let call = tokio::spawn(async move { admin_post(&client2, url, package).await });
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        let pid = fleet[0].pid();
+        fleet[0].kill();
+        let _ = call.await;
+        // Its sessions end as the server notices (a COMMIT it had sent
+        // still counts): only then is the outcome settled.
+        let settled = Instant::now();
+        while pg.sql(
+            "postgres",
+            &format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'op serve {pid}'"
+            ),
+        ) != "0"
+        {
+            assert!(
+                settled.elapsed() < Duration::from_secs(5),
+                "the killed replica's sessions stay"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The database has all of the install or none of it.
+        let instances = pg.sql(
+            "crash",
+            &format!("SELECT count(*) FROM op_instances WHERE app_id = '{app_id}'"),
+        );
+        let packages = pg.sql("crash", "SELECT count(*) FROM op_packages");
+        let instances_total = pg.sql("crash", "SELECT count(*) FROM op_instances");
+        assert_eq!(packages, instances_total, "a package without its instance");
+        let installed = instances == "1";
+        if installed {
+            expected_generation += 1;
+        } else {
+            assert_eq!(instances, "0");
+        }
+        assert_eq!(
+            pg.sql("crash", "SELECT generation FROM op_generation"),
+            expected_generation.to_string()
+        );
+        // B serves exactly that; A, restarted, serves the same.
+        fleet[0].kill_and_restart();
+        for replica in &fleet {
+            let (status, listing) = replica.listing(&client).await;
+            assert_eq!(status, 200);
+            assert_eq!(generation(&listing), expected_generation, "{listing}");
+            let path = format!("/project/api/project/{app_id}");
+            if installed {
+                until_served(&client, replica, &path).await;
+            } else {
+                let (status, body) = post(&client, replica.url(&path)).await;
+                assert!(
+                    !from_plugin(status, &body),
+                    "{app_id} serves after a kill at {delay_ms} ms left no trace of it"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stopped_database_leaves_the_loaded_state_serving_and_changes_refused() {
+    let ones = upstream::start().await;
+    let pg = Postgres::start();
+    let store = pg.database("outage");
+    let client = common::client();
+    let fleet = replicas(2, &store, &ones.origin);
+    let (status, body) = fleet[0].install(&client, hello("1.0.0", "v0")).await;
+    assert_eq!(status, 201, "{body}");
+    until_served(&client, &fleet[1], "/project/api/project/hello").await;
+    let origins: Vec<String> = fleet.iter().map(|r| r.origin.clone()).collect();
+    let load = Load::start(&client, &origins, 4);
+
+    pg.stop();
+    let down = Instant::now();
+    // /readyz says why; admin calls get 503; plugin calls keep answering.
+    for replica in &fleet {
+        let reason = loop {
+            let res = client.get(replica.url("/readyz")).send().await.unwrap();
+            if res.status() == 503 {
+                let body: Value = common::json(res).await;
+                let problems = body["problems"].to_string();
+                if problems.contains("plugin store") {
+                    break problems;
+                }
+            }
+            assert!(
+                down.elapsed() < Duration::from_secs(3),
+                "/readyz still ready"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(
+            reason.contains("PostgreSQL at postgres://op@127.0.0.1"),
+            "{reason}"
+        );
+        assert!(reason.contains("serving generation 1"), "{reason}");
+        let (status, refusal) = replica.install(&client, hello("1.0.1", "v1")).await;
+        assert_eq!(status, 503, "{refusal}");
+        assert_eq!(refusal["model"], "admin.unavailable");
+        assert!(
+            refusal["reason"].as_str().unwrap().contains("generation 1"),
+            "{refusal}"
+        );
+        let (status, _) = replica.listing(&client).await;
+        assert_eq!(status, 503);
+    }
+    let metrics = client
+        .get(fleet[0].url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("op_store_connected 0"), "{metrics}");
+    tokio::time::sleep(Duration::from_secs(5).saturating_sub(down.elapsed())).await;
+
+    pg.resume();
+    // B comes back and takes a change; A catches up with it.
+    let back = Instant::now();
+    let (status, body) = loop {
+        let answer = fleet[1].install(&client, hello("1.0.1", "v1")).await;
+        if answer.0 != 503 || back.elapsed() > Duration::from_secs(10) {
+            break answer;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status, 200, "{body}");
+    until_served(&client, &fleet[0], "/project/api/project/hello-v1").await;
+    let (sent, failures) = load.finish().await;
+    assert!(sent >= 40, "only {sent} requests ran");
+    assert!(
+        failures.is_empty(),
+        "{} of {sent} failed, e.g. {:?}\nA {}:\n{}\nB {}:\n{}",
+        failures.len(),
+        &failures[..failures.len().min(3)],
+        fleet[0].origin,
+        fleet[0].log(),
+        fleet[1].origin,
+        fleet[1].log()
+    );
+    for replica in &fleet {
+        let res = client.get(replica.url("/readyz")).send().await.unwrap();
+        let status = res.status();
+        let body = res.text().await.unwrap();
+        assert!(
+            status == 200 || !body.contains("plugin store"),
+            "{status} {body}"
+        );
+    }
+    let metrics = client
+        .get(fleet[0].url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("op_store_connected 1"), "{metrics}");
+    assert!(metrics.contains("op_store_generation 2"), "{metrics}");
+}
