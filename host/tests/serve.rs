@@ -457,3 +457,12 @@ async fn readyz_says_why_when_ones_cannot_be_reached() {
     );
     running.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_plugin_serves_two_teams_as_two_instances() {
+    let ones = upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let running = Running::start(dir.path(), &ones.origin).await;
+    common::serve::one_plugin_in_two_teams(&running.origin).await;
+    running.shutdown().await;
+}

@@ -558,3 +558,22 @@ async fn a_stopped_database_leaves_the_loaded_state_serving_and_changes_refused(
     assert!(metrics.contains("op_store_connected 1"), "{metrics}");
     assert!(metrics.contains("op_store_generation 2"), "{metrics}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_plugin_serves_two_teams_as_two_instances() {
+    let ones = upstream::start().await;
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::serve::config(dir.path(), &ones.origin);
+    config.store_url = Some(pg.database("teams"));
+    let running = common::serve::Running::start_with(config).await;
+    common::serve::one_plugin_in_two_teams(&running.origin).await;
+    assert_eq!(
+        pg.sql(
+            "teams",
+            "SELECT count(DISTINCT app_id) || ' ' || count(*) FROM op_instances"
+        ),
+        "2 4"
+    );
+    running.shutdown().await;
+}

@@ -23,6 +23,9 @@ use crate::runtime::{CallError, Plugin};
 
 /// Header that picks one plugin when several answer a route.
 pub const PLUGIN_ID_HEADER: &str = "ones-plugin-id";
+/// The header that picks the team's instance of a plugin installed in
+/// several teams, for a route whose url has no `:teamUUID`.
+pub const TEAM_HEADER: &str = "ones-team-uuid";
 
 /// What the log line names about the call.
 #[derive(Default)]
@@ -123,10 +126,16 @@ async fn dispatch(
         .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default();
     let plugin_id = header_text(&parts.headers, PLUGIN_ID_HEADER)?;
+    let team = header_text(&parts.headers, TEAM_HEADER)?;
     let method = Method::parse(parts.method.as_str());
-    let found = set
-        .routes()
-        .find(scope, &segment_refs, method, &query, plugin_id.as_deref());
+    let found = set.routes().find(
+        scope,
+        &segment_refs,
+        method,
+        &query,
+        plugin_id.as_deref(),
+        team.as_deref(),
+    );
     let matched = match found {
         Ok(matched) => matched,
         Err(Miss::NoRoute | Miss::MethodNotAllowed(_)) if gateway.upstream().is_some() => {
@@ -249,6 +258,12 @@ fn miss_error(miss: Miss, parts: &Parts) -> GatewayError {
             method,
             path,
             plugins,
+        },
+        Miss::TeamNeeded { plugin, teams } => GatewayError::TeamNeeded {
+            plugin,
+            method,
+            path,
+            teams,
         },
         Miss::NotInPlugin(plugin) => GatewayError::NotInPlugin {
             plugin,

@@ -41,6 +41,23 @@ pub enum GatewayError {
         /// The plugins' app_ids.
         plugins: Vec<String>,
     },
+    /// The plugin that answers is installed in several teams and the
+    /// request does not say which.
+    #[error(
+        "plugin `{plugin}` answers {method} {path} in several teams ({}); its url has no team, so \
+         set the Ones-Team-UUID header to the caller's team",
+        teams.join(", ")
+    )]
+    TeamNeeded {
+        /// The app_id.
+        plugin: String,
+        /// Request method.
+        method: String,
+        /// Request path.
+        path: String,
+        /// The teams it is installed in.
+        teams: Vec<String>,
+    },
     /// `Ones-Plugin-Id` names a plugin without this route.
     #[error("plugin `{plugin}` (from the Ones-Plugin-Id header) has no route for {method} {path}")]
     NotInPlugin {
@@ -162,6 +179,7 @@ impl GatewayError {
                 StatusCode::NOT_FOUND
             }
             GatewayError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            GatewayError::TeamNeeded { .. } => StatusCode::CONFLICT,
             GatewayError::AmbiguousRoute { .. }
             | GatewayError::BadRequest(_)
             | GatewayError::BadPath(_) => StatusCode::BAD_REQUEST,
@@ -186,6 +204,7 @@ impl GatewayError {
             GatewayError::NoRoute { .. } | GatewayError::NotInPlugin { .. } => "not_found",
             GatewayError::MethodNotAllowed { .. } => "method_not_allowed",
             GatewayError::AmbiguousRoute { .. } => "ambiguous_route",
+            GatewayError::TeamNeeded { .. } => "team_needed",
             GatewayError::BodyTooLarge { .. } => "body_too_large",
             GatewayError::HeadersTooLarge { .. } => "headers_too_large",
             GatewayError::BadRequest(_) | GatewayError::BadPath(_) => "bad_request",

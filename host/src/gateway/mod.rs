@@ -50,7 +50,15 @@ impl PluginSet {
     /// A set of plugins, in load order (which orders routes and hooks);
     /// refused when their hooks break the ownership and combination rules.
     pub fn new(plugins: Vec<Arc<Plugin>>) -> Result<Self, ConflictError> {
-        let routes = RouteTable::new(plugins.iter().map(|p| p.manifest().as_ref()));
+        let routes = RouteTable::with_teams(plugins.iter().map(|p| {
+            let manifest = p.manifest().as_ref();
+            let team = if manifest.is_org_level() {
+                None
+            } else {
+                p.instance().installation.team_uuid.as_deref()
+            };
+            (manifest, team)
+        }));
         let hooks = HookTable::new(&plugins)?;
         Ok(PluginSet {
             plugins,

@@ -5,6 +5,12 @@
 //! (`:name` takes any segment), method and `query` map all match. Several
 //! plugins may declare the same route; the `Ones-Plugin-Id` header picks one.
 //! Within one plugin, the first declared entry that matches wins.
+//!
+//! One plugin may be installed in several teams (one instance each): a
+//! route whose url has `:teamUUID` goes to the instance of that team; a
+//! route without one goes to the instance of the team the
+//! `Ones-Team-UUID` header names, and without the header to the only
+//! instance, or, when there are several, nowhere ([`Miss::TeamNeeded`]).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -69,6 +75,9 @@ impl Declared {
 pub struct Route {
     /// The entry.
     pub declared: Declared,
+    /// The team of the instance of a team-level plugin (`None`: an
+    /// organization-level plugin, or a plugin not installed in a team).
+    pub team: Option<String>,
 }
 
 impl std::ops::Deref for Route {
@@ -98,6 +107,14 @@ pub enum Miss {
     Ambiguous(Vec<String>),
     /// `Ones-Plugin-Id` names a plugin that has no such route.
     NotInPlugin(String),
+    /// The plugin that answers is installed in several teams, and neither
+    /// the url nor the `Ones-Team-UUID` header says which.
+    TeamNeeded {
+        /// Its app_id.
+        plugin: String,
+        /// The teams it is installed in.
+        teams: Vec<String>,
+    },
 }
 
 /// The index key of a route: API base, number of segments, and the first
@@ -113,15 +130,27 @@ pub struct RouteTable {
 }
 
 impl RouteTable {
-    /// Builds the table of `manifests` (in load order).
+    /// Builds the table of `manifests` (in load order), none installed in
+    /// a team.
     pub fn new<'a>(manifests: impl IntoIterator<Item = &'a Manifest>) -> Self {
+        Self::with_teams(manifests.into_iter().map(|m| (m, None)))
+    }
+
+    /// Builds the table of plugin instances (in load order): each manifest
+    /// with the team its instance is installed in.
+    pub fn with_teams<'a>(
+        instances: impl IntoIterator<Item = (&'a Manifest, Option<&'a str>)>,
+    ) -> Self {
         let mut table = RouteTable::default();
-        for (plugin, manifest) in manifests.into_iter().enumerate() {
+        for (plugin, (manifest, team)) in instances.into_iter().enumerate() {
             for api in manifest.apis.iter().filter(|api| api.kind.is_route()) {
                 let Some(declared) = Declared::new(plugin, manifest, api) else {
                     continue;
                 };
-                let route = Route { declared };
+                let route = Route {
+                    declared,
+                    team: team.map(str::to_string),
+                };
                 let first = match route.pattern.segments.first() {
                     Some(Segment::Literal(literal)) => Some(literal.clone()),
                     _ => None,
@@ -145,7 +174,7 @@ impl RouteTable {
 
     /// Finds the route for a request. `path` is below the API base and
     /// percent-decoded per segment by the caller; `method` is `None` for a
-    /// method no route can have.
+    /// method no route can have; `team` is the `Ones-Team-UUID` header.
     pub fn find(
         &self,
         scope: ApiScope,
@@ -153,6 +182,7 @@ impl RouteTable {
         method: Option<Method>,
         query: &[(String, String)],
         plugin_id: Option<&str>,
+        team: Option<&str>,
     ) -> Result<Matched<'_>, Miss> {
         let literal = segments.first().and_then(|first| {
             self.by_shape
@@ -169,6 +199,7 @@ impl RouteTable {
         let mut allowed: Vec<Method> = Vec::new();
         let mut chosen: Option<Matched<'_>> = None;
         let mut other_plugins: Vec<&str> = Vec::new();
+        let mut other_teams: Vec<&str> = Vec::new();
         let mut any_path = false;
         for index in candidates {
             let route = &self.routes[index];
@@ -186,12 +217,40 @@ impl RouteTable {
             if plugin_id.is_some_and(|id| id != route.plugin_id) {
                 continue;
             }
+            if let Some(installed_in) = &route.team {
+                // The url's team wins over the header's.
+                let url_team =
+                    route
+                        .pattern
+                        .segments
+                        .iter()
+                        .zip(segments)
+                        .find_map(|(segment, actual)| match segment {
+                            Segment::Param(name) if name == "teamUUID" => Some(*actual),
+                            _ => None,
+                        });
+                if url_team
+                    .or(team)
+                    .is_some_and(|wanted| wanted != installed_in)
+                {
+                    continue;
+                }
+            }
             match &chosen {
                 None => {
                     chosen = Some(Matched {
                         route,
                         params: params(&route.pattern, segments),
                     });
+                }
+                Some(first) if first.route.plugin_id == route.plugin_id => {
+                    // Another instance of the same plugin, in another team.
+                    if first.route.plugin != route.plugin
+                        && let Some(other) = &route.team
+                        && !other_teams.contains(&other.as_str())
+                    {
+                        other_teams.push(other);
+                    }
                 }
                 Some(first) if first.route.plugin != route.plugin => {
                     if !other_plugins.contains(&route.plugin_id.as_str()) {
@@ -202,12 +261,20 @@ impl RouteTable {
             }
         }
         match chosen {
-            Some(found) if other_plugins.is_empty() => Ok(found),
-            Some(found) => {
+            Some(found) if !other_plugins.is_empty() => {
                 let mut plugins = vec![found.route.plugin_id.clone()];
                 plugins.extend(other_plugins.into_iter().map(str::to_string));
                 Err(Miss::Ambiguous(plugins))
             }
+            Some(found) if !other_teams.is_empty() => {
+                let mut teams: Vec<String> = found.route.team.iter().cloned().collect();
+                teams.extend(other_teams.into_iter().map(str::to_string));
+                Err(Miss::TeamNeeded {
+                    plugin: found.route.plugin_id.clone(),
+                    teams,
+                })
+            }
+            Some(found) => Ok(found),
             None if !allowed.is_empty() && plugin_id.is_none() => {
                 allowed.sort();
                 allowed.dedup();
@@ -295,7 +362,14 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        table.find(ApiScope::Project, &segments, Some(method), &query, plugin)
+        table.find(
+            ApiScope::Project,
+            &segments,
+            Some(method),
+            &query,
+            plugin,
+            None,
+        )
     }
 
     #[test]
@@ -433,6 +507,98 @@ mod tests {
                 .route
                 .function,
             "a"
+        );
+    }
+
+    #[test]
+    fn one_plugin_in_two_teams_is_dispatched_by_the_team_of_the_request() {
+        let apis = route("addition", "POST", "/hello", "hello", "")
+            + &route("external", "GET", "/team/:teamUUID/who", "who", "");
+        let plugin = manifest("alpha", &apis);
+        let table = RouteTable::with_teams([(&plugin, Some("TEAMA")), (&plugin, Some("TEAMB"))]);
+        let segments = ["team", "TEAMB", "who"];
+        let in_url = table
+            .find(
+                ApiScope::Project,
+                &segments,
+                Some(Method::Get),
+                &[],
+                None,
+                None,
+            )
+            .unwrap();
+        assert_eq!(
+            (in_url.route.plugin, in_url.route.team.as_deref()),
+            (1, Some("TEAMB"))
+        );
+        // The url's team wins over the header's.
+        let both = table
+            .find(
+                ApiScope::Project,
+                &segments,
+                Some(Method::Get),
+                &[],
+                None,
+                Some("TEAMA"),
+            )
+            .unwrap();
+        assert_eq!(both.route.plugin, 1);
+        let elsewhere = ["team", "TEAMC", "who"];
+        assert_eq!(
+            table
+                .find(
+                    ApiScope::Project,
+                    &elsewhere,
+                    Some(Method::Get),
+                    &[],
+                    None,
+                    None
+                )
+                .unwrap_err(),
+            Miss::NoRoute
+        );
+        let hello = ["hello"];
+        assert_eq!(
+            table
+                .find(
+                    ApiScope::Project,
+                    &hello,
+                    Some(Method::Post),
+                    &[],
+                    None,
+                    None
+                )
+                .unwrap_err(),
+            Miss::TeamNeeded {
+                plugin: "alpha".into(),
+                teams: vec!["TEAMA".into(), "TEAMB".into()]
+            }
+        );
+        let by_header = table
+            .find(
+                ApiScope::Project,
+                &hello,
+                Some(Method::Post),
+                &[],
+                None,
+                Some("TEAMA"),
+            )
+            .unwrap();
+        assert_eq!(by_header.route.plugin, 0);
+        let one = RouteTable::with_teams([(&plugin, Some("TEAMA"))]);
+        assert_eq!(
+            one.find(
+                ApiScope::Project,
+                &hello,
+                Some(Method::Post),
+                &[],
+                None,
+                None
+            )
+            .unwrap()
+            .route
+            .plugin,
+            0
         );
     }
 }

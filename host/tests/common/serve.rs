@@ -133,3 +133,111 @@ pub fn ts_package(
         .unwrap()
         .0
 }
+
+/// One plugin in two teams, on the `op serve` at `origin` (either store):
+/// hello and task-guard installed in `TEAM` and in `TEAM0002`; each team's
+/// intercept and route reach its own instance, a route without a team in
+/// its url needs the `Ones-Team-UUID` header, and disabling an instance in
+/// one team leaves the other team's untouched.
+pub async fn one_plugin_in_two_teams(origin: &str) {
+    const OTHER: &str = "TEAM0002";
+    let client = super::client();
+    let hello = package(op_test_plugins::HELLO_DIR, op_test_plugins::HELLO, |m| m);
+    let guard = package(
+        op_test_plugins::TASK_GUARD_DIR,
+        op_test_plugins::TASK_GUARD,
+        |m| m,
+    );
+    let mut ids = std::collections::HashMap::new();
+    for team in [TEAM, OTHER] {
+        for (name, package) in [("hello", &hello), ("guard", &guard)] {
+            let url = format!("{origin}/admin/plugins?team={team}");
+            let (status, body) = admin_post(&client, url, package.clone()).await;
+            assert_eq!(status, 201, "{name} in {team}: {body}");
+            assert_eq!(body["plugin"]["team_uuid"], team);
+            let id = body["plugin"]["instance_id"].as_str().unwrap().to_string();
+            ids.insert((name, team), id);
+        }
+    }
+    let listing = admin_get(&client, format!("{origin}/admin/plugins")).await;
+    assert_eq!(listing["plugins"].as_array().unwrap().len(), 4, "{listing}");
+
+    let hello_in = |team: Option<&'static str>| {
+        let client = client.clone();
+        let url = format!("{origin}/project/api/project/hello");
+        async move {
+            let mut request = client.post(url).body(r#"{"x":1}"#);
+            if let Some(team) = team {
+                request = request.header("Ones-Team-UUID", team);
+            }
+            let res = request.send().await.unwrap();
+            (res.status().as_u16(), res.text().await.unwrap())
+        }
+    };
+    let blank_task = |team: &'static str| {
+        let client = client.clone();
+        let url = format!("{origin}/project/api/project/team/{team}/tasks/add2");
+        async move {
+            client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(r#"{"tasks":[{"summary":" "}]}"#)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let (status, body) = hello_in(None).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("team_needed"), "{body}");
+    assert!(body.contains(&format!("({TEAM}, {OTHER})")), "{body}");
+    for team in [TEAM, OTHER] {
+        let (status, body) = hello_in(Some(team)).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("hello world"), "{body}");
+        assert_eq!(blank_task(team).await, 400, "the guard of {team}");
+    }
+
+    // Disabled in TEAM: TEAM's calls go to ONES; OTHER's are still guarded
+    // and answered.
+    for name in ["guard", "hello"] {
+        let url = format!("{origin}/admin/plugins/{}/disable", ids[&(name, TEAM)]);
+        let (status, body) = admin_post(&client, url, Vec::new()).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["plugin"]["state"], "disabled");
+    }
+    assert_eq!(blank_task(TEAM).await, 200, "TEAM's guard is disabled");
+    assert_eq!(blank_task(OTHER).await, 400, "OTHER's guard still runs");
+    let (status, body) = hello_in(Some(TEAM)).await;
+    assert!(status != 200 || !body.contains("hello world"), "{body}");
+    let (status, body) = hello_in(None).await;
+    assert_eq!(status, 200, "the one enabled instance answers: {body}");
+    assert!(body.contains("hello world"), "{body}");
+    let listing = admin_get(&client, format!("{origin}/admin/plugins")).await;
+    let states: Vec<(String, String)> = listing["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                format!(
+                    "{} {}",
+                    p["app_id"].as_str().unwrap(),
+                    p["team_uuid"].as_str().unwrap()
+                ),
+                p["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (format!("hellowrd {TEAM}"), "disabled".to_string()),
+            (format!("taskgrd1 {TEAM}"), "disabled".to_string()),
+            (format!("hellowrd {OTHER}"), "enabled".to_string()),
+            (format!("taskgrd1 {OTHER}"), "enabled".to_string()),
+        ]
+    );
+}
