@@ -228,17 +228,40 @@ impl Load {
     }
 }
 
+/// A stand-in for ONES, a PostgreSQL server with database `db`, and `n`
+/// replicas on it.
+struct Fleet {
+    _ones: upstream::Upstream,
+    pg: Postgres,
+    client: reqwest::Client,
+    replicas: Vec<Replica>,
+}
+
+async fn fleet(n: usize, db: &str) -> Fleet {
+    let ones = upstream::start().await;
+    let pg = Postgres::start();
+    let store = pg.database(db);
+    let replicas = replicas(n, &store, &ones.origin);
+    Fleet {
+        _ones: ones,
+        pg,
+        client: common::client(),
+        replicas,
+    }
+}
+
 fn generation(listing: &Value) -> u64 {
     listing["generation"].as_u64().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_replicas_serve_every_change_made_on_any_of_them() {
-    let ones = upstream::start().await;
-    let pg = Postgres::start();
-    let store = pg.database("fleet");
-    let client = common::client();
-    let fleet = replicas(3, &store, &ones.origin);
+    let Fleet {
+        _ones,
+        pg,
+        client,
+        replicas: fleet,
+    } = fleet(3, "fleet").await;
 
     // An install on A serves on B and C, pushed (the safety poll is 5 s).
     let (status, body) = fleet[0].install(&client, hello("1.0.0", "v0")).await;
@@ -314,11 +337,12 @@ async fn three_replicas_serve_every_change_made_on_any_of_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn admin_calls_racing_on_two_replicas_are_serialized_and_none_is_lost() {
-    let ones = upstream::start().await;
-    let pg = Postgres::start();
-    let store = pg.database("race");
-    let client = common::client();
-    let fleet = replicas(2, &store, &ones.origin);
+    let Fleet {
+        _ones,
+        pg: _pg,
+        client,
+        replicas: fleet,
+    } = fleet(2, "race").await;
     let (_, before) = fleet[0].listing(&client).await;
     let before = generation(&before);
 
@@ -386,11 +410,12 @@ fn heavy(app_id: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replica_killed_mid_install_leaves_the_whole_change_or_none() {
-    let ones = upstream::start().await;
-    let pg = Postgres::start();
-    let store = pg.database("crash");
-    let client = common::client();
-    let mut fleet = replicas(2, &store, &ones.origin);
+    let Fleet {
+        _ones,
+        pg,
+        client,
+        replicas: mut fleet,
+    } = fleet(2, "crash").await;
     let mut expected_generation = 0;
     for (n, delay_ms) in [0u64, 5, 20, 60, 150, 400].into_iter().enumerate() {
         let app_id = format!("heavy{n:03}");
@@ -458,11 +483,12 @@ async fn a_replica_killed_mid_install_leaves_the_whole_change_or_none() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stopped_database_leaves_the_loaded_state_serving_and_changes_refused() {
-    let ones = upstream::start().await;
-    let pg = Postgres::start();
-    let store = pg.database("outage");
-    let client = common::client();
-    let fleet = replicas(2, &store, &ones.origin);
+    let Fleet {
+        _ones,
+        pg,
+        client,
+        replicas: fleet,
+    } = fleet(2, "outage").await;
     let (status, body) = fleet[0].install(&client, hello("1.0.0", "v0")).await;
     assert_eq!(status, 201, "{body}");
     until_served(&client, &fleet[1], "/project/api/project/hello").await;
@@ -576,4 +602,45 @@ async fn one_plugin_serves_two_teams_as_two_instances() {
         "2 4"
     );
     running.shutdown().await;
+}
+
+/// The change-propagation figure of docs/serve.md (a measurement, not a
+/// check: run it alone, `bash bench/propagation.sh`): three replicas, 50
+/// upgrades made on replica A; for each, how long after A's answer each of
+/// B and C first serves the new version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "a measurement; bench/propagation.sh runs it"]
+async fn measure_change_propagation() {
+    let Fleet {
+        _ones,
+        pg: _pg,
+        client,
+        replicas: fleet,
+    } = fleet(3, "propagation").await;
+    let (status, body) = fleet[0].install(&client, hello("1.0.0", "v0")).await;
+    assert_eq!(status, 201, "{body}");
+    for replica in &fleet {
+        until_served(&client, replica, "/project/api/project/hello-v0").await;
+    }
+    let mut latencies = Vec::new();
+    for n in 1..=50 {
+        let package = hello(&format!("1.0.{n}"), &format!("v{n}"));
+        let (status, body) = fleet[0].install(&client, package).await;
+        assert_eq!(status, 200, "{body}");
+        let path = format!("/project/api/project/hello-v{n}");
+        let (b, c) = tokio::join!(
+            until_served(&client, &fleet[1], &path),
+            until_served(&client, &fleet[2], &path)
+        );
+        latencies.extend([b, c]);
+    }
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q).ceil() as usize).saturating_sub(1)];
+    println!(
+        "change propagation over {} (50 changes x 2 replicas): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        latencies.len(),
+        at(0.50).as_secs_f64() * 1e3,
+        at(0.99).as_secs_f64() * 1e3,
+        latencies.last().unwrap().as_secs_f64() * 1e3
+    );
 }

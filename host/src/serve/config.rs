@@ -569,6 +569,39 @@ mod tests {
     }
 
     #[test]
+    fn the_store_is_the_directory_or_a_postgres_url_and_the_environment_wins() {
+        let config = parse(GOOD, "serve.yaml", Path::new("/etc/op"), no_env).unwrap();
+        assert_eq!(config.store_url, None);
+        let text = format!("{GOOD}store: directory\n");
+        let config = parse(&text, "serve.yaml", Path::new("/etc/op"), no_env).unwrap();
+        assert_eq!(config.store_url, None);
+        let text = format!("{GOOD}store: postgres://op:pw@db:5432/op\n");
+        let config = parse(&text, "serve.yaml", Path::new("/etc/op"), no_env).unwrap();
+        assert_eq!(
+            config.store_url.as_deref(),
+            Some("postgres://op:pw@db:5432/op")
+        );
+        let env = |name: &str| (name == STORE_URL_ENV).then(|| "postgresql://db2/op".to_string());
+        let config = parse(&text, "serve.yaml", Path::new("/etc/op"), env).unwrap();
+        assert_eq!(config.store_url.as_deref(), Some("postgresql://db2/op"));
+
+        let text = format!("{GOOD}store: mysql://op:s3cret@db/op\n");
+        let err = parse(&text, "serve.yaml", Path::new("/etc/op"), no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("serve.yaml:13:8: store: `mysql://op:***@db/op` is not a store"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cret"), "{err}");
+        let env = |name: &str| (name == STORE_URL_ENV).then(|| "db:5432".to_string());
+        let err = parse(GOOD, "serve.yaml", Path::new("/etc/op"), env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("OP_STORE_URL: `"), "{err}");
+    }
+
+    #[test]
     fn trusted_proxies_are_addresses_or_cidr_blocks_with_located_errors() {
         let text = format!("{GOOD}trusted_proxies: [10.0.0.0/8, '::1']\n");
         let config = parse(&text, "serve.yaml", Path::new("/etc/op"), no_env).unwrap();

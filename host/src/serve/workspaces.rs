@@ -18,13 +18,8 @@ use std::path::{Path, PathBuf};
 
 use cap_std::fs::Dir;
 
-use super::store::{InstanceRecord, StoreError};
+use super::store::{InstanceRecord, StoreError, io};
 use crate::package::Package;
-
-fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError {
-    let path = path.to_path_buf();
-    move |source| StoreError::Io { what, path, source }
-}
 
 /// The `instances/` folder of a plugins directory.
 #[derive(Debug, Clone)]

@@ -21,15 +21,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{Change, State, StateStore, StoreError};
+use super::{Change, State, StateStore, StoreError, io};
 
 /// The state file.
 pub const STATE_FILE: &str = "state.json";
-
-fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError {
-    let path = path.to_path_buf();
-    move |source| StoreError::Io { what, path, source }
-}
 
 /// The plugins directory.
 #[derive(Debug, Clone)]

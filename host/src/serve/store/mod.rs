@@ -133,6 +133,15 @@ pub enum StoreError {
     },
 }
 
+/// A file error of `path` as a store error, saying what was being done.
+pub(crate) fn io(
+    what: &'static str,
+    path: &std::path::Path,
+) -> impl FnOnce(std::io::Error) -> StoreError {
+    let path = path.to_path_buf();
+    move |source| StoreError::Io { what, path, source }
+}
+
 impl StoreError {
     /// Whether the store is out of reach (as opposed to refusing).
     pub fn is_unavailable(&self) -> bool {
