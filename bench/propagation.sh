@@ -7,5 +7,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 unset RUST_BACKTRACE
+# OP_PG_TEST_LOG=warn,op=debug also prints replica B's reload timings.
 cargo test -p op "$@" --test serve_postgres -- --ignored --nocapture measure_change_propagation 2>&1 \
-  | grep -E "change propagation|test result"
+  | grep -E "change propagation|test result|^B: "

@@ -113,7 +113,14 @@ fn route_matching(c: &mut Criterion) {
     let table = RouteTable::new([&manifest]);
     let segments = ["area9", "items999", "42"];
     let found = table
-        .find(ApiScope::Project, &segments, Some(Method::Get), &[], None, None)
+        .find(
+            ApiScope::Project,
+            &segments,
+            Some(Method::Get),
+            &[],
+            None,
+            None,
+        )
         .unwrap();
     assert_eq!(found.route.function, "f999");
     c.bench_function("route matching: last of 1,000 routes", |b| {

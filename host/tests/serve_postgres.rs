@@ -35,12 +35,14 @@ impl Replica {
         std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
         std::os::unix::fs::symlink(&cache, dir.path().join("plugins/cache")).unwrap();
         let config = dir.path().join("serve.yaml");
+        // bench/propagation.sh asks for the reload timings.
+        let level = std::env::var("OP_PG_TEST_LOG").unwrap_or_else(|_| "warn,op=info".into());
         std::fs::write(
             &config,
             format!(
                 "listen: 127.0.0.1:0\nones:\n  url: {ones}\n  organization_uuid: ORG00001\n\
                  plugins_dir: plugins\nstore: {store}\nadmin:\n  token: {TOKEN}\n\
-                 log:\n  format: json\n  level: warn,op=info\n"
+                 log:\n  format: json\n  level: {level}\n"
             ),
         )
         .unwrap();
@@ -633,6 +635,14 @@ async fn measure_change_propagation() {
             until_served(&client, &fleet[2], &path)
         );
         latencies.extend([b, c]);
+    }
+    let log = fleet[1].log();
+    let reloads: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("loaded a version") || l.contains("reloaded"))
+        .collect();
+    for line in &reloads[reloads.len().saturating_sub(6)..] {
+        println!("B: {line}");
     }
     latencies.sort();
     let at = |q: f64| latencies[((latencies.len() as f64 * q).ceil() as usize).saturating_sub(1)];

@@ -32,11 +32,13 @@ impl Server {
             };
             failing = false;
             if state.generation != loaded.generation {
+                let started = std::time::Instant::now();
+                self.reconcile(&mut loaded, &state, None).await;
                 tracing::info!(
                     generation = state.generation,
-                    "the plugin store changed; reloading"
+                    took_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "the plugin store changed; reloaded"
                 );
-                self.reconcile(&mut loaded, &state, None).await;
             }
         }
     }
@@ -171,21 +173,35 @@ impl Server {
         record: &InstanceRecord,
         previous: Option<&InstanceRecord>,
     ) -> Result<Arc<Plugin>, AdminError> {
+        let started = std::time::Instant::now();
         let bytes = self
             .inner
             .store
             .package(&record.content_hash)
             .await
             .map_err(|err| self.admin_error(err))?;
+        let fetched = started.elapsed();
         let shown = format!("package {}", record.content_hash);
         let package = package::read(&bytes, &shown)?;
+        let read = started.elapsed();
         if !self.inner.workspaces.exists(record) {
             let previous = previous
                 .map(|p| p.workspace.as_str())
                 .filter(|p| *p != record.workspace);
             self.inner.workspaces.prepare(record, previous, &package)?;
         }
-        self.load(&package, &shown, record).await
+        let unpacked = started.elapsed();
+        let plugin = self.load(&package, &shown, record).await?;
+        tracing::debug!(
+            instance = record.instance_id,
+            version = record.version,
+            fetched_ms = fetched.as_secs_f64() * 1e3,
+            read_ms = (read - fetched).as_secs_f64() * 1e3,
+            unpacked_ms = (unpacked - read).as_secs_f64() * 1e3,
+            loaded_ms = (started.elapsed() - unpacked).as_secs_f64() * 1e3,
+            "loaded a version from the store"
+        );
+        Ok(plugin)
     }
 
     pub(super) async fn load(
