@@ -40,9 +40,20 @@ pub enum Command {
     Pack(PackArgs),
     /// Print the JSON Schema of config/plugin.yaml (for editors).
     Schema,
+    /// Print a shell completion script, e.g. `op completions bash >
+    /// ~/.local/share/bash-completion/completions/op`.
+    Completions(CompletionsArgs),
     /// Run the production host: plugins installed from packages through
     /// the admin API, in front of ONES.
     Serve(ServeArgs),
+}
+
+/// `op completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell: bash, zsh, fish, elvish or powershell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `op serve`.
@@ -156,6 +167,7 @@ pub fn main() -> ExitCode {
                 Command::New(args) => new::run(args),
                 Command::Pack(args) => pack::run(args),
                 Command::Schema => schema(),
+                Command::Completions(args) => completions(args),
                 Command::Serve(args) => serve::run(args),
             }
         }
@@ -171,6 +183,13 @@ fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn completions(args: CompletionsArgs) -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    clap_complete::generate(args.shell, &mut command, "op", &mut std::io::stdout());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn schema() -> anyhow::Result<ExitCode> {
