@@ -6,7 +6,7 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, Limited};
 use percent_encoding::percent_decode_str;
@@ -347,17 +347,11 @@ pub(super) fn into_http(
             answer.body.len()
         )));
     }
-    let mut headers = HeaderMap::with_capacity(answer.headers.len());
-    for (name, value) in &answer.headers {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| bad(format!("`{name}` is not a header name")))?;
-        if name == header::CONTENT_LENGTH {
-            continue;
-        }
-        let value = HeaderValue::from_str(value)
-            .map_err(|_| bad(format!("the value of header `{name}` is invalid")))?;
-        headers.append(name, value);
-    }
+    let mut headers = crate::imports::headers::to_http(
+        &answer.headers,
+        crate::imports::headers::Direction::Answer,
+    )
+    .map_err(|err| bad(err.to_string()))?;
     // Connection headers describe a connection the plugin does not have.
     super::proxy::drop_hop_by_hop(&mut headers);
     let mut response = Response::new(Body::from(answer.body));

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::call::{declared_over, into_http, plugin_error, plugin_headers, read_body};
@@ -301,13 +301,11 @@ fn outgoing_headers(
     client: Option<SocketAddr>,
     trusted: &proxy::TrustedProxies,
 ) -> Result<HeaderMap, GatewayError> {
-    let mut headers = HeaderMap::with_capacity(fields.len());
-    for (name, value) in fields {
-        let bad = || GatewayError::BadRequest(format!("the header `{name}` cannot be forwarded"));
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?;
-        let value = HeaderValue::from_str(value).map_err(|_| bad())?;
-        headers.append(name, value);
-    }
+    use crate::imports::headers::{BadHeader, Direction, to_http};
+    let mut headers = to_http(fields, Direction::Upstream).map_err(|err| {
+        let (BadHeader::Name(name) | BadHeader::Value(name)) = err;
+        GatewayError::BadRequest(format!("the header `{name}` cannot be forwarded"))
+    })?;
     if let Some(host) = original.get(axum::http::header::HOST) {
         headers.insert(axum::http::header::HOST, host.clone());
     }

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use percent_encoding::percent_decode_str;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
 
 use super::HostState;
@@ -415,25 +415,19 @@ fn append_query(url: &mut Url, query: &[(String, String)]) {
 fn plugin_headers(
     fields: &[(String, String)],
 ) -> Result<(HeaderMap, Option<Credentials>), FetchError> {
-    let mut headers = HeaderMap::new();
     let (mut user_id, mut token) = (None, None);
+    let mut rest = Vec::with_capacity(fields.len());
     for (name, value) in fields {
-        let lower = name.to_ascii_lowercase();
-        match lower.as_str() {
-            USER_ID => user_id = Some(value.clone()),
-            AUTH_TOKEN => token = Some(value.clone()),
-            "host" | "content-length" | "transfer-encoding" | "connection" => {}
-            _ => {
-                let name = HeaderName::from_bytes(lower.as_bytes()).map_err(|_| {
-                    FetchError::InvalidRequest(format!("`{name}` is not a header name"))
-                })?;
-                let value = HeaderValue::from_str(value).map_err(|_| {
-                    FetchError::InvalidRequest(format!("the value of header `{name}` is invalid"))
-                })?;
-                headers.append(name, value);
-            }
+        if name.eq_ignore_ascii_case(USER_ID) {
+            user_id = Some(value.clone());
+        } else if name.eq_ignore_ascii_case(AUTH_TOKEN) {
+            token = Some(value.clone());
+        } else {
+            rest.push((name.clone(), value.clone()));
         }
     }
+    let headers = super::headers::to_http(&rest, super::headers::Direction::Fetch)
+        .map_err(|err| FetchError::InvalidRequest(err.to_string()))?;
     let own = match (user_id, token) {
         (Some(user_id), Some(token)) if !user_id.is_empty() && !token.is_empty() => {
             Some(Credentials { user_id, token })

@@ -6,6 +6,7 @@
 pub mod context;
 pub mod env;
 pub mod fetch;
+pub mod headers;
 pub mod log;
 pub mod wasi;
 
