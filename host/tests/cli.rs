@@ -732,3 +732,47 @@ fn completions_are_printed_for_each_shell_and_an_unknown_shell_is_refused() {
         "{err}"
     );
 }
+
+/// The first log line of `op serve` (text format) under `env`.
+fn first_serve_line(env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("serve.yaml");
+    std::fs::write(
+        &file,
+        "listen: 127.0.0.1:0\nones:\n  url: http://127.0.0.1:9\nplugins_dir: plugins\nadmin:\n  token: a-long-enough-admin-token\nlog:\n  format: text\n",
+    )
+    .unwrap();
+    let mut command = Command::new(OP);
+    command
+        .args(["serve", "--config"])
+        .arg(&file)
+        .env_remove("RUST_LOG")
+        .env_remove("OP_ADMIN_TOKEN")
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .stderr(Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = Running(command.spawn().unwrap());
+    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
+    lines.next().unwrap().unwrap()
+}
+
+#[test]
+fn serve_colours_its_text_log_as_the_conventions_say() {
+    // Not a terminal: no colour; CLICOLOR_FORCE: colour; NO_COLOR wins.
+    let plain = first_serve_line(&[]);
+    assert!(
+        plain.contains("serving") && !plain.contains('\x1b'),
+        "{plain:?}"
+    );
+    let forced = first_serve_line(&[("CLICOLOR_FORCE", "1")]);
+    assert!(
+        forced.contains("serving") && forced.contains('\x1b'),
+        "{forced:?}"
+    );
+    let refused = first_serve_line(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
+    assert!(!refused.contains('\x1b'), "{refused:?}");
+}

@@ -9,12 +9,10 @@
 //!
 //! One line per call (method, path, plugin and function, status, time),
 //! the plugin's own lines indented under it, other events as
-//! `level: message  fields`. Colour only when stderr is a terminal and
-//! `NO_COLOR` is not set. Other crates log at `warn` and up unless
+//! `level: message  fields`. Colour as [`stderr_colour`] decides. Other crates log at `warn` and up unless
 //! `RUST_LOG` says otherwise (e.g. `RUST_LOG=debug`).
 
 use std::fmt::{self, Write as _};
-use std::io::IsTerminal;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
@@ -22,12 +20,20 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
+/// Whether what op writes on stderr gets colour (every command, `op serve`
+/// too): never with `NO_COLOR` or `CLICOLOR=0`, always with
+/// `CLICOLOR_FORCE`, otherwise on a terminal that supports it (anstream's
+/// reading of the conventions).
+pub fn stderr_colour() -> bool {
+    anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never
+}
+
 /// Installs the console as the global logger.
 pub fn init() {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,op=info"));
-    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let ansi = stderr_colour();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -41,7 +41,7 @@ fn init_logging(config: &ServeConfig) {
     let _ = match config.log_format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_ansi(super::console::stderr_colour())
             .try_init(),
     };
 }
