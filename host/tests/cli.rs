@@ -776,3 +776,26 @@ fn serve_colours_its_text_log_as_the_conventions_say() {
     let refused = first_serve_line(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
     assert!(!refused.contains('\x1b'), "{refused:?}");
 }
+
+#[test]
+fn schema_prints_the_plugin_yaml_schema_or_the_serve_yaml_one() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, file) in [
+        (&["schema"][..], "plugin.schema.json"),
+        (&["schema", "plugin"][..], "plugin.schema.json"),
+        (&["schema", "serve"][..], "serve.schema.json"),
+    ] {
+        let out = op(dir.path(), args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../docs")
+            .join(file);
+        assert_eq!(
+            text(&out.stdout),
+            std::fs::read_to_string(docs).unwrap(),
+            "{args:?}"
+        );
+    }
+    let out = op(dir.path(), &["schema", "local"]);
+    assert_eq!(out.status.code(), Some(2));
+}

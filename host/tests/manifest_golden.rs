@@ -224,3 +224,46 @@ fn walk(
         _ => {}
     }
 }
+
+/// `docs/serve.schema.json` is exactly what the serve.yaml types generate
+/// (`OP_BLESS=1` rewrites it), and it knows every key of the documented
+/// sample, config/serve.yaml.
+#[test]
+fn the_serve_schema_in_docs_is_the_generated_one() {
+    let schema = op::serve::config::json_schema();
+    let generated = serde_json::to_string_pretty(&schema).unwrap() + "\n";
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/serve.schema.json");
+    if std::env::var_os("OP_BLESS").is_some() {
+        std::fs::write(&file, &generated).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        on_disk == generated,
+        "docs/serve.schema.json is not what the serve.yaml types generate; \
+         run `OP_BLESS=1 cargo test -p op --test manifest_golden`"
+    );
+    let properties = schema["properties"].as_object().unwrap();
+    let sample =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/serve.yaml"))
+            .unwrap();
+    for line in sample.lines() {
+        let Some((key, _)) = line.split_once(':') else {
+            continue;
+        };
+        if key.is_empty() || key.starts_with([' ', '#']) {
+            continue;
+        }
+        assert!(properties.contains_key(key), "the schema lacks `{key}`");
+    }
+    for key in [
+        "listen",
+        "ones",
+        "plugins_dir",
+        "store",
+        "admin",
+        "limits",
+        "log",
+    ] {
+        assert!(properties.contains_key(key), "the schema lacks `{key}`");
+    }
+}

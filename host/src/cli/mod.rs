@@ -38,14 +38,32 @@ pub enum Command {
     /// Build a plugin project and write one package file (manifest,
     /// component, workspace) for `op serve`.
     Pack(PackArgs),
-    /// Print the JSON Schema of config/plugin.yaml (for editors).
-    Schema,
+    /// Print the JSON Schema of config/plugin.yaml (for editors), or of
+    /// serve.yaml with `op schema serve`.
+    Schema(SchemaArgs),
     /// Print a shell completion script, e.g. `op completions bash >
     /// ~/.local/share/bash-completion/completions/op`.
     Completions(CompletionsArgs),
     /// Run the production host: plugins installed from packages through
     /// the admin API, in front of ONES.
     Serve(ServeArgs),
+}
+
+/// `op schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Which file: `plugin` (config/plugin.yaml) or `serve` (serve.yaml).
+    #[arg(value_enum, default_value = "plugin")]
+    pub file: SchemaFile,
+}
+
+/// The files `op schema` describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchemaFile {
+    /// config/plugin.yaml.
+    Plugin,
+    /// op serve's serve.yaml.
+    Serve,
 }
 
 /// `op completions`.
@@ -166,7 +184,7 @@ pub fn main() -> ExitCode {
                 Command::Invoke(InvokeCommand::Clear(args)) => invoke::clear(args),
                 Command::New(args) => new::run(args),
                 Command::Pack(args) => pack::run(args),
-                Command::Schema => schema(),
+                Command::Schema(args) => schema(args),
                 Command::Completions(args) => completions(args),
                 Command::Serve(args) => serve::run(args),
             }
@@ -192,11 +210,12 @@ fn completions(args: CompletionsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn schema() -> anyhow::Result<ExitCode> {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&crate::manifest::json_schema())?
-    );
+fn schema(args: SchemaArgs) -> anyhow::Result<ExitCode> {
+    let schema = match args.file {
+        SchemaFile::Plugin => crate::manifest::json_schema(),
+        SchemaFile::Serve => crate::serve::config::json_schema(),
+    };
+    println!("{}", serde_json::to_string_pretty(&schema)?);
     Ok(ExitCode::SUCCESS)
 }
 

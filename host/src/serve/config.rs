@@ -22,102 +22,160 @@ pub const CREDENTIALS_ENV: &str = "OP_CREDENTIALS";
 /// wins over `store:` in the file.
 pub const STORE_URL_ENV: &str = "OP_STORE_URL";
 
-/// The file as written.
-#[derive(Debug, Default, Deserialize)]
+/// The host configuration of `op serve` (serve.yaml); documented key by
+/// key in config/serve.yaml.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct ServeFile {
+    /// Where to listen, ADDRESS:PORT (default 127.0.0.1:8080).
     #[serde(default)]
     listen: Option<Located<String>>,
+    /// Required: the ONES server behind op.
     #[serde(default)]
     ones: Option<Located<OnesSection>>,
+    /// Required: the folder of installed plugins, their workspaces and
+    /// compiled components (relative to this file).
     #[serde(default)]
     plugins_dir: Option<Located<String>>,
+    /// Where the state is kept: `directory` (the default) or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE`; OP_STORE_URL wins.
     #[serde(default)]
     store: Option<Located<String>>,
+    /// The plugins' super-admins.
     #[serde(default)]
     credentials: Option<Located<CredentialsSection>>,
+    /// Required: the admin API's token, and where it listens.
     #[serde(default)]
     admin: Option<Located<AdminSection>>,
+    /// Caps over what any plugin's `sandbox` section may ask for.
     #[serde(default)]
     limits: Option<LimitsSection>,
+    /// Log format and filter.
     #[serde(default)]
     log: Option<LogSection>,
+    /// Whether GET /metrics is served (default true).
     #[serde(default)]
     metrics: Option<bool>,
+    /// Addresses and CIDR blocks of the proxies whose forwarding headers
+    /// are believed (default: none).
     #[serde(default)]
     trusted_proxies: Option<Vec<Located<String>>>,
+    /// Bounds on client connections.
     #[serde(default)]
     connections: Option<ConnectionsSection>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Bounds on client connections (each listener).
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct ConnectionsSection {
+    /// Most connections open at once (default: from the descriptor limit).
     #[serde(default)]
     max: Option<Located<u64>>,
+    /// Longest wait for a request head, in ms (default 10000).
     #[serde(default)]
     header_read_timeout_ms: Option<Located<u64>>,
+    /// Longest pause while a request body is read, in ms (default 10000).
     #[serde(default)]
     body_read_timeout_ms: Option<Located<u64>>,
+    /// Longest a client may take nothing of its answer, in ms (default 30000).
     #[serde(default)]
     write_timeout_ms: Option<Located<u64>>,
+    /// How long an idle keep-alive connection stays open, in ms (default 30000).
     #[serde(default)]
     idle_timeout_ms: Option<Located<u64>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// The ONES server behind op.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct OnesSection {
+    /// Its base URL (http or https).
     url: Located<String>,
+    /// The organization plugins are installed in.
     #[serde(default)]
     organization_uuid: Option<String>,
+    /// Longest wait for ONES's answer headers, in ms (default 30000).
     #[serde(default)]
     timeout_ms: Option<Located<u64>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Where the super-admins are.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct CredentialsSection {
+    /// A YAML file of `super_admins` entries; OP_CREDENTIALS wins.
     #[serde(default)]
     file: Option<Located<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// The admin API.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct AdminSection {
+    /// The bearer token (16 characters or more); OP_ADMIN_TOKEN wins.
     #[serde(default)]
     token: Option<Located<String>>,
+    /// A file that holds the token.
     #[serde(default)]
     token_file: Option<Located<String>>,
+    /// A listener of its own (a bare port is on 127.0.0.1).
     #[serde(default)]
     listen: Option<Located<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Caps over what any plugin's `sandbox` section may ask for.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct LimitsSection {
+    /// Linear memory per call, in MiB.
     #[serde(default)]
     max_memory_mib: Option<Located<u64>>,
+    /// Time per call, in ms.
     #[serde(default)]
     max_time_ms: Option<Located<u64>>,
+    /// Plugin instances alive at once, over all plugins.
     #[serde(default)]
     max_instances: Option<Located<u64>>,
+    /// Calls of one plugin at once.
     #[serde(default)]
     max_concurrency_per_plugin: Option<Located<u64>>,
+    /// How long a call waits for a free slot, in ms.
     #[serde(default)]
     queue_wait_ms: Option<Located<u64>>,
+    /// Largest request body handed to a plugin, in KiB.
     #[serde(default)]
     max_request_body_kib: Option<Located<u64>>,
+    /// Largest response body a plugin may answer, in KiB.
     #[serde(default)]
     max_response_body_kib: Option<Located<u64>>,
+    /// Files of one instance's workspace, in MiB.
     #[serde(default)]
     workspace_quota_mib: Option<Located<u64>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// How op logs.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct LogSection {
+    /// `text` (default) or `json`.
     #[serde(default)]
     format: Option<LogFormat>,
+    /// A filter in RUST_LOG syntax, e.g. `warn,op=info`.
     #[serde(default)]
     level: Option<Located<String>>,
 }
 
+/// The JSON Schema of serve.yaml (what `op schema serve` prints and
+/// `docs/serve.schema.json` holds).
+pub fn json_schema() -> serde_json::Value {
+    let mut schema = schemars::schema_for!(ServeFile);
+    schema.insert("title".into(), "op serve.yaml".into());
+    schema.to_value()
+}
+
 /// How log lines are written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// One readable line per event.
