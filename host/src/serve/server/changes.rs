@@ -39,6 +39,21 @@ impl Server {
             .map_err(|err| self.admin_error(err))
     }
 
+    /// Ends a change that adds a package: keeps it, then commits `next`.
+    async fn commit_with_package(
+        &self,
+        mut change: Box<dyn Change>,
+        content_hash: &str,
+        bytes: &[u8],
+        next: &State,
+    ) -> Result<(), AdminError> {
+        change
+            .put_package(content_hash, bytes)
+            .await
+            .map_err(|err| self.admin_error(err))?;
+        self.commit(change, next).await
+    }
+
     fn candidate_set(
         loaded: &Loaded,
         state: &State,
@@ -66,7 +81,7 @@ impl Server {
     /// is required for a team-level plugin's first install.
     pub async fn install(&self, bytes: &[u8], team: Option<&str>) -> Result<Installed, AdminError> {
         let package = package::read(bytes, "the package")?;
-        let (mut loaded, mut change) = self.begin_change().await?;
+        let (mut loaded, change) = self.begin_change().await?;
         let mut state = change.state().clone();
         let org = package.manifest.is_org_level();
         let scope = if org { 2 } else { 1 };
@@ -113,11 +128,8 @@ impl Server {
             Self::candidate_set(&loaded, &state, &record.instance_id, Some(&plugin))?;
             plugin.lifecycle(Lifecycle::Install.hook(org)).await?;
             plugin.lifecycle(Lifecycle::Enable.hook(org)).await?;
-            change
-                .put_package(&record.content_hash, bytes)
-                .await
-                .map_err(|err| self.admin_error(err))?;
-            self.commit(change, &state).await?;
+            self.commit_with_package(change, &record.content_hash, bytes, &state)
+                .await?;
             Ok::<_, AdminError>(plugin)
         }
         .await;
@@ -188,7 +200,7 @@ impl Server {
     async fn upgrade(
         &self,
         loaded: &mut Loaded,
-        mut change: Box<dyn Change>,
+        change: Box<dyn Change>,
         state: &State,
         existing: InstanceRecord,
         package: Package,
@@ -241,11 +253,8 @@ impl Server {
                 Self::candidate_set(loaded, state, &record.instance_id, Some(&plugin))?;
             }
             plugin.lifecycle("Upgrade").await?;
-            change
-                .put_package(&record.content_hash, bytes)
-                .await
-                .map_err(|err| self.admin_error(err))?;
-            self.commit(change, &next).await?;
+            self.commit_with_package(change, &record.content_hash, bytes, &next)
+                .await?;
             Ok::<_, AdminError>(plugin)
         }
         .await;
