@@ -31,18 +31,61 @@ fn main() {
         .unwrap_or_else(|err| panic!("cannot read the JS runner {}: {err}", runner.display()));
     std::fs::write(out.join("op_js_runner.wasm"), bytes).expect("copy the JS runner");
     embed_sdk(&root.join("plugin-sdk-js"), &out.join("js_sdk_files.rs"));
+    embed_rust_sdk(&root, &out);
 }
 
-/// Writes `SDK_FILES`: every file of the JS SDK but its `node_modules`,
-/// embedded, so that an installed op can unpack its own SDK.
-fn embed_sdk(sdk: &Path, out: &Path) {
-    println!("cargo:rerun-if-changed={}", sdk.display());
-    let mut files = Vec::new();
-    collect(sdk, sdk, &mut files);
-    files.sort();
-    let mut code = String::from(
-        "/// The JS SDK's files: path in the SDK and content.\npub const SDK_FILES: &[(&str, &[u8])] = &[\n",
+/// Writes `RUST_SDK_FILES`: the Rust SDK (`op-plugin-sdk`, its macros and
+/// the WIT world they are generated from) as crates that stand on their
+/// own, so that a project built by an installed op gets the SDK of that op
+/// without a checkout. Their manifests are the workspace's with every
+/// inherited key written out.
+fn embed_rust_sdk(root: &Path, out: &Path) {
+    let workspace_toml = root.join("Cargo.toml");
+    println!("cargo:rerun-if-changed={}", workspace_toml.display());
+    let workspace = std::fs::read_to_string(&workspace_toml).expect("read Cargo.toml");
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    for (name, dir) in [
+        ("op-plugin-sdk", root.join("plugin-sdk")),
+        ("op-plugin-sdk-macros", root.join("plugin-sdk/macros")),
+    ] {
+        let manifest_path = dir.join("Cargo.toml");
+        println!("cargo:rerun-if-changed={}", manifest_path.display());
+        let manifest = std::fs::read_to_string(&manifest_path).expect("read an SDK Cargo.toml");
+        let standalone = out.join(format!("{name}.Cargo.toml"));
+        std::fs::write(&standalone, standalone_manifest(&manifest, &workspace))
+            .expect("write a standalone Cargo.toml");
+        files.push((format!("{name}/Cargo.toml"), standalone));
+        let mut sources = Vec::new();
+        collect(&dir.join("src"), &dir.join("src"), &mut sources);
+        files.extend(
+            sources
+                .into_iter()
+                .map(|(relative, path)| (format!("{name}/src/{relative}"), path)),
+        );
+        if dir.join("README.md").is_file() {
+            println!("cargo:rerun-if-changed={}", dir.join("README.md").display());
+            files.push((format!("{name}/README.md"), dir.join("README.md")));
+        }
+    }
+    let mut wit = Vec::new();
+    collect(&root.join("wit"), &root.join("wit"), &mut wit);
+    files.extend(
+        wit.into_iter()
+            .map(|(relative, path)| (format!("wit/{relative}"), path)),
     );
+    write_files_const(
+        &out.join("rust_sdk_files.rs"),
+        "RUST_SDK_FILES",
+        "The Rust SDK's files: path in the unpacked SDK and content.",
+        files,
+    );
+}
+
+/// Writes `const NAME: &[(&str, &[u8])]` embedding `files` (path in the
+/// embedded folder, file on disk) into `out`.
+fn write_files_const(out: &Path, name: &str, doc: &str, mut files: Vec<(String, PathBuf)>) {
+    files.sort();
+    let mut code = format!("/// {doc}\npub const {name}: &[(&str, &[u8])] = &[\n");
     for (relative, path) in &files {
         println!("cargo:rerun-if-changed={}", path.display());
         code.push_str(&format!(
@@ -51,7 +94,93 @@ fn embed_sdk(sdk: &Path, out: &Path) {
         ));
     }
     code.push_str("];\n");
-    std::fs::write(out, code).expect("write js_sdk_files.rs");
+    std::fs::write(out, code).unwrap_or_else(|err| panic!("write {}: {err}", out.display()));
+}
+
+/// An SDK crate's `Cargo.toml` with `key.workspace = true` replaced by the
+/// workspace's value, the SDK's own crates found beside it by path, and
+/// the `[lints]` table (the workspace's) left out.
+fn standalone_manifest(manifest: &str, workspace: &str) -> String {
+    let package = table_entries(workspace, "[workspace.package]");
+    let dependencies = table_entries(workspace, "[workspace.dependencies]");
+    let version = package
+        .iter()
+        .find(|(key, _)| key == "version")
+        .map(|(_, value)| value.trim_matches('"').to_string())
+        .expect("[workspace.package] has a version");
+    let mut out =
+        String::from("# Unpacked by op from the SDK it was built with; op replaces this folder.\n");
+    let mut table = String::new();
+    for line in manifest.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            table = trimmed.to_string();
+            if table == "[lints]" {
+                continue;
+            }
+        }
+        if table == "[lints]" {
+            continue;
+        }
+        let Some(key) = trimmed.strip_suffix(".workspace = true") else {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        };
+        let from = if table == "[package]" {
+            &package
+        } else {
+            &dependencies
+        };
+        let value = &from
+            .iter()
+            .find(|(name, _)| name == key)
+            .unwrap_or_else(|| panic!("{key}.workspace = true: the workspace has no {key}"))
+            .1;
+        let value = if value.contains("path = ") {
+            // One of the SDK's own crates: unpacked beside this one.
+            format!("{{ version = \"={version}\", path = \"../{key}\" }}")
+        } else {
+            value.clone()
+        };
+        out.push_str(&format!("{key} = {value}\n"));
+    }
+    out
+}
+
+/// The `key = value` lines of one table of a TOML file (one line each, as
+/// the workspace's manifest writes them).
+fn table_entries(toml: &str, header: &str) -> Vec<(String, String)> {
+    let mut inside = false;
+    let mut entries = Vec::new();
+    for line in toml.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            inside = trimmed == header;
+            continue;
+        }
+        if !inside || trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if let Some((key, value)) = trimmed.split_once('=') {
+            entries.push((key.trim().to_string(), value.trim().to_string()));
+        }
+    }
+    entries
+}
+
+/// Writes `SDK_FILES`: every file of the JS SDK but its `node_modules`,
+/// embedded, so that an installed op can unpack its own SDK.
+fn embed_sdk(sdk: &Path, out: &Path) {
+    println!("cargo:rerun-if-changed={}", sdk.display());
+    let mut files = Vec::new();
+    collect(sdk, sdk, &mut files);
+    write_files_const(
+        out,
+        "SDK_FILES",
+        "The JS SDK's files: path in the SDK and content.",
+        files,
+    );
 }
 
 fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) {

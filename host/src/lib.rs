@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod code;
 pub mod dev;
+pub mod embedded;
 pub mod gateway;
 pub mod imports;
 pub mod js;

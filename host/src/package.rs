@@ -170,6 +170,15 @@ pub struct Package {
 /// The content hash: SHA-256 over each file's path, length and bytes, in
 /// path order.
 pub fn content_hash(files: &BTreeMap<String, Vec<u8>>) -> String {
+    let files = files
+        .iter()
+        .map(|(path, bytes)| (path.as_str(), bytes.as_slice()));
+    format!("sha256:{}", files_hash(files))
+}
+
+/// SHA-256, in hex, over each file's path, length and bytes, in the order
+/// given.
+pub fn files_hash<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {
     let mut hasher = Sha256::new();
     for (path, bytes) in files {
         hasher.update(path.as_bytes());
@@ -177,7 +186,7 @@ pub fn content_hash(files: &BTreeMap<String, Vec<u8>>) -> String {
         hasher.update((bytes.len() as u64).to_le_bytes());
         hasher.update(bytes);
     }
-    format!("sha256:{}", hex::encode(hasher.finalize()))
+    hex::encode(hasher.finalize())
 }
 
 fn file_hash(bytes: &[u8]) -> String {

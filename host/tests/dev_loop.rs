@@ -155,6 +155,35 @@ fn a_new_project_is_tested_served_edited_live_and_cleared() {
     assert!(clear.status.success(), "{said}{}", text(&clear.stderr));
     assert!(said.contains("ran UnInstall"), "{said}");
     assert!(!demo.join(".op").exists());
+
+    // The project holds no path of this machine: moved elsewhere without
+    // its .op/ (as a fresh clone has it), it builds and checks as it is.
+    let cargo_toml = std::fs::read_to_string(demo.join("backend/Cargo.toml")).unwrap();
+    assert!(
+        cargo_toml.contains("op-plugin-sdk = \"0.1\""),
+        "{cargo_toml}"
+    );
+    let checkout = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    for machine_path in [home.path(), checkout] {
+        assert!(
+            !cargo_toml.contains(&machine_path.display().to_string()),
+            "{cargo_toml}"
+        );
+    }
+    std::fs::create_dir(home.path().join("elsewhere")).unwrap();
+    std::fs::rename(&demo, home.path().join("elsewhere/demo")).unwrap();
+    let check = op(&["check", "elsewhere/demo"], home.path())
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}{}",
+        text(&check.stdout),
+        text(&check.stderr)
+    );
+    assert!(home.path().join("elsewhere/demo/.op/rust-sdk").is_dir());
 }
 
 #[test]

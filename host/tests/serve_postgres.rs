@@ -4,178 +4,15 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::binary::{OP, ServeProcess, spawn_serve, target_dir};
+use common::fleet::{fleet, from_plugin, generation, hello, other, post, until_served};
 use common::postgres::Postgres;
-use common::serve::{TEAM, TOKEN, admin_post, package};
+use common::serve::{TEAM, admin_post, package};
 use common::upstream;
 use serde_json::Value;
-
-/// One `op serve` process on the database `store`.
-struct Replica {
-    serving: ServeProcess,
-    origin: String,
-    config: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Replica {
-    /// Starts a replica with a plugins_dir of its own.
-    fn start(store: &str, ones: &str) -> Replica {
-        let dir = tempfile::tempdir().unwrap();
-        // One compile cache for these tests' replicas, kept warm under
-        // target/ (entries are written whole under unique names, so
-        // sharing it is safe).
-        let cache = target_dir("op-postgres-cache");
-        std::fs::create_dir_all(&cache).unwrap();
-        std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
-        std::os::unix::fs::symlink(&cache, dir.path().join("plugins/cache")).unwrap();
-        let config = dir.path().join("serve.yaml");
-        // bench/propagation.sh asks for the reload timings.
-        let level = std::env::var("OP_PG_TEST_LOG").unwrap_or_else(|_| "warn,op=info".into());
-        std::fs::write(
-            &config,
-            format!(
-                "listen: 127.0.0.1:0\nones:\n  url: {ones}\n  organization_uuid: ORG00001\n\
-                 plugins_dir: plugins\nstore: {store}\nadmin:\n  token: {TOKEN}\n\
-                 log:\n  format: json\n  level: {level}\n"
-            ),
-        )
-        .unwrap();
-        let serving = Self::spawn(&config);
-        Replica {
-            origin: format!("http://{}", serving.address),
-            serving,
-            config,
-            _dir: dir,
-        }
-    }
-
-    fn spawn(config: &PathBuf) -> ServeProcess {
-        spawn_serve(
-            std::process::Command::new(OP)
-                .args(["serve", "--config"])
-                .arg(config)
-                .env_remove("OP_ADMIN_TOKEN")
-                .env_remove("OP_STORE_URL"),
-        )
-    }
-
-    /// `kill -9`, then a start on the same folder and configuration.
-    fn kill_and_restart(&mut self) {
-        self.kill();
-        self.serving = Self::spawn(&self.config);
-        self.origin = format!("http://{}", self.serving.address);
-    }
-
-    /// `kill -9`.
-    fn kill(&mut self) {
-        self.serving.child.0.kill().unwrap();
-        self.serving.child.0.wait().unwrap();
-    }
-
-    /// The process id.
-    fn pid(&self) -> u32 {
-        self.serving.child.0.id()
-    }
-
-    /// Its log so far.
-    fn log(&self) -> String {
-        self.serving.log.lock().unwrap().join("\n")
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.origin)
-    }
-
-    /// The admin listing: the generation and the instances.
-    async fn listing(&self, client: &reqwest::Client) -> (u16, Value) {
-        let res = client
-            .get(self.url("/admin/plugins"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status().as_u16();
-        let text = res.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn install(&self, client: &reqwest::Client, package: Vec<u8>) -> (u16, Value) {
-        admin_post(
-            client,
-            self.url(&format!("/admin/plugins?team={TEAM}")),
-            package,
-        )
-        .await
-    }
-}
-
-/// Starts `n` replicas at once (they migrate one empty database together).
-fn replicas(n: usize, store: &str, ones: &str) -> Vec<Replica> {
-    std::thread::scope(|scope| {
-        let started: Vec<_> = (0..n)
-            .map(|_| scope.spawn(|| Replica::start(store, ones)))
-            .collect();
-        started.into_iter().map(|r| r.join().unwrap()).collect()
-    })
-}
-
-/// The hello example in `version`, answering on `/hello` and on
-/// `/hello-<route>`, so that which version serves can be seen.
-fn hello(version: &str, route: &str) -> Vec<u8> {
-    package(op_test_plugins::HELLO_DIR, op_test_plugins::HELLO, |m| {
-        m.replace("version: 1.0.0", &format!("version: {version}"))
-            .replace(
-                "apis:\n",
-                &format!(
-                    "apis:\n  - type: addition\n    methods:\n      - POST\n    url: /hello-{route}\n    function: hello\n"
-                ),
-            )
-    })
-}
-
-/// Another plugin: the hello example as app_id `app_id`, on `/ROUTE`.
-fn other(app_id: &str, route: &str) -> Vec<u8> {
-    package(op_test_plugins::HELLO_DIR, op_test_plugins::HELLO, |m| {
-        m.replace("app_id: hellowrd", &format!("app_id: {app_id}"))
-            .replace("url: /hello", &format!("url: /{route}"))
-    })
-}
-
-async fn post(client: &reqwest::Client, url: String) -> (u16, String) {
-    match client.post(url).body(r#"{"x":1}"#).send().await {
-        Ok(res) => (res.status().as_u16(), res.text().await.unwrap_or_default()),
-        Err(err) => (0, err.to_string()),
-    }
-}
-
-/// Whether a plugin answered (the stand-in for ONES answers 200 to every
-/// path no plugin serves, with what it received).
-fn from_plugin(status: u16, body: &str) -> bool {
-    status == 200 && body.contains("hello world")
-}
-
-/// Waits until a plugin answers `POST path` on `replica`; how long it took.
-async fn until_served(client: &reqwest::Client, replica: &Replica, path: &str) -> Duration {
-    let started = Instant::now();
-    loop {
-        let (status, body) = post(client, replica.url(path)).await;
-        if from_plugin(status, &body) {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "{path} is not served on {} after 3 s (last status {status})",
-            replica.origin
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
 
 /// Request loops on `/hello` spread over the replicas' origins until
 /// stopped: how many were sent, and the failures.
@@ -230,40 +67,10 @@ impl Load {
     }
 }
 
-/// A stand-in for ONES, a PostgreSQL server with database `db`, and `n`
-/// replicas on it.
-struct Fleet {
-    _ones: upstream::Upstream,
-    pg: Postgres,
-    client: reqwest::Client,
-    replicas: Vec<Replica>,
-}
-
-async fn fleet(n: usize, db: &str) -> Fleet {
-    let ones = upstream::start().await;
-    let pg = Postgres::start();
-    let store = pg.database(db);
-    let replicas = replicas(n, &store, &ones.origin);
-    Fleet {
-        _ones: ones,
-        pg,
-        client: common::client(),
-        replicas,
-    }
-}
-
-fn generation(listing: &Value) -> u64 {
-    listing["generation"].as_u64().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_replicas_serve_every_change_made_on_any_of_them() {
-    let Fleet {
-        _ones,
-        pg,
-        client,
-        replicas: fleet,
-    } = fleet(3, "fleet").await;
+    let running = fleet(3, "fleet").await;
+    let (pg, client, fleet) = running.parts();
 
     // An install on A serves on B and C, pushed (the safety poll is 5 s).
     let (status, body) = fleet[0].install(&client, hello("1.0.0", "v0")).await;
@@ -281,8 +88,7 @@ async fn three_replicas_serve_every_change_made_on_any_of_them() {
     );
     let (status, body) = fleet[0].install(&client, ts).await;
     assert_eq!(status, 201, "{body}");
-    let served = until_served(&client, &fleet[1], "/project/api/project/ts-hello").await;
-    assert!(served < Duration::from_secs(3));
+    until_served(&client, &fleet[1], "/project/api/project/ts-hello").await;
 
     // 20 upgrades, made on the three in turn, under four request loops
     // spread over them: no request fails, and each version serves
@@ -296,7 +102,7 @@ async fn three_replicas_serve_every_change_made_on_any_of_them() {
             .await;
         assert_eq!(status, 200, "upgrade {n} on replica {}: {body}", n % 3);
         assert_eq!(body["from"], format!("1.0.{}", n - 1));
-        for replica in &fleet {
+        for replica in fleet.iter() {
             until_served(
                 &client,
                 replica,
@@ -315,7 +121,7 @@ async fn three_replicas_serve_every_change_made_on_any_of_them() {
 
     // One state everywhere, in the database as listed.
     let mut generations = Vec::new();
-    for replica in &fleet {
+    for replica in fleet.iter() {
         let (status, listing) = replica.listing(&client).await;
         assert_eq!(status, 200);
         assert_eq!(listing["plugins"].as_array().unwrap().len(), 2, "{listing}");
@@ -339,12 +145,17 @@ async fn three_replicas_serve_every_change_made_on_any_of_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn admin_calls_racing_on_two_replicas_are_serialized_and_none_is_lost() {
-    let Fleet {
-        _ones,
-        pg: _pg,
-        client,
-        replicas: fleet,
-    } = fleet(2, "race").await;
+    let running = fleet(2, "race").await;
+    let (_, client, fleet) = running.parts();
+    // A replica's plugins_dir is its own: a second process on it is
+    // refused, and the first goes on serving.
+    let twin = fleet[0].start_twin();
+    let said = String::from_utf8_lossy(&twin.stderr);
+    assert!(!twin.status.success(), "{said}");
+    assert!(said.contains("another op serve uses"), "{said}");
+    assert!(said.contains("needs a plugins_dir of its own"), "{said}");
+    let (status, _) = fleet[0].listing(&client).await;
+    assert_eq!(status, 200);
     let (_, before) = fleet[0].listing(&client).await;
     let before = generation(&before);
 
@@ -365,7 +176,7 @@ async fn admin_calls_racing_on_two_replicas_are_serialized_and_none_is_lost() {
     let (_, listing) = fleet[1].listing(&client).await;
     assert_eq!(generation(&listing), before + 6, "{listing}");
     assert_eq!(listing["plugins"].as_array().unwrap().len(), 6, "{listing}");
-    for replica in &fleet {
+    for replica in fleet.iter() {
         for round in 0..3 {
             until_served(&client, replica, &format!("/project/api/project/ra{round}")).await;
             until_served(&client, replica, &format!("/project/api/project/rb{round}")).await;
@@ -412,12 +223,8 @@ fn heavy(app_id: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replica_killed_mid_install_leaves_the_whole_change_or_none() {
-    let Fleet {
-        _ones,
-        pg,
-        client,
-        replicas: mut fleet,
-    } = fleet(2, "crash").await;
+    let mut running = fleet(2, "crash").await;
+    let (pg, client, fleet) = running.parts_mut();
     let mut expected_generation = 0;
     for (n, delay_ms) in [0u64, 5, 20, 60, 150, 400].into_iter().enumerate() {
         let app_id = format!("heavy{n:03}");
@@ -465,7 +272,7 @@ async fn a_replica_killed_mid_install_leaves_the_whole_change_or_none() {
         );
         // B serves exactly that; A, restarted, serves the same.
         fleet[0].kill_and_restart();
-        for replica in &fleet {
+        for replica in fleet.iter() {
             let (status, listing) = replica.listing(&client).await;
             assert_eq!(status, 200);
             assert_eq!(generation(&listing), expected_generation, "{listing}");
@@ -485,12 +292,8 @@ async fn a_replica_killed_mid_install_leaves_the_whole_change_or_none() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stopped_database_leaves_the_loaded_state_serving_and_changes_refused() {
-    let Fleet {
-        _ones,
-        pg,
-        client,
-        replicas: fleet,
-    } = fleet(2, "outage").await;
+    let running = fleet(2, "outage").await;
+    let (pg, client, fleet) = running.parts();
     let (status, body) = fleet[0].install(&client, hello("1.0.0", "v0")).await;
     assert_eq!(status, 201, "{body}");
     until_served(&client, &fleet[1], "/project/api/project/hello").await;
@@ -500,7 +303,7 @@ async fn a_stopped_database_leaves_the_loaded_state_serving_and_changes_refused(
     pg.stop();
     let down = Instant::now();
     // /readyz says why; admin calls get 503; plugin calls keep answering.
-    for replica in &fleet {
+    for replica in fleet.iter() {
         let reason = loop {
             let res = client.get(replica.url("/readyz")).send().await.unwrap();
             if res.status() == 503 {
@@ -566,7 +369,7 @@ async fn a_stopped_database_leaves_the_loaded_state_serving_and_changes_refused(
         fleet[1].origin,
         fleet[1].log()
     );
-    for replica in &fleet {
+    for replica in fleet.iter() {
         let res = client.get(replica.url("/readyz")).send().await.unwrap();
         let status = res.status();
         let body = res.text().await.unwrap();
@@ -604,53 +407,4 @@ async fn one_plugin_serves_two_teams_as_two_instances() {
         "2 4"
     );
     running.shutdown().await;
-}
-
-/// The change-propagation figure of docs/serve.md (a measurement, not a
-/// check: run it alone, `bash bench/propagation.sh`): three replicas, 50
-/// upgrades made on replica A; for each, how long after A's answer each of
-/// B and C first serves the new version.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "a measurement; bench/propagation.sh runs it"]
-async fn measure_change_propagation() {
-    let Fleet {
-        _ones,
-        pg: _pg,
-        client,
-        replicas: fleet,
-    } = fleet(3, "propagation").await;
-    let (status, body) = fleet[0].install(&client, hello("1.0.0", "v0")).await;
-    assert_eq!(status, 201, "{body}");
-    for replica in &fleet {
-        until_served(&client, replica, "/project/api/project/hello-v0").await;
-    }
-    let mut latencies = Vec::new();
-    for n in 1..=50 {
-        let package = hello(&format!("1.0.{n}"), &format!("v{n}"));
-        let (status, body) = fleet[0].install(&client, package).await;
-        assert_eq!(status, 200, "{body}");
-        let path = format!("/project/api/project/hello-v{n}");
-        let (b, c) = tokio::join!(
-            until_served(&client, &fleet[1], &path),
-            until_served(&client, &fleet[2], &path)
-        );
-        latencies.extend([b, c]);
-    }
-    let log = fleet[1].log();
-    let reloads: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("loaded a version") || l.contains("reloaded"))
-        .collect();
-    for line in &reloads[reloads.len().saturating_sub(6)..] {
-        println!("B: {line}");
-    }
-    latencies.sort();
-    let at = |q: f64| latencies[((latencies.len() as f64 * q).ceil() as usize).saturating_sub(1)];
-    println!(
-        "change propagation over {} (50 changes x 2 replicas): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        latencies.len(),
-        at(0.50).as_secs_f64() * 1e3,
-        at(0.99).as_secs_f64() * 1e3,
-        latencies.last().unwrap().as_secs_f64() * 1e3
-    );
 }

@@ -98,8 +98,10 @@ pub struct PackArgs {
 pub struct NewArgs {
     /// The directory to create; its last component names the plugin.
     pub path: PathBuf,
-    /// The op-plugin-sdk crate the backend depends on (default: the
-    /// sources this op was built from). Rust projects only.
+    /// The op-plugin-sdk sources the backend builds against, written into
+    /// its `[patch]` by their absolute path, for work on the SDK itself
+    /// (default: the SDK built into this op, linked at `.op/rust-sdk`, which
+    /// leaves the project free to move). Rust projects only.
     #[arg(long, value_name = "DIR", env = "OP_SDK_DIR")]
     pub sdk: Option<PathBuf>,
     /// The backend's language: `rust` (a cdylib crate) or `ts` (TypeScript,

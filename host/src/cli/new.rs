@@ -1,7 +1,7 @@
 //! `op new NAME`: a plugin project that `op check` accepts and
 //! `op invoke run` serves as it is.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -27,10 +27,9 @@ mod ts {
     pub const GITIGNORE: &str = include_str!("scaffold/ts/gitignore");
 }
 
-/// Where the SDK's sources were when this `op` was built.
-fn built_in_sdk() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-sdk")
-}
+/// Where `backend/Cargo.toml`'s `[patch]` finds the SDK: op's own copy,
+/// linked at `.op/rust-sdk`, by a path relative to `backend/`.
+const LINKED_SDK: &str = "../.op/rust-sdk/op-plugin-sdk";
 
 pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
     let dir = &args.path;
@@ -57,27 +56,25 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
     if args.lang == Lang::Ts {
         return new_ts(dir, name);
     }
-    let sdk = args
-        .sdk
-        .clone()
-        .unwrap_or_else(built_in_sdk)
-        .canonicalize()
-        .ok()
-        .filter(|sdk| sdk.join("Cargo.toml").is_file())
-        .with_context(|| {
-            format!(
-                "the op-plugin-sdk sources are not at {} (where this op was built); \
-                 give their place with --sdk DIR or OP_SDK_DIR",
-                args.sdk.clone().unwrap_or_else(built_in_sdk).display()
-            )
-        })?;
+    // `--sdk DIR`: SDK sources of the author's choosing, by their absolute
+    // path (for work on the SDK itself); otherwise op's own, linked.
+    let sdk = match &args.sdk {
+        Some(dir) => dir
+            .canonicalize()
+            .ok()
+            .filter(|sdk| sdk.join("Cargo.toml").is_file())
+            .with_context(|| format!("--sdk {}: no op-plugin-sdk crate there", dir.display()))?
+            .display()
+            .to_string(),
+        None => LINKED_SDK.to_string(),
+    };
     let fill = |template: &str| {
         template
             .replace("{{name}}", name)
             .replace("{{dir}}", &dir.display().to_string())
             .replace("{{crate}}", &format!("{}-backend", name.replace('_', "-")))
             .replace("{{app_id}}", &crate::dev::random_hex()[..8])
-            .replace("{{sdk}}", &sdk.display().to_string())
+            .replace("{{sdk}}", &sdk)
     };
     let schema = serde_json::to_string_pretty(&manifest::json_schema())? + "\n";
     let files: [(&str, String); 6] = [
@@ -89,6 +86,9 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
         (".gitignore", GITIGNORE.to_string()),
     ];
     write_files(dir, &files)?;
+    if args.sdk.is_none() {
+        crate::dev::rust_sdk::link_into(dir)?;
+    }
     println!(
         "\nnext:\n  op invoke run {0}          serve it, rebuilding on every save\n  (cd {0}/backend && cargo test)   run its unit tests",
         dir.display()

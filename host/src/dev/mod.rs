@@ -5,6 +5,7 @@
 pub mod build;
 pub mod local;
 pub mod project;
+pub mod rust_sdk;
 pub mod simulator;
 pub mod watch;
 

@@ -510,94 +510,56 @@ mod tests {
         );
     }
 
+    /// Where `method path` goes when the request names `team` (the
+    /// `Ones-Team-UUID` header) or none.
+    fn find_in<'a>(
+        table: &'a RouteTable,
+        method: Method,
+        path: &str,
+        team: Option<&str>,
+    ) -> Result<Matched<'a>, Miss> {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        table.find(ApiScope::Project, &segments, Some(method), &[], None, team)
+    }
+
     #[test]
     fn one_plugin_in_two_teams_is_dispatched_by_the_team_of_the_request() {
         let apis = route("addition", "POST", "/hello", "hello", "")
             + &route("external", "GET", "/team/:teamUUID/who", "who", "");
         let plugin = manifest("alpha", &apis);
         let table = RouteTable::with_teams([(&plugin, Some("TEAMA")), (&plugin, Some("TEAMB"))]);
-        let segments = ["team", "TEAMB", "who"];
-        let in_url = table
-            .find(
-                ApiScope::Project,
-                &segments,
-                Some(Method::Get),
-                &[],
-                None,
-                None,
-            )
-            .unwrap();
+        let in_url = find_in(&table, Method::Get, "/team/TEAMB/who", None).unwrap();
         assert_eq!(
             (in_url.route.plugin, in_url.route.team.as_deref()),
             (1, Some("TEAMB"))
         );
         // The url's team wins over the header's.
-        let both = table
-            .find(
-                ApiScope::Project,
-                &segments,
-                Some(Method::Get),
-                &[],
-                None,
-                Some("TEAMA"),
-            )
-            .unwrap();
+        let both = find_in(&table, Method::Get, "/team/TEAMB/who", Some("TEAMA")).unwrap();
         assert_eq!(both.route.plugin, 1);
-        let elsewhere = ["team", "TEAMC", "who"];
         assert_eq!(
-            table
-                .find(
-                    ApiScope::Project,
-                    &elsewhere,
-                    Some(Method::Get),
-                    &[],
-                    None,
-                    None
-                )
-                .unwrap_err(),
+            find_in(&table, Method::Get, "/team/TEAMC/who", None).unwrap_err(),
             Miss::NoRoute
         );
-        let hello = ["hello"];
         assert_eq!(
-            table
-                .find(
-                    ApiScope::Project,
-                    &hello,
-                    Some(Method::Post),
-                    &[],
-                    None,
-                    None
-                )
-                .unwrap_err(),
+            find_in(&table, Method::Post, "/hello", None).unwrap_err(),
             Miss::TeamNeeded {
                 plugin: "alpha".into(),
                 teams: vec!["TEAMA".into(), "TEAMB".into()]
             }
         );
-        let by_header = table
-            .find(
-                ApiScope::Project,
-                &hello,
-                Some(Method::Post),
-                &[],
-                None,
-                Some("TEAMA"),
-            )
-            .unwrap();
+        let by_header = find_in(&table, Method::Post, "/hello", Some("TEAMA")).unwrap();
         assert_eq!(by_header.route.plugin, 0);
+        // A team the plugin is not in, named by the header, is no route.
+        assert_eq!(
+            find_in(&table, Method::Post, "/hello", Some("TEAMC")).unwrap_err(),
+            Miss::NoRoute
+        );
         let one = RouteTable::with_teams([(&plugin, Some("TEAMA"))]);
         assert_eq!(
-            one.find(
-                ApiScope::Project,
-                &hello,
-                Some(Method::Post),
-                &[],
-                None,
-                None
-            )
-            .unwrap()
-            .route
-            .plugin,
+            find_in(&one, Method::Post, "/hello", None)
+                .unwrap()
+                .route
+                .plugin,
             0
         );
     }

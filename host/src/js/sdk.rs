@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sha2::{Digest, Sha256};
+use crate::embedded;
 
 include!(concat!(env!("OUT_DIR"), "/js_sdk_files.rs"));
 
@@ -58,69 +58,28 @@ pub fn locate() -> Result<PathBuf, SdkError> {
     if SDK_FILES.is_empty() {
         return Err(SdkError::NotEmbedded);
     }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .ok_or(SdkError::NoCacheDir)?;
-    let dir = base.join("op/js-sdk").join(&embedded_hash()[..16]);
-    if dir.join("node_modules/.package-lock.json").is_file() {
-        return Ok(dir);
-    }
-    // Unpacked and installed beside its place, then renamed into it: two
-    // op processes starting at once never see half an SDK, and the one
-    // that loses the race uses the winner's.
+    let base = embedded::cache_base().ok_or(SdkError::NoCacheDir)?;
+    let dir = embedded::folder(&base, "js-sdk", SDK_FILES);
+    let installed = |dir: &Path| dir.join("node_modules/.package-lock.json").is_file();
+    let install = |staging: &Path| {
+        eprintln!("installing op's JS SDK tools into {} ...", dir.display());
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(staging)
+            .status()
+            .map_err(SdkError::NoNpm)?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(SdkError::Install(dir.display().to_string()))
+        }
+    };
     let unpack_err = |source| SdkError::Unpack {
         dir: dir.display().to_string(),
         source,
     };
-    let parent = dir.parent().unwrap_or(&dir);
-    std::fs::create_dir_all(parent).map_err(unpack_err)?;
-    let staging = tempfile::Builder::new()
-        .prefix(".unpacking-")
-        .tempdir_in(parent)
-        .map_err(unpack_err)?;
-    unpack(staging.path()).map_err(unpack_err)?;
-    eprintln!("installing op's JS SDK tools into {} ...", dir.display());
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(staging.path())
-        .status()
-        .map_err(SdkError::NoNpm)?;
-    if !status.success() {
-        return Err(SdkError::Install(dir.display().to_string()));
-    }
-    let staged = staging.keep();
-    if std::fs::rename(&staged, &dir).is_err() {
-        // Another op got there first (or a broken copy is in the way).
-        let _ = std::fs::remove_dir_all(&staged);
-        if !dir.join("node_modules/.package-lock.json").is_file() {
-            return Err(SdkError::Install(dir.display().to_string()));
-        }
-    }
+    embedded::unpack_once(&dir, SDK_FILES, installed, install, unpack_err)?;
     Ok(dir)
-}
-
-fn embedded_hash() -> String {
-    let mut hasher = Sha256::new();
-    for (path, bytes) in SDK_FILES {
-        hasher.update(path.as_bytes());
-        hasher.update([0]);
-        hasher.update((bytes.len() as u64).to_le_bytes());
-        hasher.update(bytes);
-    }
-    hex::encode(hasher.finalize())
-}
-
-fn unpack(dir: &Path) -> std::io::Result<()> {
-    for (path, bytes) in SDK_FILES {
-        let target = dir.join(path);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(&target, bytes)?;
-    }
-    Ok(())
 }
 
 /// Links the SDK at `project/.op/js-sdk`, so that the project's
@@ -128,27 +87,5 @@ fn unpack(dir: &Path) -> std::io::Result<()> {
 /// by a relative path that stays the same wherever the project moves. The
 /// link is made again when it points elsewhere.
 pub fn link_into(project: &Path, sdk: &Path) -> std::io::Result<()> {
-    let state = project.join(".op");
-    std::fs::create_dir_all(&state)?;
-    let link = state.join("js-sdk");
-    let target = sdk.canonicalize()?;
-    match std::fs::read_link(&link) {
-        Ok(existing) if existing == target => return Ok(()),
-        Ok(_) => std::fs::remove_file(&link)?,
-        Err(_) if link.exists() => {
-            return Err(std::io::Error::other(format!(
-                "{} exists and is not a link; remove it",
-                link.display()
-            )));
-        }
-        Err(_) => {}
-    }
-    #[cfg(unix)]
-    {
-        std::os::unix::fs::symlink(&target, &link)
-    }
-    #[cfg(not(unix))]
-    {
-        std::fs::write(state.join("js-sdk.txt"), target.display().to_string())
-    }
+    embedded::link_into(project, "js-sdk", sdk)
 }

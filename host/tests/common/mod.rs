@@ -6,6 +6,7 @@
 
 pub mod binary;
 pub mod console;
+pub mod fleet;
 pub mod postgres;
 pub mod properties;
 pub mod raw;

@@ -118,6 +118,9 @@ pub enum BuildError {
         /// Why.
         source: std::io::Error,
     },
+    /// op's Rust SDK could not be linked into the project.
+    #[error(transparent)]
+    RustSdk(#[from] crate::dev::rust_sdk::RustSdkError),
     /// The TypeScript backend could not be bundled.
     #[error(transparent)]
     Bundle(#[from] crate::js::bundle::BundleError),

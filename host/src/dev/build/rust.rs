@@ -25,6 +25,9 @@ pub fn build(project: &Path) -> Result<PathBuf, BuildError> {
     if target_missing(&backend) {
         return Err(BuildError::MissingTarget);
     }
+    // The `[patch]` of a project made by `op new` reads the SDK through
+    // this link; it is missing after a clone and stale after an op upgrade.
+    crate::dev::rust_sdk::link_into(project)?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut child = Command::new(cargo)
         .current_dir(&backend)

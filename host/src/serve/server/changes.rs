@@ -120,31 +120,18 @@ impl Server {
         };
         state.instances.push(record.clone());
         state.generation += 1;
-        let outcome = async {
-            // Nothing is committed before the plugin has loaded and its
-            // hooks have run.
-            self.inner.workspaces.prepare(&record, None, &package)?;
-            let plugin = self.load(&package, "the package", &record).await?;
-            Self::candidate_set(&loaded, &state, &record.instance_id, Some(&plugin))?;
-            plugin.lifecycle(Lifecycle::Install.hook(org)).await?;
-            plugin.lifecycle(Lifecycle::Enable.hook(org)).await?;
-            self.commit_with_package(change, &record.content_hash, bytes, &state)
-                .await?;
-            Ok::<_, AdminError>(plugin)
-        }
-        .await;
-        let plugin = match outcome {
-            Ok(plugin) => plugin,
-            Err(err) => {
-                self.inner.workspaces.remove_instance(&record.instance_id);
-                return Err(err);
-            }
-        };
-        loaded.fresh.insert(
-            (record.instance_id.clone(), record.content_hash.clone()),
-            plugin,
-        );
-        self.reconcile(&mut loaded, &state, None).await;
+        let hooks = [Lifecycle::Install.hook(org), Lifecycle::Enable.hook(org)];
+        self.switch_to(
+            &mut loaded,
+            change,
+            &record,
+            None,
+            &package,
+            bytes,
+            &state,
+            &hooks,
+        )
+        .await?;
         tracing::info!(
             plugin = record.app_id,
             instance = record.instance_id,
@@ -158,6 +145,59 @@ impl Server {
             from: None,
             instance: record,
         })
+    }
+
+    /// Makes `record` (a new instance, or a new version of one over the
+    /// files of its `previous` workspace) what serves: unpacks its
+    /// workspace into a fresh folder, loads it, checks it against the other
+    /// plugins, runs `hooks`, keeps the package and commits `next`; then
+    /// reloads. Nothing is committed before all of that succeeded, and a
+    /// failure removes the folder it made.
+    #[allow(clippy::too_many_arguments)]
+    async fn switch_to(
+        &self,
+        loaded: &mut Loaded,
+        change: Box<dyn Change>,
+        record: &InstanceRecord,
+        previous: Option<&str>,
+        package: &Package,
+        bytes: &[u8],
+        next: &State,
+        hooks: &[&str],
+    ) -> Result<(), AdminError> {
+        let switched = async {
+            self.inner.workspaces.prepare(record, previous, package)?;
+            let plugin = self.load(package, "the package", record).await?;
+            if record.enabled {
+                Self::candidate_set(loaded, next, &record.instance_id, Some(&plugin))?;
+            }
+            for hook in hooks {
+                plugin.lifecycle(hook).await?;
+            }
+            self.commit_with_package(change, &record.content_hash, bytes, next)
+                .await?;
+            Ok::<_, AdminError>(plugin)
+        }
+        .await;
+        let plugin = match switched {
+            Ok(plugin) => plugin,
+            Err(err) => {
+                match previous {
+                    None => self.inner.workspaces.remove_instance(&record.instance_id),
+                    Some(_) => self
+                        .inner
+                        .workspaces
+                        .remove(&record.instance_id, &record.workspace),
+                }
+                return Err(err);
+            }
+        };
+        loaded.fresh.insert(
+            (record.instance_id.clone(), record.content_hash.clone()),
+            plugin,
+        );
+        self.reconcile(loaded, next, None).await;
+        Ok(())
     }
 
     /// The instance an install of `app_id` (into `team`) upgrades, if any.
@@ -241,39 +281,20 @@ impl Server {
             *slot = record.clone();
         }
         next.generation += 1;
-        // Nothing is committed before the new version has loaded and its
-        // hook has run; it gets a fresh workspace, switched to by the
-        // commit.
-        let switched = async {
-            self.inner
-                .workspaces
-                .prepare(&record, Some(&existing.workspace), &package)?;
-            let plugin = self.load(&package, "the package", &record).await?;
-            if record.enabled {
-                Self::candidate_set(loaded, state, &record.instance_id, Some(&plugin))?;
-            }
-            plugin.lifecycle("Upgrade").await?;
-            self.commit_with_package(change, &record.content_hash, bytes, &next)
-                .await?;
-            Ok::<_, AdminError>(plugin)
-        }
-        .await;
-        let plugin = match switched {
-            Ok(plugin) => plugin,
-            Err(err) => {
-                self.inner
-                    .workspaces
-                    .remove(&record.instance_id, &record.workspace);
-                return Err(err);
-            }
-        };
         // The old version answers until the swap, then gets its `Stop`;
         // its folder goes after that.
-        loaded.fresh.insert(
-            (record.instance_id.clone(), record.content_hash.clone()),
-            plugin,
-        );
-        self.reconcile(loaded, &next, None).await;
+        let previous = Some(existing.workspace.as_str());
+        self.switch_to(
+            loaded,
+            change,
+            &record,
+            previous,
+            &package,
+            bytes,
+            &next,
+            &["Upgrade"],
+        )
+        .await?;
         tracing::info!(
             plugin = record.app_id,
             from = existing.version,

@@ -16,7 +16,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 mod changes;
 mod reload;
@@ -27,10 +26,6 @@ use super::workspaces::Workspaces;
 use crate::gateway::{ConflictError, Gateway, Metrics, PluginSet, Upstream};
 use crate::package::PackageError;
 use crate::runtime::{LifecycleError, Plugin, Runtime};
-
-/// How often a replica of the directory store looks for changes made by
-/// the others (the PostgreSQL store pushes them).
-pub const POLL: Duration = Duration::from_secs(1);
 
 /// Why an admin change was refused or failed. Nothing was changed.
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use super::{AdminError, Loaded, POLL, Server, View, run_process_hook};
+use super::{AdminError, Loaded, Server, View, run_process_hook};
 use crate::gateway::PluginSet;
 use crate::imports::{Installation, OnesLink};
 use crate::package::{self, Package};
@@ -16,7 +16,7 @@ impl Server {
     pub(super) async fn follow_other_replicas(&self) {
         let mut failing = false;
         loop {
-            self.inner.store.changed(POLL * 5).await;
+            self.inner.store.changed().await;
             // Read under the lock: a state read before a change made here
             // finished would undo that change.
             let mut loaded = self.inner.work.lock().await;

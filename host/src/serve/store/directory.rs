@@ -25,6 +25,8 @@ use super::{Change, State, StateStore, StoreError, io};
 
 /// The state file.
 pub const STATE_FILE: &str = "state.json";
+/// How often a replica reads `state.json` for changes made by the others.
+pub const POLL: Duration = Duration::from_secs(1);
 
 /// The plugins directory.
 #[derive(Debug, Clone)]
@@ -170,8 +172,8 @@ impl StateStore for DirStore {
         }))
     }
 
-    async fn changed(&self, at_most: Duration) {
-        tokio::time::sleep(at_most.min(super::super::server::POLL)).await;
+    async fn changed(&self) {
+        tokio::time::sleep(POLL).await;
     }
 
     fn trouble(&self) -> Option<String> {

@@ -18,8 +18,6 @@
 pub mod directory;
 pub mod postgres;
 
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
 
 /// One installed plugin instance.
@@ -73,13 +71,6 @@ impl State {
     /// The instances of this app_id (one per team it is installed in).
     pub fn by_app_id<'a>(&'a self, app_id: &'a str) -> impl Iterator<Item = &'a InstanceRecord> {
         self.instances.iter().filter(move |i| i.app_id == app_id)
-    }
-
-    /// The instance of this app_id in this team (`None`: the organization).
-    pub fn by_app_id_in(&self, app_id: &str, team: Option<&str>) -> Option<&InstanceRecord> {
-        self.instances
-            .iter()
-            .find(|i| i.app_id == app_id && i.team_uuid.as_deref() == team)
     }
 
     /// Whether any instance runs this package.
@@ -188,8 +179,10 @@ pub trait StateStore: Send + Sync {
     async fn begin(&self) -> Result<Box<dyn Change>, StoreError>;
 
     /// Resolves when the state may have changed: a change was announced,
-    /// the connection came back, or `at_most` passed.
-    async fn changed(&self, at_most: Duration);
+    /// the connection came back, or the store's polling interval passed
+    /// (the directory's [`directory::POLL`], the database's
+    /// [`postgres::SAFETY_POLL`]).
+    async fn changed(&self);
 
     /// Why the store is out of reach now, if it is.
     fn trouble(&self) -> Option<String>;

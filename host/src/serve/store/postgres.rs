@@ -227,16 +227,15 @@ async fn listen(pool: PgPool, shared: Arc<Shared>, shown: String) {
                             Err(err) => break reason(classify("LISTEN", err)),
                         }
                     };
-                    // Said at once: reconnecting may take a while.
                     tracing::error!(
                         store = shown,
                         "{lost}: serving what is loaded, refusing admin changes, reconnecting"
                     );
-                    Shared::set(&shared.listener_trouble, Some(lost.clone()));
                     lost
                 }
             },
         };
+        // Set at once: reconnecting may take a while.
         Shared::set(&shared.listener_trouble, Some(trouble));
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_secs(5));
@@ -358,9 +357,8 @@ impl StateStore for PgStore {
         self.observe(outcome)
     }
 
-    async fn changed(&self, at_most: Duration) {
-        let _ =
-            tokio::time::timeout(at_most.min(SAFETY_POLL), self.shared.changes.notified()).await;
+    async fn changed(&self) {
+        let _ = tokio::time::timeout(SAFETY_POLL, self.shared.changes.notified()).await;
     }
 
     fn trouble(&self) -> Option<String> {
