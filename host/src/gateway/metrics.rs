@@ -1,162 +1,315 @@
-//! Counters and latency histograms of the gateway, rendered in the
-//! Prometheus text format (`GET /metrics` of `op serve`).
+//! Counters and latency histograms of the gateway, in the Prometheus text
+//! format (`GET /metrics` of `op serve`), kept by `prometheus-client`
+//! (the Prometheus project's Rust client: atomic counters, per-label-set
+//! metrics behind a read-mostly lock, standard names and encoding).
 //!
 //! Recorded per request: `op_calls_total{plugin, function, outcome}` (the
 //! outcome is `ok` or the error's model, e.g. `plugin.trap`) and
 //! `op_call_duration_seconds{plugin, function}`; ONES calls without any
 //! plugin are under `plugin=""`. Per upstream call:
-//! `op_upstream_duration_seconds`. Gauges (instances in flight, subscribe
-//! queue depth) are read when rendered.
+//! `op_upstream_duration_seconds`. Always there: `op_build_info{version}`
+//! and the standard process metrics (`process_cpu_seconds_total`,
+//! `process_resident_memory_bytes`, ...). What others own (instances in
+//! flight, the subscribe queue, the store) is read when rendered, as
+//! [`Reading`]s.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::Mutex;
 use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+/// The `Content-Type` of what [`Metrics::render`] writes.
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 /// Upper bounds of the latency buckets, in seconds.
 pub const BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// A latency histogram.
-#[derive(Debug, Clone, Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    plugin: String,
+    function: String,
+    outcome: String,
 }
 
-impl Histogram {
-    fn observe(&mut self, elapsed: Duration) {
-        let seconds = elapsed.as_secs_f64();
-        if let Some(i) = BUCKETS.iter().position(|bound| seconds <= *bound) {
-            self.counts[i] += 1;
-        }
-        self.count += 1;
-        self.sum += seconds;
-    }
-
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let mut cumulative = 0;
-        for (bound, count) in BUCKETS.iter().zip(self.counts) {
-            cumulative += count;
-            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {cumulative}");
-        }
-        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {}", self.count);
-        let trimmed = labels.trim_end_matches(',');
-        let braces = if trimmed.is_empty() {
-            String::new()
-        } else {
-            format!("{{{trimmed}}}")
-        };
-        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
-        let _ = writeln!(out, "{name}_count{braces} {}", self.count);
-    }
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FunctionLabels {
+    plugin: String,
+    function: String,
 }
 
-#[derive(Debug, Default)]
-struct Counts {
-    /// (plugin, function) → outcome → count.
-    calls: BTreeMap<(String, String), BTreeMap<String, u64>>,
-    /// (plugin, function) → latency.
-    latency: BTreeMap<(String, String), Histogram>,
-    upstream: Histogram,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+}
+
+type Latencies = Family<FunctionLabels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
+}
+
+/// A value another part of the host owns, read when the metrics are
+/// rendered.
+#[derive(Debug, Clone)]
+pub enum Reading {
+    /// A value that goes up and down.
+    Gauge {
+        /// The metric's name.
+        name: &'static str,
+        /// Its help text.
+        help: &'static str,
+        /// Its value now.
+        value: i64,
+    },
+    /// A count that only grows, under `{name}_total`.
+    Counter {
+        /// The metric's name, without `_total`.
+        name: &'static str,
+        /// Its help text.
+        help: &'static str,
+        /// Its value now.
+        value: u64,
+    },
+    /// A count that only grows, per value of one label.
+    LabelledCounter {
+        /// The metric's name, without `_total`.
+        name: &'static str,
+        /// Its help text.
+        help: &'static str,
+        /// The label's name.
+        label: &'static str,
+        /// Each label value's count.
+        values: Vec<(String, u64)>,
+    },
 }
 
 /// The gateway's metrics.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    counts: Mutex<Counts>,
+    registry: Registry,
+    calls: Family<CallLabels, Counter>,
+    latency: Latencies,
+    upstream: Histogram,
 }
 
-/// A gauge read at render time: name, help text, value.
-pub type Gauge = (&'static str, &'static str, u64);
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl Metrics {
     /// No traffic yet.
     pub fn new() -> Self {
-        Self::default()
+        let mut registry = Registry::default();
+        let calls = Family::<CallLabels, Counter>::default();
+        registry.register(
+            "op_calls",
+            "Requests served, by plugin, function and outcome (ok or the error model)",
+            calls.clone(),
+        );
+        let latency: Latencies = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "op_call_duration_seconds",
+            "Time to answer a request, by plugin and function",
+            latency.clone(),
+        );
+        let upstream = latency_histogram();
+        registry.register(
+            "op_upstream_duration_seconds",
+            "Time ONES took to answer (response headers)",
+            upstream.clone(),
+        );
+        registry.register(
+            "op_build",
+            "The op version serving",
+            Info::new(BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            }),
+        );
+        registry.register_collector(Box::new(ProcessMetrics));
+        Metrics {
+            registry,
+            calls,
+            latency,
+            upstream,
+        }
     }
 
     /// Records one request answered by `plugin`'s `function` (both empty
     /// for ONES calls no plugin touched).
     pub fn record_call(&self, plugin: &str, function: &str, outcome: &str, elapsed: Duration) {
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (plugin.to_string(), function.to_string());
-        match counts.calls.get_mut(&key) {
-            Some(outcomes) => match outcomes.get_mut(outcome) {
-                Some(count) => *count += 1,
-                None => {
-                    outcomes.insert(outcome.to_string(), 1);
-                }
-            },
-            None => {
-                counts
-                    .calls
-                    .insert(key.clone(), BTreeMap::from([(outcome.to_string(), 1)]));
-            }
-        }
-        counts.latency.entry(key).or_default().observe(elapsed);
+        self.calls
+            .get_or_create(&CallLabels {
+                plugin: plugin.to_string(),
+                function: function.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+        self.latency
+            .get_or_create(&FunctionLabels {
+                plugin: plugin.to_string(),
+                function: function.to_string(),
+            })
+            .observe(elapsed.as_secs_f64());
     }
 
     /// Records how long ONES took to answer (its headers).
     pub fn record_upstream(&self, elapsed: Duration) {
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        counts.upstream.observe(elapsed);
+        self.upstream.observe(elapsed.as_secs_f64());
     }
 
-    /// The Prometheus text exposition of everything, with `gauges`.
-    pub fn render(&self, gauges: &[Gauge]) -> String {
-        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+    /// The Prometheus text exposition of everything, with `readings`.
+    pub fn render(&self, readings: Vec<Reading>) -> String {
         let mut out = String::new();
-        out.push_str("# HELP op_calls_total Requests served, by plugin, function and outcome (ok or the error model).\n");
-        out.push_str("# TYPE op_calls_total counter\n");
-        for ((plugin, function), outcomes) in &counts.calls {
-            for (outcome, count) in outcomes {
-                let _ = writeln!(
-                    out,
-                    "op_calls_total{{plugin=\"{}\",function=\"{}\",outcome=\"{}\"}} {count}",
-                    escape(plugin),
-                    escape(function),
-                    escape(outcome)
-                );
-            }
-        }
-        out.push_str(
-            "# HELP op_call_duration_seconds Time to answer a request, by plugin and function.\n",
-        );
-        out.push_str("# TYPE op_call_duration_seconds histogram\n");
-        for ((plugin, function), histogram) in &counts.latency {
-            let labels = format!(
-                "plugin=\"{}\",function=\"{}\",",
-                escape(plugin),
-                escape(function)
-            );
-            histogram.render(&mut out, "op_call_duration_seconds", &labels);
-        }
-        out.push_str(
-            "# HELP op_upstream_duration_seconds Time ONES took to answer (response headers).\n",
-        );
-        out.push_str("# TYPE op_upstream_duration_seconds histogram\n");
-        counts
-            .upstream
-            .render(&mut out, "op_upstream_duration_seconds", "");
-        for (name, help, value) in gauges {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-            );
-        }
+        let mut now = Registry::default();
+        now.register_collector(Box::new(Readings(readings)));
+        // Writing into a String cannot fail; a metric that could not be
+        // encoded would only be missing.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &now);
         out
     }
 }
 
-/// Escapes a label value.
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// The readings of one scrape.
+#[derive(Debug)]
+struct Readings(Vec<Reading>);
+
+impl Collector for Readings {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for reading in &self.0 {
+            match reading {
+                Reading::Gauge { name, help, value } => {
+                    let gauge = ConstGauge::new(*value);
+                    gauge.encode(encoder.encode_descriptor(
+                        name,
+                        help,
+                        None,
+                        gauge.metric_type(),
+                    )?)?;
+                }
+                Reading::Counter { name, help, value } => {
+                    let counter = ConstCounter::new(*value);
+                    counter.encode(encoder.encode_descriptor(
+                        name,
+                        help,
+                        None,
+                        counter.metric_type(),
+                    )?)?;
+                }
+                Reading::LabelledCounter {
+                    name,
+                    help,
+                    label,
+                    values,
+                } => {
+                    let kind = ConstCounter::new(0u64).metric_type();
+                    let mut family = encoder.encode_descriptor(name, help, None, kind)?;
+                    for (value, count) in values {
+                        let labels = [(*label, value.as_str())];
+                        ConstCounter::new(*count).encode(family.encode_family(&labels)?)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The standard process metrics, read from `/proc/self` at each scrape
+/// (by `procfs`); none where there is no `/proc`.
+#[derive(Debug)]
+struct ProcessMetrics;
+
+impl Collector for ProcessMetrics {
+    fn encode(&self, encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        process::encode(encoder)
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod process {
+    use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+    use prometheus_client::metrics::counter::ConstCounter;
+    use prometheus_client::metrics::gauge::ConstGauge;
+
+    pub fn encode(mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Ok(me) = procfs::process::Process::myself() else {
+            return Ok(());
+        };
+        let Ok(stat) = me.stat() else {
+            return Ok(());
+        };
+        let ticks = procfs::ticks_per_second() as f64;
+        let cpu = ConstCounter::new((stat.utime + stat.stime) as f64 / ticks);
+        cpu.encode(encoder.encode_descriptor(
+            "process_cpu_seconds",
+            "Total user and system CPU time spent in seconds",
+            None,
+            cpu.metric_type(),
+        )?)?;
+        let mut gauge = |name: &str, help: &str, value: f64| {
+            let gauge = ConstGauge::new(value);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)
+        };
+        gauge(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes",
+            (stat.rss * procfs::page_size()) as f64,
+        )?;
+        gauge(
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes",
+            stat.vsize as f64,
+        )?;
+        gauge(
+            "process_threads",
+            "Number of OS threads in the process",
+            stat.num_threads as f64,
+        )?;
+        if let Ok(boot) = procfs::boot_time_secs() {
+            gauge(
+                "process_start_time_seconds",
+                "Start time of the process since the Unix epoch in seconds",
+                boot as f64 + stat.starttime as f64 / ticks,
+            )?;
+        }
+        if let Ok(fds) = me.fd_count() {
+            gauge(
+                "process_open_fds",
+                "Number of open file descriptors",
+                fds as f64,
+            )?;
+        }
+        if let Ok(limits) = me.limits()
+            && let procfs::process::LimitValue::Value(max) = limits.max_open_files.soft_limit
+        {
+            gauge(
+                "process_max_fds",
+                "Maximum number of open file descriptors",
+                max as f64,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod process {
+    pub fn encode(
+        _encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -170,32 +323,52 @@ mod tests {
         metrics.record_call("p", "f", "ok", Duration::from_millis(30));
         metrics.record_call("p", "f", "plugin.trap", Duration::from_millis(2));
         metrics.record_upstream(Duration::from_millis(3));
-        let text = metrics.render(&[("op_instances_in_flight", "Instances running.", 2)]);
-        assert!(
-            text.contains("op_calls_total{plugin=\"p\",function=\"f\",outcome=\"ok\"} 2\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                "op_calls_total{plugin=\"p\",function=\"f\",outcome=\"plugin.trap\"} 1\n"
-            )
-        );
-        assert!(text.contains(
-            "op_call_duration_seconds_bucket{plugin=\"p\",function=\"f\",le=\"0.001\"} 1\n"
-        ));
-        assert!(text.contains(
-            "op_call_duration_seconds_bucket{plugin=\"p\",function=\"f\",le=\"0.0025\"} 2\n"
-        ));
-        assert!(text.contains(
-            "op_call_duration_seconds_bucket{plugin=\"p\",function=\"f\",le=\"+Inf\"} 3\n"
-        ));
-        assert!(text.contains("op_call_duration_seconds_count{plugin=\"p\",function=\"f\"} 3\n"));
-        assert!(text.contains("op_upstream_duration_seconds_count 1\n"));
-        assert!(text.contains("# TYPE op_instances_in_flight gauge\nop_instances_in_flight 2\n"));
-    }
-
-    #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        let text = metrics.render(vec![
+            Reading::Gauge {
+                name: "op_instances_in_flight",
+                help: "Instances running.",
+                value: 2,
+            },
+            Reading::Counter {
+                name: "op_subscribe_dropped",
+                help: "Dropped.",
+                value: 5,
+            },
+            Reading::LabelledCounter {
+                name: "op_workspace_quota_refusals",
+                help: "Refused.",
+                label: "plugin",
+                values: vec![("a\"b".into(), 3)],
+            },
+        ]);
+        for expected in [
+            "# TYPE op_calls_total counter\n",
+            "op_calls_total{plugin=\"p\",function=\"f\",outcome=\"ok\"} 2\n",
+            "op_calls_total{plugin=\"p\",function=\"f\",outcome=\"plugin.trap\"} 1\n",
+            "# TYPE op_call_duration_seconds histogram\n",
+            "op_call_duration_seconds_bucket{plugin=\"p\",function=\"f\",le=\"0.001\"} 1\n",
+            "op_call_duration_seconds_bucket{plugin=\"p\",function=\"f\",le=\"0.0025\"} 2\n",
+            "op_call_duration_seconds_bucket{plugin=\"p\",function=\"f\",le=\"+Inf\"} 3\n",
+            "op_call_duration_seconds_count{plugin=\"p\",function=\"f\"} 3\n",
+            "op_upstream_duration_seconds_count 1\n",
+            "# TYPE op_instances_in_flight gauge\nop_instances_in_flight 2\n",
+            "# TYPE op_subscribe_dropped_total counter\nop_subscribe_dropped_total 5\n",
+            "op_workspace_quota_refusals_total{plugin=\"a\\\"b\"} 3\n",
+            &format!(
+                "op_build_info{{version=\"{}\"}} 1\n",
+                env!("CARGO_PKG_VERSION")
+            ),
+        ] {
+            assert!(text.contains(expected), "no {expected:?} in\n{text}");
+        }
+        #[cfg(target_os = "linux")]
+        for process in [
+            "process_cpu_seconds_total ",
+            "process_resident_memory_bytes ",
+            "process_open_fds ",
+            "process_start_time_seconds ",
+        ] {
+            assert!(text.contains(process), "no {process} in\n{text}");
+        }
     }
 }

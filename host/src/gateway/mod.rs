@@ -8,7 +8,7 @@ mod call;
 mod error;
 mod hooks;
 pub mod listener;
-mod metrics;
+pub mod metrics;
 mod ones_call;
 mod proxy;
 mod routes;
@@ -22,7 +22,7 @@ use axum::routing::get;
 
 pub use error::GatewayError;
 pub use hooks::{ConflictError, Hook, HookTable, Matching};
-pub use metrics::{Gauge, Metrics};
+pub use metrics::{Metrics, Reading};
 pub use proxy::{BadProxy, TrustedProxies, Upstream};
 pub use routes::{Declared, Matched, Miss, Route, RouteTable};
 pub use subscribe::{SUBSCRIBE_QUEUE, SubscribeQueue};

@@ -345,18 +345,14 @@ fn no_space() -> std::io::Error {
     }
 }
 
-/// `op_workspace_quota_refusals_total{plugin}` in the Prometheus text
-/// format (the header lines even when nothing was refused).
-pub fn render_metrics() -> String {
-    let mut out = String::from(
-        "# HELP op_workspace_quota_refusals_total Plugin writes refused because the workspace quota was reached, by plugin.\n# TYPE op_workspace_quota_refusals_total counter\n",
-    );
-    for (plugin, count) in REFUSALS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-        out.push_str(&format!(
-            "op_workspace_quota_refusals_total{{plugin=\"{plugin}\"}} {count}\n"
-        ));
-    }
-    out
+/// Plugin writes refused by the workspace quota so far, by plugin (the
+/// `op_workspace_quota_refusals_total{plugin}` metric).
+pub fn quota_refusals() -> Vec<(String, u64)> {
+    let refusals = REFUSALS.lock().unwrap_or_else(|e| e.into_inner());
+    refusals
+        .iter()
+        .map(|(plugin, count)| (plugin.clone(), *count))
+        .collect()
 }
 
 /// A file's length now, for what a write grows it by.

@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::server::{AdminError, Server};
 use super::store::InstanceRecord;
+use crate::gateway::Reading;
 
 /// Largest package the admin API takes (256 MiB, the unpacked limit).
 pub const MAX_PACKAGE: usize = 256 * 1024 * 1024;
@@ -102,6 +103,7 @@ impl IntoResponse for AdminError {
             AdminError::Hook(_) => (StatusCode::UNPROCESSABLE_ENTITY, "hook_failed"),
             AdminError::Load(_) => (StatusCode::UNPROCESSABLE_ENTITY, "load_failed"),
             AdminError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store"),
+            AdminError::Interrupted(_) => (StatusCode::INTERNAL_SERVER_ERROR, "interrupted"),
             AdminError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         };
         error(status, kind, self.to_string())
@@ -293,6 +295,21 @@ struct InstallQuery {
     team: Option<String>,
 }
 
+/// Runs an admin change on a task of its own, so that a client that goes
+/// away (its timeout, a load balancer's) cannot cut the change half-way:
+/// dropping this future leaves the change running to its end.
+async fn to_the_end<T: Send + 'static>(
+    change: impl Future<Output = Result<T, AdminError>> + Send + 'static,
+) -> Result<T, AdminError> {
+    match tokio::spawn(change).await {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            tracing::error!("an admin change ended without an answer: {err}");
+            Err(AdminError::Interrupted(err.to_string()))
+        }
+    }
+}
+
 async fn install(
     State(server): State<Server>,
     Query(query): Query<InstallQuery>,
@@ -305,7 +322,9 @@ async fn install(
             "`?team=` must be a ONES team UUID: 1 to 32 letters and digits".into(),
         ));
     }
-    let installed = server.install(&body, query.team.as_deref()).await?;
+    let changing = server.clone();
+    let installed =
+        to_the_end(async move { changing.install(&body, query.team.as_deref()).await }).await?;
     let status = if installed.action == "installed" {
         StatusCode::CREATED
     } else {
@@ -323,7 +342,8 @@ async fn enable(
     State(server): State<Server>,
     Path(instance): Path<String>,
 ) -> Result<Response, AdminError> {
-    let record = server.enable(&instance).await?;
+    let changing = server.clone();
+    let record = to_the_end(async move { changing.enable(&instance).await }).await?;
     Ok(Json(json!({ "plugin": describe(&server, &record).await })).into_response())
 }
 
@@ -331,7 +351,8 @@ async fn disable(
     State(server): State<Server>,
     Path(instance): Path<String>,
 ) -> Result<Response, AdminError> {
-    let record = server.disable(&instance).await?;
+    let changing = server.clone();
+    let record = to_the_end(async move { changing.disable(&instance).await }).await?;
     Ok(Json(json!({ "plugin": describe(&server, &record).await })).into_response())
 }
 
@@ -339,7 +360,8 @@ async fn uninstall(
     State(server): State<Server>,
     Path(instance): Path<String>,
 ) -> Result<Response, AdminError> {
-    let (record, warnings) = server.uninstall(&instance).await?;
+    let changing = server.clone();
+    let (record, warnings) = to_the_end(async move { changing.uninstall(&instance).await }).await?;
     Ok(Json(json!({
         "action": "uninstalled",
         "instance_id": record.instance_id,
@@ -415,41 +437,52 @@ async fn metrics(State(server): State<Server>) -> Response {
     }
     let gateway = server.gateway();
     let set = gateway.current();
-    let gauges = [
-        (
+    let gauge = |name, help, value: u64| Reading::Gauge {
+        name,
+        help,
+        value: i64::try_from(value).unwrap_or(i64::MAX),
+    };
+    let readings = vec![
+        gauge(
             "op_instances_in_flight",
             "Plugin instances running now.",
             server.runtime().in_flight(),
         ),
-        (
+        gauge(
             "op_subscribe_queue_depth",
             "Subscribe notifications waiting.",
             gateway.subscribers().depth() as u64,
         ),
-        (
-            "op_subscribe_dropped_total",
-            "Subscribe notifications dropped because the queue was full.",
-            gateway.subscribers().dropped(),
-        ),
-        (
+        Reading::Counter {
+            name: "op_subscribe_dropped",
+            help: "Subscribe notifications dropped because the queue was full.",
+            value: gateway.subscribers().dropped(),
+        },
+        gauge(
             "op_plugins_serving",
             "Plugin instances serving.",
             set.plugins().len() as u64,
         ),
-        (
+        gauge(
             "op_store_connected",
             "1 while the plugin store answers, 0 while it cannot be reached.",
             u64::from(server.store_trouble().is_none()),
         ),
-        (
+        gauge(
             "op_store_generation",
             "The generation of the plugin store this process serves.",
             server.generation(),
         ),
+        Reading::LabelledCounter {
+            name: "op_workspace_quota_refusals",
+            help: "Plugin writes refused because the workspace quota was reached, by plugin.",
+            label: "plugin",
+            values: crate::imports::wasi::quota_refusals(),
+        },
     ];
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        server.metrics().render(&gauges) + &crate::imports::wasi::render_metrics(),
+        [(header::CONTENT_TYPE, crate::gateway::metrics::CONTENT_TYPE)],
+        server.metrics().render(readings),
     )
         .into_response()
 }

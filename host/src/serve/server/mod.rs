@@ -48,6 +48,10 @@ pub enum AdminError {
     /// The component does not load.
     #[error("the plugin does not load: {0}")]
     Load(String),
+    /// The change's task ended without an answer (a panic; detail in the
+    /// log).
+    #[error("the change stopped before it finished: {0}")]
+    Interrupted(String),
     /// The store could not be used (detail in the log).
     #[error("the plugin store could not be updated")]
     Store(#[source] StoreError),
@@ -68,6 +72,7 @@ impl From<StoreError> for AdminError {
         tracing::error!("plugin store: {err}");
         match err {
             StoreError::Unavailable(_) => AdminError::Unavailable { generation: 0 },
+            err @ StoreError::Busy { .. } => AdminError::Conflict(err.to_string()),
             err => AdminError::Store(err),
         }
     }

@@ -114,6 +114,15 @@ pub enum StoreError {
         /// Its message.
         reason: String,
     },
+    /// Another replica's change held the change lock for all of `waited`.
+    #[error(
+        "another change has been in progress for over {} s (on another replica); try again",
+        waited.as_secs()
+    )]
+    Busy {
+        /// How long this change waited.
+        waited: std::time::Duration,
+    },
     /// Another change committed in between (the generation moved).
     #[error("the store changed under this change (generation {expected} is now {found})")]
     Raced {

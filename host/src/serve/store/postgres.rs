@@ -33,6 +33,13 @@ use super::{Change, InstanceRecord, State, StateStore, StoreError};
 pub const CHANNEL: &str = "op_changes";
 /// The advisory lock every admin change holds (the bytes of "op_serve").
 const CHANGE_LOCK: i64 = 0x6f70_5f73_6572_7665;
+/// How long a change waits for another replica's change to finish before
+/// it is refused as busy.
+pub const CHANGE_LOCK_WAIT: Duration = Duration::from_secs(30);
+/// How long a session may sit in an open transaction without a statement
+/// before PostgreSQL ends it (and so frees the change lock): bounds what a
+/// replica that vanished mid-change (a partition, a paused machine) holds.
+const IDLE_IN_CHANGE: &str = "300s";
 /// How often a replica reads the generation even without a notification.
 pub const SAFETY_POLL: Duration = Duration::from_secs(5);
 /// How long an operation waits for a connection before the database counts
@@ -79,17 +86,36 @@ struct PgChange {
     shared: Arc<Shared>,
 }
 
-/// The URL as it may be shown: without its password.
+/// The URL as it may be shown: without its password, whether it is in the
+/// user part or a `password=` query parameter (both are honoured by the
+/// driver). A value with no host (`op:s3cret@db/op`, a scheme-less
+/// mistake) is shown by its scheme alone, since its password cannot be told
+/// apart from the rest.
 pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() {
-                let _ = parsed.set_password(Some("***"));
-            }
-            parsed.to_string()
-        }
-        Err(_) => "(a PostgreSQL URL that does not parse)".to_string(),
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return "(a PostgreSQL URL that does not parse)".to_string();
+    };
+    if !parsed.has_host() {
+        return format!("{}:***", parsed.scheme());
     }
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
+    }
+    if parsed.query().is_some() {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if key.eq_ignore_ascii_case("password") {
+                    "***".to_string()
+                } else {
+                    value.into_owned()
+                };
+                (key.into_owned(), value)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 /// Sorts a driver error: out of reach, or refused.
@@ -127,7 +153,9 @@ impl PgStore {
         // The process id tells an operator (and pg_stat_activity) which
         // replica a session belongs to.
         let name = format!("op serve {}", std::process::id());
-        let options = options.application_name(&name);
+        let options = options
+            .application_name(&name)
+            .options([("idle_in_transaction_session_timeout", IDLE_IN_CHANGE)]);
         let started = tokio::time::Instant::now();
         let mut pause = Duration::from_millis(100);
         let pool = loop {
@@ -341,11 +369,23 @@ impl StateStore for PgStore {
         }
         let outcome = async {
             let mut tx = self.pool.begin().await.map_err(|e| classify("begin", e))?;
+            let wait = format!("SET LOCAL lock_timeout = {}", CHANGE_LOCK_WAIT.as_millis());
+            sqlx::query(sqlx::AssertSqlSafe(wait))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| classify("set the lock timeout", e))?;
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(CHANGE_LOCK)
                 .execute(&mut *tx)
                 .await
-                .map_err(|e| classify("take the change lock", e))?;
+                .map_err(|e| match &e {
+                    sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03") => {
+                        StoreError::Busy {
+                            waited: CHANGE_LOCK_WAIT,
+                        }
+                    }
+                    _ => classify("take the change lock", e),
+                })?;
             let state = read_state(&mut tx).await?;
             Ok(Box::new(PgChange {
                 tx,
@@ -496,5 +536,14 @@ mod tests {
             "postgres://db.example/op"
         );
         assert!(!redact("postgres://op:s3cret@[::1/op").contains("s3cret"));
+        assert_eq!(
+            redact("postgres://op@db.example/op?sslmode=require&password=s3cret"),
+            "postgres://op@db.example/op?sslmode=require&password=***"
+        );
+        assert_eq!(
+            redact("postgres://op@db.example/op?PassWord=s3cret"),
+            "postgres://op@db.example/op?PassWord=***"
+        );
+        assert_eq!(redact("op:s3cret@db.example:5432/op"), "op:***");
     }
 }
