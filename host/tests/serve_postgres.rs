@@ -408,3 +408,80 @@ async fn one_plugin_serves_two_teams_as_two_instances() {
     );
     running.shutdown().await;
 }
+
+/// The hostile-fs test plugin (it writes and reads its workspace on
+/// demand) at `version`.
+fn file_writer(version: &str) -> Vec<u8> {
+    let manifest = std::fs::read_to_string(
+        std::path::Path::new(op_test_plugins::HOSTILE_FS_DIR).join("config/plugin.yaml"),
+    )
+    .unwrap()
+    .replace("version: 0.1.0", &format!("version: {version}"));
+    let component =
+        op::code::PluginCode::Component(std::fs::read(op_test_plugins::HOSTILE_FS).unwrap());
+    op::package::pack(&manifest, "plugin.yaml", &component, None)
+        .unwrap()
+        .0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_that_missed_an_upgrade_keeps_the_files_its_plugin_wrote() {
+    let mut running = fleet(2, "missed").await;
+    let (_, client, fleet) = running.parts_mut();
+    let (status, body) = fleet[0].install(&client, file_writer("0.1.0")).await;
+    assert_eq!(status, 201, "{body}");
+    until_served_get(&client, &fleet[1], "/project/api/project/fs/read?path=none").await;
+    let (status, wrote) = post_json(
+        &client,
+        fleet[1].url("/project/api/project/fs/write"),
+        r#"{"path":"notes.txt","bytes":5}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{wrote}");
+    // B is down while A upgrades; B, back, serves the new version over
+    // the files B's plugin wrote.
+    fleet[1].kill();
+    let (status, body) = fleet[0].install(&client, file_writer("0.2.0")).await;
+    assert_eq!(status, 200, "{body}");
+    fleet[1].restart();
+    let (_, listing) = fleet[1].listing(&client).await;
+    assert_eq!(listing["plugins"][0]["version"], "0.2.0", "{listing}");
+    let read = client
+        .get(fleet[1].url("/project/api/project/fs/read?path=notes.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    assert_eq!(common::json(read).await["text"], "xxxxx");
+}
+
+/// Waits until the plugin answers `GET path` on `replica` (its JSON has
+/// `text` or `error`; the stand-in for ONES echoes the request instead).
+async fn until_served_get(client: &reqwest::Client, replica: &common::fleet::Replica, path: &str) {
+    let started = Instant::now();
+    loop {
+        if let Ok(res) = client.get(replica.url(path)).send().await
+            && let Ok(text) = res.text().await
+            && let Ok(body) = serde_json::from_str::<Value>(&text)
+            && (body.get("text").is_some() || body.get("error").is_some())
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{path} is not served"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn post_json(client: &reqwest::Client, url: String, body: &str) -> (u16, Value) {
+    let res = client
+        .post(url)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, common::json(res).await)
+}

@@ -116,6 +116,22 @@ impl Workspaces {
         Ok(())
     }
 
+    /// The workspace folders an instance has on this disk.
+    pub fn folders(&self, instance_id: &str) -> Vec<String> {
+        let path = self.dir.join("instances").join(instance_id);
+        let Ok(dir) = Dir::open_ambient_dir(&path, cap_std::ambient_authority()) else {
+            return Vec::new();
+        };
+        let Ok(entries) = dir.entries() else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect()
+    }
+
     /// Removes one workspace folder of an instance (after a switch).
     pub fn remove(&self, instance_id: &str, name: &str) {
         let removed = self

@@ -66,6 +66,11 @@ impl Replica {
     /// `kill -9`, then a start on the same folder and configuration.
     pub fn kill_and_restart(&mut self) {
         self.kill();
+        self.restart();
+    }
+
+    /// A start on the same folder and configuration (after [`Self::kill`]).
+    pub fn restart(&mut self) {
         self.serving = Self::spawn(&self.config);
         self.origin = format!("http://{}", self.serving.address);
     }

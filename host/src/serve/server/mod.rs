@@ -99,6 +99,9 @@ struct Loaded {
     serving: HashSet<(String, String)>,
     /// Instances that could not be loaded, and why.
     problems: Vec<String>,
+    /// The ids of the instances whose version could not be loaded (tried
+    /// again by the follower).
+    failed: HashSet<String>,
 }
 
 /// What requests, the admin listing and `/readyz` read.

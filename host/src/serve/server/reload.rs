@@ -12,9 +12,13 @@ use crate::package::{self, Package};
 use crate::runtime::Plugin;
 use crate::serve::store::{InstanceRecord, State};
 
+/// How often instances that could not be loaded are tried again.
+const LOAD_RETRY: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Server {
     pub(super) async fn follow_other_replicas(&self) {
         let mut failing = false;
+        let mut last_retry = std::time::Instant::now();
         loop {
             self.inner.store.changed().await;
             // Read under the lock: a state read before a change made here
@@ -31,7 +35,12 @@ impl Server {
                 }
             };
             failing = false;
-            if state.generation != loaded.generation {
+            // An instance that could not be loaded (a package fetch that
+            // failed, say) is tried again now and then, not only at the
+            // next change.
+            let retry = !loaded.failed.is_empty() && last_retry.elapsed() >= LOAD_RETRY;
+            if state.generation != loaded.generation || retry {
+                last_retry = std::time::Instant::now();
                 let started = std::time::Instant::now();
                 self.reconcile(&mut loaded, &state, None).await;
                 tracing::info!(
@@ -55,6 +64,7 @@ impl Server {
         already_stopped: Option<&str>,
     ) {
         let mut problems = Vec::new();
+        let mut failed = HashSet::new();
         let mut plugins = HashMap::new();
         let mut fresh = std::mem::take(&mut loaded.fresh);
         for record in &state.instances {
@@ -76,6 +86,7 @@ impl Server {
                                 "plugin instance {} ({} {}) cannot be loaded: {err}",
                                 record.instance_id, record.app_id, record.version
                             ));
+                            failed.insert(record.instance_id.clone());
                             continue;
                         }
                     }
@@ -127,8 +138,13 @@ impl Server {
                 run_process_hook(&plugin, "Stop").await;
             }
         }
-        // The versions that no longer serve have stopped: their folders go.
+        // The versions that no longer serve have stopped: their folders go,
+        // except those of instances whose new version did not load (the
+        // next try unpacks it over them).
         for (id, old) in &loaded.records {
+            if failed.contains(id) {
+                continue;
+            }
             match state.instance(id) {
                 None => self.inner.workspaces.remove_instance(id),
                 Some(now) if now.workspace != old.workspace => {
@@ -139,13 +155,22 @@ impl Server {
         }
         loaded.generation = state.generation;
         loaded.plugins = plugins;
-        loaded.records = state
+        let mut records: HashMap<String, InstanceRecord> = state
             .instances
             .iter()
+            .filter(|r| !failed.contains(&r.instance_id))
             .map(|r| (r.instance_id.clone(), r.clone()))
             .collect();
+        // A failed instance keeps the record of the folder it has.
+        for id in &failed {
+            if let Some(old) = loaded.records.get(id) {
+                records.insert(id.clone(), old.clone());
+            }
+        }
+        loaded.records = records;
         loaded.serving = now_serving;
         loaded.problems = problems;
+        loaded.failed = failed;
         self.publish(loaded);
     }
 
@@ -185,10 +210,20 @@ impl Server {
         let package = package::read(&bytes, &shown)?;
         let read = started.elapsed();
         if !self.inner.workspaces.exists(record) {
+            // The plugin's files come from the folder of the version this
+            // replica served last; after a restart that missed upgrades, it
+            // is the one folder the instance still has here.
+            let on_disk = self.inner.workspaces.folders(&record.instance_id);
             let previous = previous
-                .map(|p| p.workspace.as_str())
-                .filter(|p| *p != record.workspace);
-            self.inner.workspaces.prepare(record, previous, &package)?;
+                .map(|p| p.workspace.clone())
+                .filter(|p| *p != record.workspace && on_disk.contains(p))
+                .or_else(|| match on_disk.as_slice() {
+                    [only] if *only != record.workspace => Some(only.clone()),
+                    _ => None,
+                });
+            self.inner
+                .workspaces
+                .prepare(record, previous.as_deref(), &package)?;
         }
         let unpacked = started.elapsed();
         let plugin = self.load(&package, &shown, record).await?;
