@@ -8,7 +8,8 @@
 //! the plugin's files over), flushes it, and switches to it by committing a
 //! record that names it; the old folder is removed after. A change that
 //! fails or is interrupted leaves the old folder as it was; its leftovers
-//! are removed by the next change of that instance.
+//! are removed by the next change of that instance. A replica that could
+//! not load a new version keeps the old folder until it does.
 //!
 //! With the directory store the replicas share these folders; with the
 //! PostgreSQL store each replica keeps its own, unpacked from the package

@@ -342,6 +342,22 @@ impl Server {
         Ok(state.instance(instance_id).cloned().unwrap_or(record))
     }
 
+    /// After `Stop` ran for a change that then failed (`why`): the
+    /// instance goes on serving, so it gets its `Start` again. Its other
+    /// hooks (`Disable`, `UnInstall`) cannot be taken back; the log says
+    /// they ran.
+    async fn serve_on(plugin: &Plugin, record: &InstanceRecord, why: &str) {
+        tracing::warn!(
+            plugin = record.app_id,
+            instance = record.instance_id,
+            "{why}: the instance is not changed and keeps serving; the hooks that ran for the \
+             change are not undone"
+        );
+        if record.enabled && record.scope == 1 {
+            run_process_hook(plugin, "Start").await;
+        }
+    }
+
     /// Disables an instance: `Stop`, `Disable` (`OrgDisable`); it no
     /// longer serves.
     pub async fn disable(&self, instance_id: &str) -> Result<InstanceRecord, AdminError> {
@@ -354,13 +370,18 @@ impl Server {
         if !record.enabled {
             return Ok(record);
         }
-        if let Some((_, plugin)) = loaded.plugins.get(instance_id).cloned() {
+        let plugin = loaded.plugins.get(instance_id).map(|(_, p)| p.clone());
+        if let Some(plugin) = &plugin {
             if record.scope == 1 {
-                run_process_hook(&plugin, "Stop").await;
+                run_process_hook(plugin, "Stop").await;
             }
-            plugin
+            if let Err(err) = plugin
                 .lifecycle(Lifecycle::Disable.hook(record.scope == 2))
-                .await?;
+                .await
+            {
+                Self::serve_on(plugin.as_ref(), &record, "its Disable hook failed").await;
+                return Err(err.into());
+            }
         }
         for r in state
             .instances
@@ -370,7 +391,12 @@ impl Server {
             r.enabled = false;
         }
         state.generation += 1;
-        self.commit(change, &state).await?;
+        if let Err(err) = self.commit(change, &state).await {
+            if let Some(plugin) = &plugin {
+                Self::serve_on(plugin.as_ref(), &record, "the store refused the change").await;
+            }
+            return Err(err);
+        }
         self.reconcile(&mut loaded, &state, Some(instance_id)).await;
         Ok(state.instance(instance_id).cloned().unwrap_or(record))
     }
@@ -408,7 +434,12 @@ impl Server {
         }
         state.instances.retain(|r| r.instance_id != instance_id);
         state.generation += 1;
-        self.commit(change, &state).await?;
+        if let Err(err) = self.commit(change, &state).await {
+            if let Some((_, plugin)) = loaded.plugins.get(instance_id) {
+                Self::serve_on(plugin.as_ref(), &record, "the store refused the change").await;
+            }
+            return Err(err);
+        }
         // The instance's files go with the reload.
         self.reconcile(&mut loaded, &state, Some(instance_id)).await;
         if state.by_app_id(&record.app_id).next().is_none() {

@@ -2,10 +2,12 @@
 //! gateway, changed through the admin API and kept in step with the other
 //! replicas that share the store.
 //!
-//! Two locks, held briefly: admin changes and reloads of this process take
-//! `work` in turn (and a change also takes the store's lock, for every
-//! replica); what requests and `/readyz` read is a published [`View`] that
-//! no hook or load ever holds.
+//! Two locks: admin changes and reloads of this process take `work` in
+//! turn and hold it for the whole change or reload, hooks and loads
+//! included (a change also takes the store's lock, for every replica, for
+//! at most `postgres::CHANGE_LOCK_WAIT` of waiting); what requests and
+//! `/readyz` read is a published [`View`] behind a lock held only to swap
+//! it, so no hook or load ever stands in a request's way.
 //!
 //! Lifecycle hooks: `Install`, `Enable`, `Upgrade`, `Disable`, `UnInstall`
 //! (and the `Org` variants) are events of the installation: the replica
@@ -27,7 +29,8 @@ use crate::gateway::{ConflictError, Gateway, Metrics, PluginSet, Upstream};
 use crate::package::PackageError;
 use crate::runtime::{LifecycleError, Plugin, Runtime};
 
-/// Why an admin change was refused or failed. Nothing was changed.
+/// Why an admin change was refused or failed. Nothing was committed; hooks
+/// that had run for it are not undone (the log says which).
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     /// The package is unreadable, damaged or invalid.

@@ -121,10 +121,24 @@ impl DirStore {
         sync_dir(&folder)
     }
 
-    fn remove_package(&self, content_hash: &str) {
-        let path = self.package_path(content_hash);
-        if let Err(err) = std::fs::remove_file(&path) {
-            tracing::warn!(package = %path.display(), "cannot remove an unused package: {err}");
+    /// Removes the files of `packages/` that `state` does not use.
+    fn sweep_packages(&self, state: &State) {
+        let folder = self.dir.join("packages");
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            return;
+        };
+        let suffix = format!(".{}", crate::package::EXTENSION);
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let used = name
+                .strip_suffix(&suffix)
+                .is_some_and(|hash| state.uses_package(&format!("sha256:{hash}")));
+            if used {
+                continue;
+            }
+            if let Err(err) = std::fs::remove_file(entry.path()) {
+                tracing::warn!(package = %entry.path().display(), "cannot remove an unused package: {err}");
+            }
         }
     }
 
@@ -193,15 +207,10 @@ impl Change for DirChange {
 
     async fn commit(self: Box<Self>, next: &State) -> Result<(), StoreError> {
         self.store.write(next)?;
-        let mut dropped: Vec<&str> = Vec::new();
-        for old in &self.state.instances {
-            if !next.uses_package(&old.content_hash)
-                && !dropped.contains(&old.content_hash.as_str())
-            {
-                dropped.push(&old.content_hash);
-                self.store.remove_package(&old.content_hash);
-            }
-        }
+        // Every package the new state does not use goes: those the old
+        // state used, and those a failed or interrupted change left (this
+        // change holds the lock, so no other one is writing).
+        self.store.sweep_packages(next);
         Ok(())
     }
 }
@@ -259,6 +268,25 @@ mod tests {
         assert!(
             again.package("sha256:ab").await.is_err(),
             "the unused package stays"
+        );
+        // What a change that never committed left goes with the next one.
+        let mut failed = again.begin().await.unwrap();
+        failed.put_package("sha256:cd", b"orphan").await.unwrap();
+        drop(failed);
+        std::fs::write(dir.path().join("packages/.package-x1"), b"half").unwrap();
+        let change = again.begin().await.unwrap();
+        change
+            .commit(&State {
+                generation: 3,
+                instances: vec![],
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("packages"))
+                .unwrap()
+                .count(),
+            0
         );
         // Only the state file and the folders: no temporary file is left.
         let mut names: Vec<_> = std::fs::read_dir(dir.path())

@@ -102,8 +102,9 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
-    /// The database cannot be reached (or went away during the change,
-    /// which then changed nothing).
+    /// The database cannot be reached (or went away during the change; if
+    /// that was during its `COMMIT`, the change may have landed: the next
+    /// read of the state tells).
     #[error("the database cannot be reached: {0}")]
     Unavailable(String),
     /// The database refused a statement.
@@ -151,7 +152,8 @@ impl StoreError {
 
 /// A change in progress: it holds the store's exclusive change lock (for
 /// every replica) and the state as it was when the lock was taken.
-/// Dropping it without [`Change::commit`] changes nothing.
+/// Dropping it without [`Change::commit`] changes no state (a package it
+/// kept may stay, unused, until the next commit sweeps it).
 #[async_trait::async_trait]
 pub trait Change: Send {
     /// The state the change starts from.
