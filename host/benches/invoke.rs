@@ -9,10 +9,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use op::bindings::{PluginPre, Request};
 use op::gateway::RouteTable;
 use op::imports::{CallContext, HostState, Installation, InstanceContext};
 use op::manifest::{ApiScope, Method};
-use op::runtime::bindings::{PluginPre, Request};
 use op::runtime::{Plugin, Runtime, RuntimeConfig};
 use wasmtime::Store;
 use wasmtime::component::Component;

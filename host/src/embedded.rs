@@ -28,7 +28,7 @@ pub fn folder(base: &Path, kind: &str, files: Files) -> PathBuf {
 
 /// The SHA-256 of the files' paths and contents, in hex.
 pub fn hash(files: Files) -> String {
-    crate::package::files_hash(files.iter().copied())
+    crate::digest::files_hash(files.iter().copied())
 }
 
 /// Writes `files` under `dir`.

@@ -173,21 +173,9 @@ pub fn content_hash(files: &BTreeMap<String, Vec<u8>>) -> String {
     let files = files
         .iter()
         .map(|(path, bytes)| (path.as_str(), bytes.as_slice()));
-    format!("sha256:{}", files_hash(files))
+    format!("sha256:{}", crate::digest::files_hash(files))
 }
 
-/// SHA-256, in hex, over each file's path, length and bytes, in the order
-/// given.
-pub fn files_hash<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {
-    let mut hasher = Sha256::new();
-    for (path, bytes) in files {
-        hasher.update(path.as_bytes());
-        hasher.update([0]);
-        hasher.update((bytes.len() as u64).to_le_bytes());
-        hasher.update(bytes);
-    }
-    hex::encode(hasher.finalize())
-}
 
 fn file_hash(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))

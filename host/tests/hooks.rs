@@ -418,7 +418,7 @@ async fn a_full_subscribe_queue_drops_and_counts_instead_of_waiting() {
     // On this single-threaded test runtime the worker cannot run between
     // the pushes: the first fills the one place, the others overflow.
     let queue = op::gateway::SubscribeQueue::start(1);
-    let request = op::runtime::bindings::Request {
+    let request = op::bindings::Request {
         method: "POST".into(),
         url: "/team/TeamOne1/tasks/add2".into(),
         params: Vec::new(),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+use super::lifecycle::start;
 use super::reload::{self, Reloader, Served};
 use super::{ClearArgs, RunArgs, load, table, tokio_runtime};
 use crate::dev::local::{self, LocalSettings};
@@ -178,39 +179,6 @@ pub fn clear(args: ClearArgs) -> anyhow::Result<ExitCode> {
         println!("removed {}", state.display());
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Runs the lifecycle hooks of a starting plugin: `Install` and `Enable`
-/// the first time (remembered in `.op/installed`), then `Start`; for an
-/// organization-level plugin `OrgInstall` and `OrgEnable`. A failing hook
-/// stops the plugin from loading.
-pub(super) async fn start(
-    project: &Project,
-    plugin: &crate::runtime::Plugin,
-) -> anyhow::Result<()> {
-    let marker = project.state_dir().join("installed");
-    let org = plugin.manifest().is_org_level();
-    if !marker.exists() {
-        plugin.lifecycle(Lifecycle::Install.hook(org)).await?;
-        plugin.lifecycle(Lifecycle::Enable.hook(org)).await?;
-        mark_installed(project, plugin)?;
-    }
-    if !org {
-        plugin.lifecycle("Start").await?;
-    }
-    Ok(())
-}
-
-/// Remembers in `.op/installed` that the project is installed, and which
-/// version.
-pub(super) fn mark_installed(
-    project: &Project,
-    plugin: &crate::runtime::Plugin,
-) -> anyhow::Result<()> {
-    let marker = project.state_dir().join("installed");
-    std::fs::create_dir_all(project.state_dir())
-        .and_then(|()| std::fs::write(&marker, plugin.manifest().service.version.value.as_bytes()))
-        .with_context(|| format!("cannot write {}", marker.display()))
 }
 
 /// Where a project's plugin is installed: a real ONES from the settings, or

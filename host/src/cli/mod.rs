@@ -3,6 +3,7 @@
 mod check;
 mod console;
 mod invoke;
+mod lifecycle;
 mod load;
 mod new;
 mod pack;

@@ -73,7 +73,7 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
             .replace("{{name}}", name)
             .replace("{{dir}}", &dir.display().to_string())
             .replace("{{crate}}", &format!("{}-backend", name.replace('_', "-")))
-            .replace("{{app_id}}", &crate::dev::random_hex()[..8])
+            .replace("{{app_id}}", &crate::ids::random_hex()[..8])
             .replace("{{sdk}}", &sdk)
     };
     let schema = serde_json::to_string_pretty(&manifest::json_schema())? + "\n";
@@ -122,7 +122,7 @@ fn new_ts(dir: &Path, name: &str) -> anyhow::Result<ExitCode> {
         template
             .replace("{{name}}", name)
             .replace("{{crate}}", &format!("{}-backend", name.replace('_', "-")))
-            .replace("{{app_id}}", &crate::dev::random_hex()[..8])
+            .replace("{{app_id}}", &crate::ids::random_hex()[..8])
     };
     let schema = serde_json::to_string_pretty(&manifest::json_schema())? + "\n";
     let files: [(&str, String); 9] = [

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use super::{invoke, load, table};
+use super::{lifecycle, load, table};
 use crate::dev::project::Project;
 use crate::dev::watch::Watcher;
 use crate::gateway::{Gateway, PluginSet};
@@ -115,12 +115,12 @@ impl Reloader {
                     if plugin.lifecycle("Upgrade").await? {
                         println!("ran Upgrade");
                     }
-                    invoke::mark_installed(&served.project, &plugin)?;
+                    lifecycle::mark_installed(&served.project, &plugin)?;
                 }
             }
             // It did not start before (a failing lifecycle hook); it starts
             // now.
-            None => invoke::start(&served.project, &plugin).await?,
+            None => lifecycle::start(&served.project, &plugin).await?,
         }
         self.gateway.replace(set);
         // Warnings and notes are said once: again only when they changed.

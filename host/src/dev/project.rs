@@ -54,7 +54,7 @@ impl Project {
         match std::fs::read_to_string(&file) {
             Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_string()),
             _ => {
-                let id = super::random_hex()[..16].to_string();
+                let id = crate::ids::random_hex()[..16].to_string();
                 std::fs::create_dir_all(self.state_dir())?;
                 std::fs::write(&file, &id)?;
                 Ok(id)

@@ -78,7 +78,7 @@ impl SimData {
             uuid: uuid.to_string(),
             name: name.to_string(),
             email: format!("{}@example.com", name.to_lowercase()),
-            token: super::random_hex(),
+            token: crate::ids::random_hex(),
             super_admin_of: None,
         };
         SimData {
@@ -219,12 +219,12 @@ impl Simulator {
                 token: user.token.clone(),
             };
         }
-        let uuid = format!("Adm{}", &super::random_hex()[..5]);
+        let uuid = format!("Adm{}", &crate::ids::random_hex()[..5]);
         let user = SimUser {
             uuid: uuid.clone(),
             name: format!("{app_id} (plugin super-admin)"),
             email: format!("{app_id}@plugins.invalid"),
-            token: super::random_hex(),
+            token: crate::ids::random_hex(),
             super_admin_of: Some(app_id.to_string()),
         };
         let credentials = Credentials {

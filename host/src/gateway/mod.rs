@@ -6,6 +6,7 @@
 
 mod call;
 mod error;
+mod exchange;
 mod hooks;
 pub mod listener;
 pub mod metrics;

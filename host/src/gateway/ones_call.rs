@@ -15,13 +15,15 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use super::call::{declared_over, into_http, plugin_error, plugin_headers, read_body};
 use super::error::GatewayError;
+use super::exchange::{
+    CallInfo, declared_over, into_http, plugin_error, plugin_headers, read_body,
+};
 use super::hooks::Hook;
 use super::{Gateway, PluginSet, proxy};
+use crate::bindings::{Request, Response as PluginResponse, UpstreamResponse};
 use crate::manifest::{ApiScope, HookFailure, Method};
 use crate::runtime::Plugin;
-use crate::runtime::bindings::{Request, Response as PluginResponse, UpstreamResponse};
 
 /// The API being called.
 pub(super) struct Api<'a> {
@@ -51,7 +53,7 @@ pub(super) async fn run(
     parts: &Parts,
     body: Body,
     api: Api<'_>,
-    info: &mut super::call::CallInfo,
+    info: &mut CallInfo,
 ) -> Result<Response, GatewayError> {
     let upstream = gateway
         .upstream()
@@ -213,7 +215,7 @@ async fn pre_hook(
     hook: &Hook,
     params: &[(String, String)],
     request: &mut Request,
-    info: &mut super::call::CallInfo,
+    info: &mut CallInfo,
     limit: usize,
     answer_ends: bool,
 ) -> Result<Step, GatewayError> {
@@ -231,7 +233,7 @@ async fn pre_hook(
     }
 }
 
-fn note(info: &mut super::call::CallInfo, hook: &Hook) {
+fn note(info: &mut CallInfo, hook: &Hook) {
     info.plugin = Some(hook.plugin_id.clone());
     info.function = Some(hook.label.clone());
 }

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{Semaphore, mpsc};
 
+use crate::bindings::Request;
 use crate::runtime::Plugin;
-use crate::runtime::bindings::Request;
 
 /// Notifications that may wait at once.
 pub const SUBSCRIBE_QUEUE: usize = 1024;

@@ -198,7 +198,7 @@ impl CallContext {
     pub fn serving(
         instance: Arc<InstanceContext>,
         function: &str,
-        request: &crate::runtime::bindings::Request,
+        request: &crate::bindings::Request,
     ) -> Self {
         let mut call = Self::new(instance, function);
         let header = |name: &str| {

@@ -1,7 +1,7 @@
 //! `op:plugin/env`: where the plugin is installed and its config values.
 
 use super::HostState;
-use crate::runtime::bindings::op::plugin::env::{Environment, Host};
+use crate::bindings::op::plugin::env::{Environment, Host};
 
 impl Host for HostState {
     fn current(&mut self) -> Environment {

@@ -10,9 +10,9 @@ use reqwest::{Method, StatusCode, Url};
 
 use super::HostState;
 use super::context::{CallContext, Credentials, OnesLink};
+use crate::bindings::op::plugin::fetch::Host;
+use crate::bindings::{FetchError, FetchRequest, FetchResponse};
 use crate::manifest::ApiScope;
-use crate::runtime::bindings::op::plugin::fetch::Host;
-use crate::runtime::bindings::{FetchError, FetchRequest, FetchResponse};
 
 /// Largest answer body a plugin may receive (16 MiB, as ONES).
 pub const MAX_FETCH_BODY: usize = 16 * 1024 * 1024;

@@ -18,8 +18,8 @@ use std::cell::RefCell;
 use std::future::Future;
 
 use super::HostState;
-use crate::runtime::bindings::Level;
-use crate::runtime::bindings::op::plugin::log::Host;
+use crate::bindings::Level;
+use crate::bindings::op::plugin::log::Host;
 
 /// Most plugin log lines kept for one request.
 pub const MAX_LINES_PER_REQUEST: usize = 1000;

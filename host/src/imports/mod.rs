@@ -19,7 +19,7 @@ pub use context::{
     SingleSuperAdmin, SuperAdmins,
 };
 
-use crate::runtime::bindings;
+use crate::bindings;
 
 /// The state of one call's `Store`.
 pub struct HostState {

@@ -2,7 +2,6 @@
 //! compile cache) per process, one [`Plugin`] (pre-instantiated component)
 //! per loaded plugin, and a fresh `Store` for every call.
 
-pub mod bindings;
 mod cache;
 mod error;
 mod plugin;

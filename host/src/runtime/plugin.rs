@@ -8,9 +8,9 @@ use std::time::Duration;
 use wasmtime::component::Component;
 use wasmtime::{Store, Trap};
 
-use super::bindings::{PluginError, PluginPre, Request, Response};
 use super::error::{CallError, LoadError, TrapKind};
 use super::{DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_LIMIT, Runtime};
+use crate::bindings::{PluginError, PluginPre, Request, Response};
 use crate::imports::{CallContext, HostState, Installation, InstanceContext};
 use crate::manifest::{Diagnostic, Manifest, ManifestError, did_you_mean};
 

@@ -64,7 +64,7 @@ impl Workspaces {
 
     /// A fresh name for a workspace folder.
     pub fn new_name() -> String {
-        format!("workspace-{}", &crate::dev::random_hex()[..16])
+        format!("workspace-{}", &crate::ids::random_hex()[..16])
     }
 
     /// Makes the workspace folder `record.workspace` of an instance: the

@@ -106,7 +106,7 @@ impl Server {
             (true, None) => None,
         };
         let record = InstanceRecord {
-            instance_id: crate::dev::random_hex()[..16].to_string(),
+            instance_id: crate::ids::random_hex()[..16].to_string(),
             app_id,
             name: package.index.name.clone(),
             version: package.index.version.clone(),

@@ -1,4 +1,7 @@
-//! Host-side bindings of `wit/`, generated once here and nowhere else.
+//! Host-side bindings of `wit/`, generated once here and nowhere else: the
+//! types of the plugin world that the imports implement and the runtime
+//! calls through, so both depend on this module and neither on the other's
+//! bindings.
 
 #![allow(missing_docs)]
 
