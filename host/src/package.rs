@@ -176,7 +176,6 @@ pub fn content_hash(files: &BTreeMap<String, Vec<u8>>) -> String {
     format!("sha256:{}", crate::digest::files_hash(files))
 }
 
-
 fn file_hash(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }

@@ -209,14 +209,8 @@ impl RouteTable {
             if !query_matches(&route.query, query) {
                 continue;
             }
-            any_path = true;
-            if !method.is_some_and(|m| route.methods.contains(&m)) {
-                allowed.extend(route.methods.iter().copied());
-                continue;
-            }
-            if plugin_id.is_some_and(|id| id != route.plugin_id) {
-                continue;
-            }
+            // An instance of another team is not there at all: no 405 for
+            // it either.
             if let Some(installed_in) = &route.team {
                 // The url's team wins over the header's.
                 let url_team =
@@ -235,6 +229,14 @@ impl RouteTable {
                 {
                     continue;
                 }
+            }
+            any_path = true;
+            if !method.is_some_and(|m| route.methods.contains(&m)) {
+                allowed.extend(route.methods.iter().copied());
+                continue;
+            }
+            if plugin_id.is_some_and(|id| id != route.plugin_id) {
+                continue;
             }
             match &chosen {
                 None => {
@@ -549,10 +551,19 @@ mod tests {
         );
         let by_header = find_in(&table, Method::Post, "/hello", Some("TEAMA")).unwrap();
         assert_eq!(by_header.route.plugin, 0);
-        // A team the plugin is not in, named by the header, is no route.
+        // A team the plugin is not in, named by the header, is no route,
+        // whatever the method.
         assert_eq!(
             find_in(&table, Method::Post, "/hello", Some("TEAMC")).unwrap_err(),
             Miss::NoRoute
+        );
+        assert_eq!(
+            find_in(&table, Method::Get, "/hello", Some("TEAMC")).unwrap_err(),
+            Miss::NoRoute
+        );
+        assert_eq!(
+            find_in(&table, Method::Get, "/hello", Some("TEAMA")).unwrap_err(),
+            Miss::MethodNotAllowed(vec![Method::Post])
         );
         let one = RouteTable::with_teams([(&plugin, Some("TEAMA"))]);
         assert_eq!(
