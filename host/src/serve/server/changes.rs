@@ -273,11 +273,7 @@ impl Server {
         record.upgraded_at = Some(now());
         record.workspace = Workspaces::new_name();
         let mut next = state.clone();
-        for slot in next
-            .instances
-            .iter_mut()
-            .filter(|r| r.instance_id == record.instance_id)
-        {
+        if let Some(slot) = next.instance_mut(&record.instance_id) {
             *slot = record.clone();
         }
         next.generation += 1;
@@ -325,11 +321,7 @@ impl Server {
             .get(instance_id)
             .map(|(_, p)| p.clone())
             .ok_or_else(|| AdminError::Load(format!("instance {instance_id} is not loaded")))?;
-        for r in state
-            .instances
-            .iter_mut()
-            .filter(|r| r.instance_id == instance_id)
-        {
+        if let Some(r) = state.instance_mut(instance_id) {
             r.enabled = true;
         }
         Self::candidate_set(&loaded, &state, instance_id, Some(&plugin))?;
@@ -383,11 +375,7 @@ impl Server {
                 return Err(err.into());
             }
         }
-        for r in state
-            .instances
-            .iter_mut()
-            .filter(|r| r.instance_id == instance_id)
-        {
+        if let Some(r) = state.instance_mut(instance_id) {
             r.enabled = false;
         }
         state.generation += 1;

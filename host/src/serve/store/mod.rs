@@ -68,6 +68,11 @@ impl State {
         self.instances.iter().find(|i| i.instance_id == id)
     }
 
+    /// The instance with this id, to change it.
+    pub fn instance_mut(&mut self, id: &str) -> Option<&mut InstanceRecord> {
+        self.instances.iter_mut().find(|i| i.instance_id == id)
+    }
+
     /// The instances of this app_id (one per team it is installed in).
     pub fn by_app_id<'a>(&'a self, app_id: &'a str) -> impl Iterator<Item = &'a InstanceRecord> {
         self.instances.iter().filter(move |i| i.app_id == app_id)
