@@ -87,18 +87,7 @@ impl DirStore {
             place: path.display().to_string(),
             reason: err.to_string(),
         })?;
-        let mut temporary = tempfile::Builder::new()
-            .prefix(".state-")
-            .tempfile_in(&self.dir)
-            .map_err(io("cannot create a file in", &self.dir))?;
-        temporary
-            .write_all(&bytes)
-            .and_then(|()| temporary.as_file().sync_all())
-            .map_err(io("cannot write", temporary.path()))?;
-        temporary
-            .persist(&path)
-            .map_err(|err| io("cannot replace", &path)(err.error))?;
-        sync_dir(&self.dir)
+        write_atomically(&self.dir, ".state-", &path, &bytes)
     }
 
     fn save_package(&self, content_hash: &str, bytes: &[u8]) -> Result<(), StoreError> {
@@ -106,19 +95,7 @@ impl DirStore {
         if path.exists() {
             return Ok(());
         }
-        let folder = self.dir.join("packages");
-        let mut temporary = tempfile::Builder::new()
-            .prefix(".package-")
-            .tempfile_in(&folder)
-            .map_err(io("cannot create a file in", &folder))?;
-        temporary
-            .write_all(bytes)
-            .and_then(|()| temporary.as_file().sync_all())
-            .map_err(io("cannot write", temporary.path()))?;
-        temporary
-            .persist(&path)
-            .map_err(|err| io("cannot write", &path)(err.error))?;
-        sync_dir(&folder)
+        write_atomically(&self.dir.join("packages"), ".package-", &path, bytes)
     }
 
     /// Removes the files of `packages/` that `state` does not use.
@@ -213,6 +190,29 @@ impl Change for DirChange {
         self.store.sweep_packages(next);
         Ok(())
     }
+}
+
+/// Writes `bytes` to `path` (in `folder`) whole or not at all: into a
+/// temporary file named `prefix...` beside it, flushed, renamed over
+/// `path`, and the folder flushed.
+fn write_atomically(
+    folder: &Path,
+    prefix: &str,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(), StoreError> {
+    let mut temporary = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempfile_in(folder)
+        .map_err(io("cannot create a file in", folder))?;
+    temporary
+        .write_all(bytes)
+        .and_then(|()| temporary.as_file().sync_all())
+        .map_err(io("cannot write", temporary.path()))?;
+    temporary
+        .persist(path)
+        .map_err(|err| io("cannot replace", path)(err.error))?;
+    sync_dir(folder)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
