@@ -189,22 +189,10 @@ impl Collector for Readings {
         for reading in &self.0 {
             match reading {
                 Reading::Gauge { name, help, value } => {
-                    let gauge = ConstGauge::new(*value);
-                    gauge.encode(encoder.encode_descriptor(
-                        name,
-                        help,
-                        None,
-                        gauge.metric_type(),
-                    )?)?;
+                    encode_one(&mut encoder, name, help, ConstGauge::new(*value))?
                 }
                 Reading::Counter { name, help, value } => {
-                    let counter = ConstCounter::new(*value);
-                    counter.encode(encoder.encode_descriptor(
-                        name,
-                        help,
-                        None,
-                        counter.metric_type(),
-                    )?)?;
+                    encode_one(&mut encoder, name, help, ConstCounter::new(*value))?
                 }
                 Reading::LabelledCounter {
                     name,
@@ -225,6 +213,16 @@ impl Collector for Readings {
     }
 }
 
+/// Encodes one metric without labels under `name`.
+fn encode_one(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    metric: impl EncodeMetric,
+) -> Result<(), std::fmt::Error> {
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+}
+
 /// The standard process metrics, read from `/proc/self` at each scrape
 /// (by `procfs`); none where there is no `/proc`.
 #[derive(Debug)]
@@ -238,9 +236,11 @@ impl Collector for ProcessMetrics {
 
 #[cfg(target_os = "linux")]
 mod process {
-    use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+    use prometheus_client::encoding::DescriptorEncoder;
     use prometheus_client::metrics::counter::ConstCounter;
     use prometheus_client::metrics::gauge::ConstGauge;
+
+    use super::encode_one;
 
     pub fn encode(mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let Ok(me) = procfs::process::Process::myself() else {
@@ -250,16 +250,14 @@ mod process {
             return Ok(());
         };
         let ticks = procfs::ticks_per_second() as f64;
-        let cpu = ConstCounter::new((stat.utime + stat.stime) as f64 / ticks);
-        cpu.encode(encoder.encode_descriptor(
+        encode_one(
+            &mut encoder,
             "process_cpu_seconds",
             "Total user and system CPU time spent in seconds",
-            None,
-            cpu.metric_type(),
-        )?)?;
+            ConstCounter::new((stat.utime + stat.stime) as f64 / ticks),
+        )?;
         let mut gauge = |name: &str, help: &str, value: f64| {
-            let gauge = ConstGauge::new(value);
-            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)
+            encode_one(&mut encoder, name, help, ConstGauge::new(value))
         };
         gauge(
             "process_resident_memory_bytes",
