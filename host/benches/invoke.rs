@@ -178,6 +178,57 @@ fn ts_instantiate_and_call(c: &mut Criterion) {
             black_box(outcome.unwrap());
         })
     });
+    // `OP_BENCH_JS=name=bundle.js,...`: bundles exporting `jackFunc`, each
+    // loaded as ts-hello's code and called in turn (300 calls a round, 30
+    // rounds), so that their figures share the machine's moment; prints the
+    // best and the median round. For attributing a JS call's cost (see
+    // BENCHMARKS.md).
+    let mut variants = Vec::new();
+    for item in std::env::var("OP_BENCH_JS")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+    {
+        let (name, path) = item.split_once('=').unwrap();
+        let manifest = op::manifest::load(&dir, "config/plugin.yaml").unwrap();
+        let code = op::code::PluginCode::JavaScript(std::fs::read_to_string(path).unwrap());
+        let plugin = rt
+            .block_on(code.load(
+                &runtime,
+                manifest,
+                "config/plugin.yaml",
+                "plugin.js",
+                Installation::default(),
+            ))
+            .unwrap();
+        rt.block_on(plugin.call("jackFunc", &request))
+            .unwrap()
+            .unwrap();
+        variants.push((name.to_string(), plugin, Vec::new()));
+    }
+    if !variants.is_empty() {
+        for _round in 0..30 {
+            for (_, plugin, times) in variants.iter_mut() {
+                let t = std::time::Instant::now();
+                for _ in 0..300 {
+                    black_box(
+                        rt.block_on(plugin.call("jackFunc", black_box(&request)))
+                            .unwrap()
+                            .unwrap(),
+                    );
+                }
+                times.push(t.elapsed().as_nanos() as f64 / 300.0 / 1000.0);
+            }
+        }
+        for (name, _, times) in variants.iter_mut() {
+            times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            println!(
+                "VARIANT {name:14} min {:6.2} µs  median {:6.2} µs",
+                times[0],
+                times[times.len() / 2]
+            );
+        }
+    }
 }
 
 criterion_group!(

@@ -681,3 +681,44 @@ async fn a_backend_written_as_ones_authors_write_them_runs_unchanged() {
         json!({"project": "Proj0001", "approvedBy": "AliceU01"})
     );
 }
+
+#[tokio::test]
+async fn log_lines_read_as_node_writes_them_whichever_path_formats_them() {
+    // Strings, numbers and plain data are formatted by the runner natively;
+    // class instances, cycles, maps, BigInts and printf strings by the
+    // SDK's (or the console's) own format. Both read as Node's util.format.
+    let (origin, _) = serve(vec![probe_at(NO_ONES).await], GatewayLimits::default()).await;
+    let res = post(&origin, "/logs", json!({"x": 1})).await;
+    assert_eq!(res.status(), 200);
+    let expected = [
+        (
+            "info",
+            r#"[logs] plain {"x":1} text 42 -0 1.5 true null undefined [1,"a"]"#,
+        ),
+        ("warning", "[logs] printf n=7"),
+        ("error", "[logs] class Point { x: 1, y: 2 }"),
+        ("info", "[logs] cycle { name: 'c', self: [Circular] }"),
+        ("info", "[logs] map Map(1) { 'k' => 1 }"),
+        ("info", r#"[logs] console {"a":[1,{"b":null}]} -0 x"#),
+        ("warning", "[logs] console fmt!"),
+        ("info", "7 [logs] number first"),
+        ("info", r#"{"first":"[logs] object first"} 2n"#),
+    ];
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        seen = op::imports::log::recent("tsprobe1")
+            .into_iter()
+            .filter(|line| line.message.contains("[logs]"))
+            .map(|line| (line.level, line.message))
+            .collect::<Vec<_>>();
+        if seen.len() >= expected.len() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let expected: Vec<(&str, String)> = expected
+        .iter()
+        .map(|(level, text)| (*level, text.to_string()))
+        .collect();
+    assert_eq!(seen, expected);
+}

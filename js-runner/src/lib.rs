@@ -16,6 +16,7 @@
 //! `call`. See README.md and CONTRACT.md.
 
 use std::cell::{Cell, OnceCell, RefCell};
+use std::fmt::Write as _;
 
 use rquickjs::{
     Context, Ctx, Error, Exception, Function, Module, Object, Persistent, Runtime, Value,
@@ -86,6 +87,10 @@ thread_local! {
     /// The outcome of the running call, set by `respond` or `fail`.
     static OUTCOME: RefCell<Option<Result<Response, PluginError>>> = const { RefCell::new(None) };
     static INIT_ERROR: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// Where `Object.prototype` is (it never moves or dies while the
+    /// context lives): `print` shows an object natively only when it is
+    /// plain, that is its prototype is this one or none.
+    static OBJECT_PROTOTYPE: Cell<usize> = const { Cell::new(0) };
 }
 
 /// Gives op `len` bytes of guest memory to write the bundle into before it
@@ -293,6 +298,7 @@ fn install_natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
     let op = Object::new(ctx.clone())?;
     op.set("fetch", Function::new(ctx.clone(), native_fetch)?)?;
     op.set("log", Function::new(ctx.clone(), native_log)?)?;
+    op.set("print", Function::new(ctx.clone(), native_print)?)?;
     op.set(
         "randomBytes",
         Function::new(ctx.clone(), native_random_bytes)?,
@@ -306,6 +312,9 @@ fn install_natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
         Function::new(ctx.clone(), native_utf8_decode)?,
     )?;
     ctx.globals().set("__op", op.clone())?;
+    let object: Object = ctx.globals().get("Object")?;
+    let prototype: Object = object.get("prototype")?;
+    OBJECT_PROTOTYPE.set(object_address(prototype.as_value()));
     let math: Object = ctx.globals().get("Math")?;
     math.set("random", Function::new(ctx.clone(), native_random)?)?;
     Ok(op)
@@ -354,13 +363,125 @@ fn native_log(level: rquickjs::Coerced<String>, message: rquickjs::Coerced<Strin
         // Snapshot time: there is no host to log to.
         return;
     }
-    let level = match level.0.as_str() {
+    log::log(log_level(&level.0), &message.0);
+}
+
+fn log_level(level: &str) -> log::Level {
+    match level {
         "debug" => log::Level::Debug,
         "warn" | "warning" => log::Level::Warning,
         "error" => log::Level::Error,
         _ => log::Level::Info,
+    }
+}
+
+/// `__op.print(level, args)`: logs `args` as `util.format(...args)` would
+/// show them, and answers `true`, when every argument is of a kind shown
+/// the same way by the SDK's `format` and by the runner's `console`: a first
+/// string without `%`, then strings, numbers, booleans, `null`, `undefined`,
+/// and plain objects and arrays (as `JSON.stringify` writes them). For
+/// anything else it logs nothing and answers `false`, and the caller formats
+/// in JS. A log line is on the path of most calls: this keeps its cost to
+/// one native call and the engine's own JSON writer.
+fn native_print<'js>(
+    ctx: Ctx<'js>,
+    level: rquickjs::Coerced<String>,
+    args: rquickjs::Array<'js>,
+) -> rquickjs::Result<bool> {
+    let mut out = String::new();
+    let mut start = 0;
+    if let Ok(first) = args.get::<Value>(0)
+        && let Some(first) = first.as_string()
+    {
+        let first = first.to_string()?;
+        if first.contains('%') {
+            return Ok(false);
+        }
+        out = first;
+        start = 1;
+    }
+    for i in start..args.len() {
+        let arg: Value = args.get(i)?;
+        if !(out.is_empty() && i == 0) {
+            out.push(' ');
+        }
+        if !show_natively(&ctx, &arg, &mut out)? {
+            return Ok(false);
+        }
+    }
+    if LIVE.get() {
+        log::log(log_level(&level.0), &out);
+    }
+    Ok(true)
+}
+
+/// Appends `value` as `format` shows it, when it is of a kind [`native_print`]
+/// shows; answers whether it was.
+fn show_natively<'js>(
+    ctx: &Ctx<'js>,
+    value: &Value<'js>,
+    out: &mut String,
+) -> rquickjs::Result<bool> {
+    if let Some(s) = value.as_string() {
+        out.push_str(&s.to_string()?);
+    } else if let Some(n) = value.as_int() {
+        let _ = write!(out, "{n}");
+    } else if let Some(n) = value.as_float() {
+        if n == 0.0 && n.is_sign_negative() {
+            // As Node's util.inspect (String(-0) is "0").
+            out.push_str("-0");
+        } else {
+            out.push_str(&value.get::<rquickjs::Coerced<String>>()?.0);
+        }
+    } else if let Some(b) = value.as_bool() {
+        out.push_str(if b { "true" } else { "false" });
+    } else if value.is_null() {
+        out.push_str("null");
+    } else if value.is_undefined() {
+        out.push_str("undefined");
+    } else if value.is_object() && plain(value) {
+        // A throw (a cycle, a BigInt, a getter) or nothing to write: the
+        // JS side decides what to show.
+        match ctx.json_stringify(value.clone()) {
+            Ok(Some(text)) => out.push_str(&text.to_string()?),
+            Ok(None) => return Ok(false),
+            Err(Error::Exception) => {
+                let _ = ctx.catch();
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        }
+    } else {
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Whether `value` (an object) is a plain object or array: no proxy, no
+/// function, its prototype `Object.prototype` or none (arrays: any).
+fn plain(value: &Value<'_>) -> bool {
+    if value.is_proxy() || value.is_function() {
+        return false;
+    }
+    if value.is_array() {
+        return true;
+    }
+    let Some(object) = value.as_object() else {
+        return false;
     };
-    log::log(level, &message.0);
+    match object.get_prototype() {
+        None => true,
+        Some(proto) => object_address(proto.as_value()) == OBJECT_PROTOTYPE.get(),
+    }
+}
+
+/// The address of an object value (0 for anything else).
+fn object_address(value: &Value<'_>) -> usize {
+    if !value.is_object() {
+        return 0;
+    }
+    // SAFETY: reads the pointer of an object value; nothing is dereferenced.
+    unsafe { qjs::JS_VALUE_GET_PTR(value.as_raw()) as usize }
 }
 
 /// `__op.randomBytes(n)`: `n` bytes of the host's secure random.

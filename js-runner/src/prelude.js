@@ -55,6 +55,7 @@
       case 'function': return `[Function: ${a.name || '(anonymous)'}]`;
       case 'symbol': return a.toString();
       case 'bigint': return `${a}n`;
+      case 'number': return Object.is(a, -0) ? '-0' : String(a);
       case 'object':
         if (a === null) return 'null';
         if (a instanceof Error) {
@@ -133,7 +134,9 @@
     return out;
   }
   const log = op.log;
-  const level = (l) => function (...args) { log(l, format(args)); };
+  const print = op.print;
+  // The common lines (strings, numbers, plain data) are written natively.
+  const level = (l) => function (...args) { if (!print(l, args)) log(l, format(args)); };
   globalThis.console = {
     log: level('info'), info: level('info'), debug: level('debug'), trace: level('debug'),
     warn: level('warning'), error: level('error'),

@@ -195,6 +195,26 @@ test('Logger: levels and printf-style %s %d %j %o; plain objects as JSON', () =>
   assert.equal(op.logs[4].message, '100% done');
 });
 
+test('Logger: a runner that prints natively gets the arguments; one that declines gets format()', () => {
+  fresh();
+  const printed = [];
+  let accept = true;
+  globalThis.__op.print = (level, args) => {
+    printed.push([level, args]);
+    return accept;
+  };
+  try {
+    Logger.info('[Plugin] body', { a: 1 });
+    assert.deepEqual(printed, [['info', ['[Plugin] body', { a: 1 }]]]);
+    assert.equal(op.logs.length, 0);
+    accept = false;
+    Logger.error('%s!', 'x');
+    assert.deepEqual(op.logs, [{ level: 'error', message: 'x!' }]);
+  } finally {
+    delete globalThis.__op.print;
+  }
+});
+
 test('node-types: a non-type import of the names resolves', () => {
   assert.ok('PluginRequest' in types && 'PluginResponse' in types);
 });

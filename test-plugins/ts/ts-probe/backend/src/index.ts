@@ -208,3 +208,24 @@ export async function builtins(request: PluginRequest<{ outside: string }>): Pro
     },
   }
 }
+
+// Log lines of every kind of argument, through the SDK's Logger and the
+// runner's console: the common kinds are written natively, the others by
+// the SDK's format; both must read as Node's util.format would write them.
+class Point {
+  constructor(public x: number, public y: number) {}
+}
+export async function logs(request: PluginRequest): Promise<PluginResponse> {
+  const cycle: Record<string, unknown> = { name: 'c' }
+  cycle.self = cycle
+  Logger.info('[logs] plain', request.body, 'text', 42, -0, 1.5, true, null, undefined, [1, 'a'])
+  Logger.warn('[logs] printf %s=%d', 'n', 7)
+  Logger.error('[logs] class', new Point(1, 2))
+  Logger.info('[logs] cycle', cycle)
+  Logger.info('[logs] map', new Map([['k', 1]]))
+  console.log('[logs] console', { a: [1, { b: null }] }, -0, 'x')
+  console.warn('[logs] console %s!', 'fmt')
+  Logger.info(7, '[logs] number first')
+  Logger.info({ first: '[logs] object first' }, 2n)
+  return { body: { ok: true } }
+}
