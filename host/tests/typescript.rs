@@ -722,3 +722,33 @@ async fn log_lines_read_as_node_writes_them_whichever_path_formats_them() {
         .collect();
     assert_eq!(seen, expected);
 }
+
+#[tokio::test]
+async fn json_answers_match_the_engines_json_stringify_byte_for_byte() {
+    // Plain data is written by the runner itself, the rest (toJSON, class
+    // instances, boxed values, lone surrogates, deep nesting) by the
+    // engine: both must give JSON.stringify's bytes.
+    let (origin, _) = serve(vec![probe_at(NO_ONES).await], GatewayLimits::default()).await;
+    let mut cases = 0;
+    loop {
+        let res = post(&origin, &format!("/json/{cases}"), json!({})).await;
+        if res.status() == 404 {
+            break;
+        }
+        assert_eq!(res.status(), 200, "case {cases}");
+        assert_eq!(
+            res.headers()["content-type"],
+            "application/json",
+            "case {cases}"
+        );
+        let engine = res.headers()["x-engine-json"].to_str().unwrap().to_string();
+        let engine = percent_encoding::percent_decode_str(&engine)
+            .decode_utf8()
+            .unwrap()
+            .into_owned();
+        let body = res.text().await.unwrap();
+        assert_eq!(body, engine, "case {cases}");
+        cases += 1;
+    }
+    assert_eq!(cases, 16, "every case was answered");
+}

@@ -91,6 +91,8 @@ thread_local! {
     /// context lives): `print` shows an object natively only when it is
     /// plain, that is its prototype is this one or none.
     static OBJECT_PROTOTYPE: Cell<usize> = const { Cell::new(0) };
+    /// Where `Array.prototype` is (the same way).
+    static ARRAY_PROTOTYPE: Cell<usize> = const { Cell::new(0) };
 }
 
 /// Gives op `len` bytes of guest memory to write the bundle into before it
@@ -315,6 +317,9 @@ fn install_natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
     let object: Object = ctx.globals().get("Object")?;
     let prototype: Object = object.get("prototype")?;
     OBJECT_PROTOTYPE.set(object_address(prototype.as_value()));
+    let array: Object = ctx.globals().get("Array")?;
+    let prototype: Object = array.get("prototype")?;
+    ARRAY_PROTOTYPE.set(object_address(prototype.as_value()));
     let math: Object = ctx.globals().get("Math")?;
     math.set("random", Function::new(ctx.clone(), native_random)?)?;
     Ok(op)
@@ -442,6 +447,11 @@ fn show_natively<'js>(
     } else if value.is_object() && plain(value) {
         // A throw (a cycle, a BigInt, a getter) or nothing to write: the
         // JS side decides what to show.
+        if let Some(text) = plain_json(ctx, value)? {
+            // Built from UTF-8 pieces, so always UTF-8.
+            out.push_str(std::str::from_utf8(&text).unwrap_or_default());
+            return Ok(true);
+        }
         match ctx.json_stringify(value.clone()) {
             Ok(Some(text)) => out.push_str(&text.to_string()?),
             Ok(None) => return Ok(false),
@@ -455,6 +465,201 @@ fn show_natively<'js>(
         return Ok(false);
     }
     Ok(true)
+}
+
+/// How deep [`plain_json`] follows nested objects before it leaves the
+/// value to the engine (which also reports a cycle as JSON.stringify does).
+const PLAIN_JSON_DEPTH: usize = 32;
+
+/// What [`write_plain`] did with a value.
+enum Written {
+    Done,
+    /// `undefined`, a function or a symbol: left out of an object, `null`
+    /// in an array.
+    Nothing,
+    /// Something only the engine's JSON.stringify writes right.
+    Unsupported,
+}
+
+/// The JSON text of `value` exactly as `JSON.stringify` writes it, when it
+/// is plain data: strings, numbers, booleans, `null`, and plain objects and
+/// arrays of them (`undefined`, functions and symbols inside, as
+/// JSON.stringify treats them). `None` for anything else: a `toJSON`, a
+/// proxy, a class instance, a boxed value, a BigInt, a lone surrogate, a
+/// nesting deeper than [`PLAIN_JSON_DEPTH`], `undefined` at the top; the
+/// caller then uses the engine's JSON.stringify. Writing straight into
+/// bytes skips the engine's wrapper object, key arrays and string buffers:
+/// an answer's body is encoded on nearly every call.
+fn plain_json<'js>(ctx: &Ctx<'js>, value: &Value<'js>) -> rquickjs::Result<Option<Vec<u8>>> {
+    let mut out = Vec::with_capacity(64);
+    Ok(match write_plain(ctx, value, &mut out, 0)? {
+        Written::Done => Some(out),
+        Written::Nothing | Written::Unsupported => None,
+    })
+}
+
+fn write_plain<'js>(
+    ctx: &Ctx<'js>,
+    value: &Value<'js>,
+    out: &mut Vec<u8>,
+    depth: usize,
+) -> rquickjs::Result<Written> {
+    if value.is_string() {
+        return Ok(if write_json_string(ctx, value, out)? {
+            Written::Done
+        } else {
+            Written::Unsupported
+        });
+    }
+    if let Some(n) = value.as_int() {
+        let _ = write!(Bytes(out), "{n}");
+        return Ok(Written::Done);
+    }
+    if let Some(n) = value.as_float() {
+        if !n.is_finite() {
+            out.extend_from_slice(b"null");
+        } else if n == 0.0 {
+            // -0 too.
+            out.push(b'0');
+        } else if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
+            let _ = write!(Bytes(out), "{}", n as i64);
+        } else {
+            // The engine's own number-to-text (shortest round trip, JS's
+            // exponent rules).
+            out.extend_from_slice(value.get::<rquickjs::Coerced<String>>()?.0.as_bytes());
+        }
+        return Ok(Written::Done);
+    }
+    if let Some(b) = value.as_bool() {
+        out.extend_from_slice(if b { b"true" } else { b"false" });
+        return Ok(Written::Done);
+    }
+    if value.is_null() {
+        out.extend_from_slice(b"null");
+        return Ok(Written::Done);
+    }
+    if value.is_undefined() || value.is_function() || value.is_symbol() {
+        return Ok(Written::Nothing);
+    }
+    let Some(object) = value.as_object() else {
+        // BigInt and anything else unknown.
+        return Ok(Written::Unsupported);
+    };
+    if depth >= PLAIN_JSON_DEPTH || !plain_container(value) || object.contains_key("toJSON")? {
+        return Ok(Written::Unsupported);
+    }
+    if value.is_array() {
+        let Some(array) = object.as_array() else {
+            return Ok(Written::Unsupported);
+        };
+        out.push(b'[');
+        for i in 0..array.len() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let item: Value = array.get(i)?;
+            match write_plain(ctx, &item, out, depth + 1)? {
+                Written::Done => {}
+                Written::Nothing => out.extend_from_slice(b"null"),
+                Written::Unsupported => return Ok(Written::Unsupported),
+            }
+        }
+        out.push(b']');
+        return Ok(Written::Done);
+    }
+    out.push(b'{');
+    let mut first = true;
+    for prop in object.props::<rquickjs::String, Value>() {
+        let (key, item) = prop?;
+        let mark = out.len();
+        if !first {
+            out.push(b',');
+        }
+        if !write_json_string(ctx, key.as_value(), out)? {
+            return Ok(Written::Unsupported);
+        }
+        out.push(b':');
+        match write_plain(ctx, &item, out, depth + 1)? {
+            Written::Done => first = false,
+            Written::Nothing => out.truncate(mark),
+            Written::Unsupported => return Ok(Written::Unsupported),
+        }
+    }
+    out.push(b'}');
+    Ok(Written::Done)
+}
+
+/// `value` (a string) as a JSON string literal, escaped as JSON.stringify
+/// escapes; `false` (nothing written) for a string holding a lone
+/// surrogate, which JSON.stringify writes as `\udXXX`.
+fn write_json_string(
+    ctx: &Ctx<'_>,
+    value: &Value<'_>,
+    out: &mut Vec<u8>,
+) -> rquickjs::Result<bool> {
+    let mut len: usize = 0;
+    // SAFETY: `value` is a string (no conversion can run JS); QuickJS hands
+    // out a UTF-8 copy (lone surrogates in their 3-byte form), freed below.
+    unsafe {
+        let ptr = qjs::JS_ToCStringLen(ctx.as_raw().as_ptr(), &mut len, value.as_raw());
+        if ptr.is_null() {
+            return Err(Error::Exception);
+        }
+        let bytes = std::slice::from_raw_parts(ptr.cast::<u8>(), len);
+        let lone = bytes
+            .windows(2)
+            .any(|w| w[0] == 0xed && (0xa0..=0xbf).contains(&w[1]));
+        if !lone {
+            out.reserve(bytes.len() + 2);
+            out.push(b'"');
+            for &b in bytes {
+                match b {
+                    b'"' => out.extend_from_slice(b"\\\""),
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    b'\t' => out.extend_from_slice(b"\\t"),
+                    0x08 => out.extend_from_slice(b"\\b"),
+                    0x0c => out.extend_from_slice(b"\\f"),
+                    0..0x20 => {
+                        let _ = write!(Bytes(out), "\\u{b:04x}");
+                    }
+                    _ => out.push(b),
+                }
+            }
+            out.push(b'"');
+        }
+        qjs::JS_FreeCString(ctx.as_raw().as_ptr(), ptr);
+        Ok(!lone)
+    }
+}
+
+/// `fmt::Write` into a byte buffer.
+struct Bytes<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for Bytes<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Whether `value` (an object) is a plain array (its prototype
+/// `Array.prototype`) or a plain object (its prototype `Object.prototype` or
+/// none), and no proxy.
+fn plain_container(value: &Value<'_>) -> bool {
+    if value.is_proxy() || value.is_function() {
+        return false;
+    }
+    let Some(object) = value.as_object() else {
+        return false;
+    };
+    let proto = object.get_prototype().map(|p| object_address(p.as_value()));
+    if value.is_array() {
+        proto == Some(ARRAY_PROTOTYPE.get())
+    } else {
+        proto.is_none() || proto == Some(OBJECT_PROTOTYPE.get())
+    }
 }
 
 /// Whether `value` (an object) is a plain object or array: no proxy, no
@@ -721,9 +926,12 @@ fn native_respond<'js>(
         if !typed.0.unwrap_or(false) {
             pairs.push(("content-type".into(), "application/json".into()));
         }
-        match ctx.json_stringify(body)? {
-            Some(text) => string_bytes(&ctx, text.as_value())?,
-            None => Vec::new(),
+        match plain_json(&ctx, &body)? {
+            Some(text) => text,
+            None => match ctx.json_stringify(body)? {
+                Some(text) => string_bytes(&ctx, text.as_value())?,
+                None => Vec::new(),
+            },
         }
     };
     settle(Ok(Response {

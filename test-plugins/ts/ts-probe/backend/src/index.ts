@@ -229,3 +229,46 @@ export async function logs(request: PluginRequest): Promise<PluginResponse> {
   Logger.info({ first: '[logs] object first' }, 2n)
   return { body: { ok: true } }
 }
+
+// JSON answers: case N's value is the body (written by the runner), and
+// the engine's own JSON.stringify of it rides in `x-engine-json`
+// (URI-encoded), for the test to compare byte for byte. An unknown case
+// answers 404.
+function jsonCase(n: number): unknown {
+  const holes: unknown[] = [1, , 3]
+  ;(holes as unknown as Record<string, unknown>).extra = 1
+  let deep: unknown = 'bottom'
+  for (let i = 0; i < 40; i++) deep = { i, deep }
+  const bare = Object.create(null) as Record<string, unknown>
+  bare.z = 1
+  bare.a = [true]
+  const cases: (() => unknown)[] = [
+    () => ({ a: 1, b: 'x', c: [1, 2, { d: null }], e: true, f: false }),
+    () => ['quote" back\\ nl\n tab\t cr\r bs\b ff\f ctl\u0001\u001f del\u007f ü € 😀', ''],
+    () => [0, -0, 1, -1, 1.5, -2.25, 1e21, 1e-7, 2 ** 53, 2 ** 60, 123456789012, 0.1 + 0.2, NaN,
+      Infinity, -Infinity, 5e-324, 1.7976931348623157e308, 2147483647, 2147483648, -2147483649, 4.35],
+    () => ({ u: undefined, f() { return 1 }, s: Symbol('x'), k: 1, arr: [undefined, () => 1, Symbol('y')] }),
+    () => ({ b: 1, 2: 'two', a: 2, 1: 'one', '-1': 'neg', '01': 'lead' }),
+    () => ({ o: {}, a: [], n: [[[]]] }),
+    () => ({ d: new Date(0), t: { toJSON() { return 'T' } } }),
+    () => ({ lone: 'a\uD800b' }),
+    () => bare,
+    () => ({ p: new Point(1, 2) }),
+    () => ({ get g() { return 5 }, v: 1 }),
+    () => holes,
+    () => deep,
+    () => [new Number(3), new String('s'), new Boolean(false)],
+    () => ({ 'ключ': 'значение', 'a"b\n': 1 }),
+    () => ({ only: undefined }),
+  ]
+  return n < cases.length ? cases[n]() : undefined
+}
+export async function json(request: PluginRequest): Promise<PluginResponse> {
+  const n = Number(request.params.case)
+  const value = jsonCase(n)
+  if (value === undefined) return { statusCode: 404, body: 'no such case' }
+  return {
+    headers: { 'x-engine-json': encodeURIComponent(JSON.stringify(value)) },
+    body: value,
+  }
+}
