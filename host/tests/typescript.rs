@@ -91,10 +91,12 @@ async fn ts_hello_answers_the_ones_template() {
 async fn the_request_reaches_the_function_in_the_ones_shape() {
     let (origin, _) = serve(vec![probe_at(NO_ONES).await], GatewayLimits::default()).await;
     let res = client()
-        .post(format!("{origin}{BASE}/echo/abc?q=1&r=two%20words"))
+        .post(format!("{origin}{BASE}/echo/abc?q=0&q=1&r=two%20words"))
         .header("Ones-User-Id", "AliceU01")
         .header("Ones-Auth-Token", "alice-token")
         .header("X-Custom", "v1")
+        .header("X-Twice", "a")
+        .header("x-twice", "b")
         .body(r#"{"k":[1,2]}"#)
         .send()
         .await
@@ -103,9 +105,12 @@ async fn the_request_reaches_the_function_in_the_ones_shape() {
     let seen = json(res).await;
     assert_eq!(seen["method"], "POST");
     assert_eq!(seen["params"], json!({"name": "abc"}));
+    // A repeated query key: the last value, as before.
     assert_eq!(seen["query"], json!({"q": "1", "r": "two words"}));
     assert_eq!(seen["body"], json!({"k": [1, 2]}));
     assert_eq!(seen["headers"]["x-custom"], "v1");
+    // A repeated header: its values joined, as Node's IncomingMessage does.
+    assert_eq!(seen["headers"]["x-twice"], "a, b");
     // Headers answer look-ups in any case.
     assert_eq!(seen["userId"], json!(["AliceU01", "AliceU01", "AliceU01"]));
 }

@@ -869,18 +869,35 @@ fn native_request<'js>(ctx: Ctx<'js>, field: u32) -> rquickjs::Result<Value<'js>
         let Some(req) = req.as_ref() else {
             return Ok(Value::new_undefined(ctx.clone()));
         };
-        let flat = |pairs: &[(String, String)]| -> rquickjs::Result<Value<'js>> {
-            let out = rquickjs::Array::new(ctx.clone())?;
-            for (i, (k, v)) in pairs.iter().enumerate() {
-                out.set(2 * i, k.as_str())?;
-                out.set(2 * i + 1, v.as_str())?;
+        // An object of the pairs: the last value of a name wins.
+        let record = |pairs: &[(String, String)]| -> rquickjs::Result<Value<'js>> {
+            let out = Object::new(ctx.clone())?;
+            for (k, v) in pairs {
+                out.set(k.as_str(), v.as_str())?;
             }
             Ok(out.into_value())
         };
         match field {
-            0 => flat(&req.params),
-            1 => flat(&req.query),
-            2 => flat(&req.headers),
+            0 => record(&req.params),
+            1 => record(&req.query),
+            2 => {
+                // The values of a repeated header joined with ", ", as
+                // Node's IncomingMessage does (names arrive in lower case).
+                let out = Object::new(ctx.clone())?;
+                for (i, (k, v)) in req.headers.iter().enumerate() {
+                    if req.headers[..i].iter().any(|(earlier, _)| earlier == k) {
+                        continue;
+                    }
+                    let mut joined = std::borrow::Cow::Borrowed(v.as_str());
+                    for (_, later) in req.headers[i + 1..].iter().filter(|(name, _)| name == k) {
+                        let text = joined.to_mut();
+                        text.push_str(", ");
+                        text.push_str(later);
+                    }
+                    out.set(k.as_str(), joined.as_ref())?;
+                }
+                Ok(out.into_value())
+            }
             3 => {
                 if req.body.is_empty() {
                     return Ok(Value::new_undefined(ctx.clone()));

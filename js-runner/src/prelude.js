@@ -236,13 +236,12 @@
   // A PluginRequest reads the WIT request from the runner only for what
   // the function looks at: each field is computed at its first read and
   // kept (and may be assigned like any other). The body arrives already
-  // parsed (JSON.parse natively, else the text, else undefined).
+  // parsed (JSON.parse natively, else the text, else undefined); params,
+  // query and headers arrive as objects (a repeated header's values joined
+  // with ", "), and ONES code reads 'Ones-User-Id', 'ones-user-id', ...
+  // (names arrive in lower case): the headers sit behind a proxy that
+  // lower-cases the names looked up.
   const FIELD_PARAMS = 0, FIELD_QUERY = 1, FIELD_HEADERS = 2, FIELD_BODY = 3, FIELD_RAW = 4;
-  function record(flat) {
-    const o = {};
-    for (let i = 0; i < flat.length; i += 2) o[flat[i]] = flat[i + 1];
-    return o;
-  }
   const lower = (k) => (typeof k === 'string' ? k.toLowerCase() : k);
   const headerTraps = {
     get: (t, k) => t[lower(k)],
@@ -251,17 +250,6 @@
     deleteProperty: (t, k) => delete t[lower(k)],
     getOwnPropertyDescriptor: (t, k) => Reflect.getOwnPropertyDescriptor(t, lower(k)),
   };
-  function headerObject(flat) {
-    const h = {};
-    for (let i = 0; i < flat.length; i += 2) {
-      const k = flat[i];
-      const v = flat[i + 1];
-      h[k] = Object.prototype.hasOwnProperty.call(h, k) ? `${h[k]}, ${v}` : v;
-    }
-    // ONES code reads 'Ones-User-Id', 'ones-user-id', ... (names arrive
-    // in lower case).
-    return new Proxy(h, headerTraps);
-  }
   // The fields computed so far live under symbols (not own string keys:
   // `Object.keys(request)` is `method, url`); a field assigned `undefined`
   // is kept as NONE.
@@ -282,11 +270,11 @@
       return got(this[PATH] = put(q < 0 ? this.url : this.url.slice(0, q)));
     }
     set path(v) { this[PATH] = put(v); }
-    get params() { const v = this[PARAMS]; return v !== undefined ? got(v) : (this[PARAMS] = record(nativeRequest(FIELD_PARAMS))); }
+    get params() { const v = this[PARAMS]; return v !== undefined ? got(v) : (this[PARAMS] = nativeRequest(FIELD_PARAMS)); }
     set params(v) { this[PARAMS] = put(v); }
-    get query() { const v = this[QUERY]; return v !== undefined ? got(v) : (this[QUERY] = record(nativeRequest(FIELD_QUERY))); }
+    get query() { const v = this[QUERY]; return v !== undefined ? got(v) : (this[QUERY] = nativeRequest(FIELD_QUERY)); }
     set query(v) { this[QUERY] = put(v); }
-    get headers() { const v = this[HEADERS]; return v !== undefined ? got(v) : (this[HEADERS] = headerObject(nativeRequest(FIELD_HEADERS))); }
+    get headers() { const v = this[HEADERS]; return v !== undefined ? got(v) : (this[HEADERS] = new Proxy(nativeRequest(FIELD_HEADERS), headerTraps)); }
     set headers(v) { this[HEADERS] = put(v); }
     get body() { const v = this[BODY]; return v !== undefined ? got(v) : got(this[BODY] = put(nativeRequest(FIELD_BODY))); }
     set body(v) { this[BODY] = put(v); }
