@@ -148,19 +148,20 @@ fn ts_instantiate_and_call(c: &mut Criterion) {
         .unwrap();
     let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
     let dir = Path::new(op_test_plugins::TS_HELLO_DIR).join("config/plugin.yaml");
-    let manifest = op::manifest::load(&dir, "config/plugin.yaml").unwrap();
-    let code = op::code::PluginCode::JavaScript(
-        std::fs::read_to_string(op_test_plugins::TS_HELLO).unwrap(),
-    );
-    let plugin = rt
-        .block_on(code.load(
+    // A bundle loaded as ts-hello's code, the way op serve loads it.
+    let load = |bundle: &str| {
+        let manifest = op::manifest::load(&dir, "config/plugin.yaml").unwrap();
+        let code = op::code::PluginCode::JavaScript(std::fs::read_to_string(bundle).unwrap());
+        rt.block_on(code.load(
             &runtime,
             manifest,
             "config/plugin.yaml",
             "plugin.js",
             Installation::default(),
         ))
-        .unwrap();
+        .unwrap()
+    };
+    let plugin = load(op_test_plugins::TS_HELLO);
     let request = hello_request();
     let answer = rt
         .block_on(plugin.call("jackFunc", &request))
@@ -190,17 +191,7 @@ fn ts_instantiate_and_call(c: &mut Criterion) {
         .filter(|s| !s.is_empty())
     {
         let (name, path) = item.split_once('=').unwrap();
-        let manifest = op::manifest::load(&dir, "config/plugin.yaml").unwrap();
-        let code = op::code::PluginCode::JavaScript(std::fs::read_to_string(path).unwrap());
-        let plugin = rt
-            .block_on(code.load(
-                &runtime,
-                manifest,
-                "config/plugin.yaml",
-                "plugin.js",
-                Installation::default(),
-            ))
-            .unwrap();
+        let plugin = load(path);
         rt.block_on(plugin.call("jackFunc", &request))
             .unwrap()
             .unwrap();

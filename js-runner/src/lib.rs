@@ -444,7 +444,7 @@ fn show_natively<'js>(
         out.push_str("null");
     } else if value.is_undefined() {
         out.push_str("undefined");
-    } else if value.is_object() && plain(value) {
+    } else if value.is_object() && plain_container(value) {
         // A throw (a cycle, a BigInt, a getter) or nothing to write: the
         // JS side decides what to show.
         if let Some(text) = plain_json(ctx, value)? {
@@ -591,7 +591,7 @@ fn write_plain<'js>(
 
 /// `value` (a string) as a JSON string literal, escaped as JSON.stringify
 /// escapes; `false` (nothing written) for a string holding a lone
-/// surrogate, which JSON.stringify writes as `\udXXX`.
+/// surrogate, which JSON.stringify writes as an escape such as `\ud800`.
 fn write_json_string(
     ctx: &Ctx<'_>,
     value: &Value<'_>,
@@ -659,24 +659,6 @@ fn plain_container(value: &Value<'_>) -> bool {
         proto == Some(ARRAY_PROTOTYPE.get())
     } else {
         proto.is_none() || proto == Some(OBJECT_PROTOTYPE.get())
-    }
-}
-
-/// Whether `value` (an object) is a plain object or array: no proxy, no
-/// function, its prototype `Object.prototype` or none (arrays: any).
-fn plain(value: &Value<'_>) -> bool {
-    if value.is_proxy() || value.is_function() {
-        return false;
-    }
-    if value.is_array() {
-        return true;
-    }
-    let Some(object) = value.as_object() else {
-        return false;
-    };
-    match object.get_prototype() {
-        None => true,
-        Some(proto) => object_address(proto.as_value()) == OBJECT_PROTOTYPE.get(),
     }
 }
 
