@@ -149,7 +149,7 @@ fn check_accepts_a_manifest_as_real_plugins_write_it_and_says_what_it_keeps() {
         "config/plugin.yaml:13:3: warning: service.marketplace_category: unknown key `marketplace_category` in `service`, ignored by op",
         "config/plugin.yaml:12:3: note: service.policy: the installation policy: kept, not acted on by op",
         "config/plugin.yaml:19:1: note: events: op does not deliver ONES events: the 1 handler(s) (snoop) are checked to be exported",
-        "config/plugin.yaml:22:1: note: abilities: 1 ability (SidebarMenu `menu`): kept, not run by op",
+        "config/plugin.yaml:22:1: note: abilities: 1 SidebarMenu kept as written",
         "config/plugin.yaml:27:1: note: modules: front-end modules (1 entry): kept, not acted on by op",
     ] {
         assert!(stderr.contains(said), "missing `{said}` in:\n{stderr}");

@@ -35,9 +35,6 @@ pub fn notes(root: &Node, manifest: &Manifest) -> Vec<Notice> {
             ));
         }
     }
-    if let Some((at, value)) = entry(root, "abilities") {
-        out.push(note(at, "abilities", abilities(value)));
-    }
     if let Some((_, service)) = entry(root, "service") {
         for (key, what) in IN_SERVICE {
             if let Some((at, value)) = entry(service, key) {
@@ -99,30 +96,4 @@ fn describe(value: &Node, what: &str) -> String {
         Kind::Seq(items) => format!("{what} ({} entries)", items.len()),
         _ => what.to_string(),
     }
-}
-
-/// The abilities by kind and id, e.g. "2 abilities (TimerTask `sync`,
-/// SidebarMenu `menu`): kept, not run by op".
-fn abilities(value: &Node) -> String {
-    let Kind::Seq(items) = &value.kind else {
-        return "abilities: kept, not run by op".to_string();
-    };
-    let named: Vec<String> = items
-        .iter()
-        .map(|item| {
-            let field = |key| item.get(key).and_then(Node::scalar);
-            match (field("abilityType"), field("id")) {
-                (Some(kind), Some(id)) => format!("{kind} `{id}`"),
-                (Some(kind), None) => kind.to_string(),
-                (None, Some(id)) => format!("`{id}`"),
-                (None, None) => "?".to_string(),
-            }
-        })
-        .collect();
-    format!(
-        "{} abilit{} ({}): kept, not run by op",
-        items.len(),
-        if items.len() == 1 { "y" } else { "ies" },
-        named.join(", ")
-    )
 }

@@ -6,6 +6,7 @@
 //! offending entry (`apis[2].url`); all errors of a file are reported at once.
 //! Nothing here knows about WebAssembly.
 
+mod abilities;
 mod de;
 mod kept;
 mod model;
@@ -17,6 +18,7 @@ mod yaml;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use abilities::{Schedule, TIMER_TASK, TimerTask};
 pub use de::{Located, UnknownKeys};
 pub use model::*;
 pub use outbound::OutboundRule;
@@ -166,12 +168,18 @@ pub fn parse(text: &str, shown_as: &str) -> Result<Manifest, ManifestError> {
         diagnostics.extend(rules::check(manifest, service_ok));
         notices.extend(kept::notes(&root, manifest));
     }
+    let (timers, timer_problems, timer_notices) = abilities::read(&root);
+    if manifest.is_some() {
+        diagnostics.extend(timer_problems);
+        notices.extend(timer_notices);
+    }
     diagnostics.sort_by(|a, b| a.pos.cmp(&b.pos).then_with(|| a.message.cmp(&b.message)));
     diagnostics.dedup();
     notices.sort_by(|a, b| a.pos.cmp(&b.pos).then_with(|| a.kind.cmp(&b.kind)));
     match manifest {
         Some(mut manifest) if diagnostics.is_empty() => {
             manifest.notices = notices;
+            manifest.timers = timers;
             Ok(manifest)
         }
         _ => Err(fail(diagnostics)),

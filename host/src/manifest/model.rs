@@ -30,10 +30,15 @@ pub struct Manifest {
     #[serde(default, deserialize_with = "recover_list")]
     #[schemars(with = "Option<Vec<Event>>")]
     pub events: Vec<Located<Event>>,
-    /// ONES platform abilities (kept as written, not run by op).
+    /// ONES platform abilities, kept as written; op runs the `TimerTask`
+    /// ones ([`Manifest::timers`]).
     #[serde(default)]
     #[schemars(with = "OnesOwned")]
     pub abilities: Option<serde_json::Value>,
+    /// The `TimerTask` abilities, read out of `abilities` and checked.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub timers: Vec<super::abilities::TimerTask>,
     /// Front-end modules (kept as written; ONES's front end owns them).
     #[serde(default)]
     #[schemars(with = "OnesOwned")]

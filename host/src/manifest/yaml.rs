@@ -67,6 +67,17 @@ impl Node {
         }
     }
 
+    /// The key node and the value of key `key` when this node is a mapping.
+    pub fn get_entry(&self, key: &str) -> Option<(&Node, &Node)> {
+        match &self.kind {
+            Kind::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.scalar() == Some(key))
+                .map(|(k, v)| (k, v)),
+            _ => None,
+        }
+    }
+
     /// The text of a scalar node.
     pub fn scalar(&self) -> Option<&str> {
         match &self.kind {
