@@ -472,7 +472,8 @@ fn trap_error(function: &str, err: wasmtime::Error, stderr: String, limit: Durat
     }
 }
 
-/// Every `function:` of `apis` and `events` must be exported; all missing ones are
+/// Every `function:` of `apis` and `events`, and every timer task's
+/// `taskActionFunc`, must be exported; all missing ones are
 /// reported at once, at their manifest lines, with the exported names.
 fn check_functions(
     manifest: &Manifest,
@@ -486,7 +487,10 @@ fn check_functions(
         exported.join(", ")
     };
     let functions = manifest.apis.iter().map(|api| &api.function);
-    for name in functions.chain(manifest.events.iter().map(|event| &event.function)) {
+    let functions = functions
+        .chain(manifest.events.iter().map(|event| &event.function))
+        .chain(manifest.timers.iter().map(|timer| &timer.function));
+    for name in functions {
         if exported.contains(&name.value) {
             continue;
         }
