@@ -23,6 +23,7 @@ const WORKSPACES: &[(&str, &[&str])] = &[
             "hostile-net",
             "flood",
             "hostile-fs",
+            "ticker",
         ],
     ),
 ];

@@ -13,7 +13,8 @@
 //! 4. [`embedded`], [`js`] and [`code`] (the SDKs built into op, the JS
 //!    engine's snapshots, the code of a plugin in either language);
 //! 5. [`gateway`] (HTTP routing and error responses), [`package`] (the
-//!    `.opkg` files of `op pack`);
+//!    `.opkg` files of `op pack`), [`timers`] (the timer task abilities,
+//!    called on their schedules);
 //! 6. [`serve`] (the production host and its admin API), [`dev`] (building
 //!    plugin projects) and [`cli`].
 //!
@@ -38,3 +39,4 @@ pub mod package;
 pub mod path;
 pub mod runtime;
 pub mod serve;
+pub mod timers;

@@ -55,6 +55,8 @@ struct Fields {
     stream: Option<String>,
     plugin: Option<String>,
     function: Option<String>,
+    ability: Option<String>,
+    outcome: Option<String>,
     rest: String,
 }
 
@@ -77,6 +79,8 @@ impl Visit for Fields {
             "stream" => self.stream = Some(value.to_string()),
             "plugin" => self.plugin = Some(value.to_string()),
             "function" => self.function = Some(value.to_string()),
+            "ability" => self.ability = Some(value.to_string()),
+            "outcome" => self.outcome = Some(value.to_string()),
             "request_id" => {}
             name => {
                 let _ = write!(self.rest, "  {name}={value}");
@@ -146,16 +150,31 @@ where
                 };
                 writeln!(writer, "{}{}{reset}", paint(colour), fields.message)
             }
+            "op::timer" if fields.outcome.is_some() => {
+                // A tick, like a call's line: green when it went well.
+                let colour = if fields.outcome.as_deref() == Some("ok") {
+                    GREEN
+                } else {
+                    RED
+                };
+                writeln!(writer, "{}{}{reset}", paint(colour), fields.message)
+            }
             "op::plugin" if fields.stream.is_some() => {
                 // A plugin's own line, under its call: the level (or the
-                // stream it printed to), the text, and who said it.
+                // stream it printed to), the text, and who said it (and
+                // for which timer task).
                 let tag = match fields.stream.as_deref() {
                     Some("log") | None => level_name(level),
                     Some(stream) => stream,
                 };
+                let timer = fields
+                    .ability
+                    .as_deref()
+                    .map(|id| format!(", timer {id}"))
+                    .unwrap_or_default();
                 writeln!(
                     writer,
-                    "    {}{tag:<7}{reset} {}  {}({}::{}){reset}",
+                    "    {}{tag:<7}{reset} {}  {}({}::{}{timer}){reset}",
                     paint(level_colour(level)),
                     fields.message,
                     paint(DIM),

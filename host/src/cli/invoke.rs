@@ -18,6 +18,7 @@ use crate::imports::{
 };
 use crate::manifest::{Manifest, Method};
 use crate::runtime::Lifecycle;
+use crate::timers::{self, OneProcess, Timers};
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let projects: Vec<Project> = args.dirs.iter().map(Project::new).collect();
@@ -94,6 +95,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let set = PluginSet::new(plugins).context("these plugins cannot run together")?;
         let gateway =
             Gateway::with_upstream(set, GatewayLimits::default(), Upstream::new(upstream));
+        // The timers of the plugins under development run in this process.
+        let timers = Arc::new(Timers::new(Arc::new(OneProcess), None));
+        timers.follow(gateway.current().plugins());
+        for plugin in gateway.current().plugins() {
+            for line in timers::describe(plugin) {
+                println!("{line}");
+            }
+        }
         if args.no_watch {
             println!("\nserving on {origin} (GET {origin}/healthz); Ctrl-C stops");
         } else {
@@ -105,12 +114,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 runtime: runtime.clone(),
                 origin: origin.clone(),
                 lock: tokio::sync::Mutex::new(()),
+                timers: timers.clone(),
             });
             for served in served {
                 tokio::spawn(reload::watch(reloader.clone(), served));
             }
         }
         gateway::serve(listener, gateway.clone(), shutdown).await?;
+        timers.stop_all();
         for plugin in gateway.current().plugins() {
             if !plugin.manifest().is_org_level()
                 && let Err(err) = plugin.lifecycle("Stop").await
@@ -183,7 +194,7 @@ pub fn clear(args: ClearArgs) -> anyhow::Result<ExitCode> {
 
 /// Where a project's plugin is installed: a real ONES from the settings, or
 /// the simulator, which issues the plugin's super-admin.
-fn installation(
+pub(super) fn installation(
     project: &Project,
     manifest: &Manifest,
     settings: &LocalSettings,

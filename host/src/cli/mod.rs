@@ -10,6 +10,7 @@ mod pack;
 mod reload;
 mod serve;
 pub mod table;
+mod timer;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -141,11 +142,27 @@ pub enum InvokeCommand {
     /// Uninstall a plugin project's local installation: run its
     /// Stop, Disable and UnInstall hooks, then remove DIR/.op/.
     Clear(ClearArgs),
+    /// Run one tick of a TimerTask ability of a plugin project now, as
+    /// its schedule would (build, load, call; no lifecycle hooks).
+    Timer(TimerArgs),
 }
 
 /// `op invoke clear`.
 #[derive(Debug, Args)]
 pub struct ClearArgs {
+    /// The plugin project (default: the current directory).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Base URL of a real ONES server (as for `op invoke run`).
+    #[arg(long, value_name = "URL")]
+    pub ones_url: Option<String>,
+}
+
+/// `op invoke timer`.
+#[derive(Debug, Args)]
+pub struct TimerArgs {
+    /// The `id` of the TimerTask ability in config/plugin.yaml.
+    pub id: String,
     /// The plugin project (default: the current directory).
     #[arg(default_value = ".")]
     pub dir: PathBuf,
@@ -185,6 +202,7 @@ pub fn main() -> ExitCode {
                 Command::Check(args) => check::run(args),
                 Command::Invoke(InvokeCommand::Run(args)) => invoke::run(args),
                 Command::Invoke(InvokeCommand::Clear(args)) => invoke::clear(args),
+                Command::Invoke(InvokeCommand::Timer(args)) => timer::run(args),
                 Command::New(args) => new::run(args),
                 Command::Pack(args) => pack::run(args),
                 Command::Schema(args) => schema(args),

@@ -37,6 +37,8 @@ pub struct Reloader {
     pub origin: String,
     /// One reload at a time: each builds a set from the one before.
     pub lock: tokio::sync::Mutex<()>,
+    /// The timer tasks of the plugins served, restarted with each version.
+    pub timers: Arc<crate::timers::Timers>,
 }
 
 /// Watches `served` for ever, swapping in each good new version.
@@ -123,6 +125,7 @@ impl Reloader {
             None => lifecycle::start(&served.project, &plugin).await?,
         }
         self.gateway.replace(set);
+        self.timers.follow(self.gateway.current().plugins());
         // Warnings and notes are said once: again only when they changed.
         if old
             .as_ref()
@@ -135,6 +138,9 @@ impl Reloader {
         });
         let after = table::render(plugin.manifest(), &self.origin);
         print!("{}", table::diff(&before, &after));
+        for line in crate::timers::describe(&plugin) {
+            println!("{line}");
+        }
         Ok(())
     }
 }

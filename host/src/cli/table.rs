@@ -4,8 +4,8 @@ use std::fmt::Write;
 
 use crate::manifest::Manifest;
 
-/// One line per route (and per hook), with full URLs when `origin` is given
-/// (e.g. `http://127.0.0.1:3001`).
+/// One line per route (and per hook, and per timer task), with full URLs
+/// when `origin` is given (e.g. `http://127.0.0.1:3001`).
 pub fn render(manifest: &Manifest, origin: &str) -> String {
     let service = &manifest.service;
     let level = if manifest.is_org_level() {
@@ -56,6 +56,21 @@ pub fn render(manifest: &Manifest, origin: &str) -> String {
                 api.method_names().join(","),
                 api.full_path(),
                 api.function.value
+            );
+        }
+    }
+    if !manifest.timers.is_empty() {
+        out.push_str(
+            "  timer tasks:
+",
+        );
+        for timer in &manifest.timers {
+            let _ = writeln!(
+                out,
+                "    {:<23} {}  ->  {}",
+                timer.id,
+                timer.schedule.describe(),
+                timer.function.value
             );
         }
     }

@@ -7,7 +7,9 @@
 //! outcome is `ok` or the error's model, e.g. `plugin.trap`) and
 //! `op_call_duration_seconds{plugin, function}`; ONES calls without any
 //! plugin are under `plugin=""`. Per upstream call:
-//! `op_upstream_duration_seconds`. Always there: `op_build_info{version}`
+//! `op_upstream_duration_seconds`. Per timer task tick:
+//! `op_timer_ticks_total{plugin, ability, outcome}` and
+//! `op_timer_tick_duration_seconds{plugin, ability}`. Always there: `op_build_info{version}`
 //! and the standard process metrics (`process_cpu_seconds_total`,
 //! `process_resident_memory_bytes`, ...). What others own (instances in
 //! flight, the subscribe queue, the store) is read when rendered, as
@@ -46,6 +48,19 @@ struct FunctionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TickLabels {
+    plugin: String,
+    ability: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AbilityLabels {
+    plugin: String,
+    ability: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: String,
 }
@@ -54,6 +69,11 @@ type Latencies = Family<FunctionLabels, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
     Histogram::new(BUCKETS)
+}
+
+/// Ticks run longer than requests: up to the longest time limit.
+fn tick_histogram() -> Histogram {
+    Histogram::new([0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0])
 }
 
 /// A value another part of the host owns, read when the metrics are
@@ -98,6 +118,8 @@ pub struct Metrics {
     calls: Family<CallLabels, Counter>,
     latency: Latencies,
     upstream: Histogram,
+    ticks: Family<TickLabels, Counter>,
+    tick_latency: Family<AbilityLabels, Histogram, fn() -> Histogram>,
 }
 
 impl Default for Metrics {
@@ -135,12 +157,28 @@ impl Metrics {
                 version: env!("CARGO_PKG_VERSION").to_string(),
             }),
         );
+        let ticks = Family::<TickLabels, Counter>::default();
+        registry.register(
+            "op_timer_ticks",
+            "Timer task ticks, by plugin, ability and outcome (ok, failed, or skipped while \
+             the previous tick still ran)",
+            ticks.clone(),
+        );
+        let tick_latency: Family<AbilityLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(tick_histogram);
+        registry.register(
+            "op_timer_tick_duration_seconds",
+            "Time a timer task tick ran, by plugin and ability",
+            tick_latency.clone(),
+        );
         registry.register_collector(Box::new(ProcessMetrics));
         Metrics {
             registry,
             calls,
             latency,
             upstream,
+            ticks,
+            tick_latency,
         }
     }
 
@@ -160,6 +198,32 @@ impl Metrics {
                 function: function.to_string(),
             })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Records one tick of `plugin`'s timer task `ability`: `ok`, `failed`
+    /// or `skipped`, and how long it ran (none for a skipped one).
+    pub fn record_tick(
+        &self,
+        plugin: &str,
+        ability: &str,
+        outcome: &'static str,
+        ran: Option<Duration>,
+    ) {
+        self.ticks
+            .get_or_create(&TickLabels {
+                plugin: plugin.to_string(),
+                ability: ability.to_string(),
+                outcome,
+            })
+            .inc();
+        if let Some(ran) = ran {
+            self.tick_latency
+                .get_or_create(&AbilityLabels {
+                    plugin: plugin.to_string(),
+                    ability: ability.to_string(),
+                })
+                .observe(ran.as_secs_f64());
+        }
     }
 
     /// Records how long ONES took to answer (its headers).

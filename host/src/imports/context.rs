@@ -177,6 +177,8 @@ pub struct CallContext {
     pub request_team: Option<String>,
     /// OPFetch calls made so far.
     pub fetches: u32,
+    /// The id of the timer task ability a scheduled call runs for.
+    pub ability: Option<String>,
 }
 
 static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
@@ -191,6 +193,7 @@ impl CallContext {
             caller: None,
             request_team: None,
             fetches: 0,
+            ability: None,
         }
     }
 

@@ -64,6 +64,8 @@ pub struct PluginLine {
     pub request_id: String,
     /// `stdout` or `stderr` for printed lines; `None` for `Logger` lines.
     pub stream: Option<&'static str>,
+    /// The timer task ability the call ran for, if it was a scheduled one.
+    pub ability: Option<String>,
     /// The text.
     pub message: String,
 }
@@ -267,18 +269,19 @@ pub fn emit(line: &PluginLine) {
         std::borrow::Cow::Borrowed(message.as_str())
     };
     let stream = line.stream.unwrap_or("log");
+    let ability = line.ability.as_deref();
     match line.level {
         tracing::Level::ERROR => {
-            tracing::error!(target: "op::plugin", plugin, function, request_id, stream, "{message}")
+            tracing::error!(target: "op::plugin", plugin, function, request_id, stream, ability, "{message}")
         }
         tracing::Level::WARN => {
-            tracing::warn!(target: "op::plugin", plugin, function, request_id, stream, "{message}")
+            tracing::warn!(target: "op::plugin", plugin, function, request_id, stream, ability, "{message}")
         }
         tracing::Level::INFO => {
-            tracing::info!(target: "op::plugin", plugin, function, request_id, stream, "{message}")
+            tracing::info!(target: "op::plugin", plugin, function, request_id, stream, ability, "{message}")
         }
         _ => {
-            tracing::debug!(target: "op::plugin", plugin, function, request_id, stream, "{message}")
+            tracing::debug!(target: "op::plugin", plugin, function, request_id, stream, ability, "{message}")
         }
     }
 }
@@ -305,6 +308,7 @@ impl Host for HostState {
             function: call.function.clone(),
             request_id: call.request_id.clone(),
             stream: None,
+            ability: call.ability.clone(),
             message,
         });
     }
@@ -321,6 +325,7 @@ mod tests {
             function: "f".into(),
             request_id: "r".into(),
             stream: None,
+            ability: None,
             message: format!("line {n}"),
         }
     }

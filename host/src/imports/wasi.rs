@@ -151,7 +151,10 @@ impl CapturedOutput {
 
     /// Sends what the guest printed to the log, one line each, and a last
     /// line saying how much was cut over [`OUTPUT_CAPACITY`].
-    pub fn log(&self, plugin: &str, function: &str, request_id: &str) {
+    pub fn log(&self, call: &super::CallContext) {
+        let (plugin, function, request_id) =
+            (&call.instance.app_id, &call.function, &call.request_id);
+        let ability = call.ability.as_deref();
         for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
             let bytes = pipe.contents();
             let cut = pipe.cut();
@@ -162,6 +165,7 @@ impl CapturedOutput {
                     function: function.to_string(),
                     request_id: request_id.to_string(),
                     stream: Some(stream),
+                    ability: call.ability.clone(),
                     message: line.to_string(),
                 });
             }
@@ -173,6 +177,7 @@ impl CapturedOutput {
                     function,
                     request_id,
                     stream,
+                    ability,
                     "[{stream} cut: {cut} more bytes over the {} KiB kept per call]",
                     OUTPUT_CAPACITY / 1024
                 );

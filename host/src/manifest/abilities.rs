@@ -145,14 +145,13 @@ pub fn read(root: &Node) -> (Vec<TimerTask>, Vec<Diagnostic>, Vec<Notice>) {
         if let Some((id_node, id)) = item
             .get_entry("id")
             .and_then(|(_, v)| v.scalar().map(|s| (v, s)))
+            && let Some(first) = seen.insert(id, index)
         {
-            if let Some(first) = seen.insert(id, index) {
-                out.error(
-                    id_node,
-                    &format!("abilities[{index}].id"),
-                    format!("the id `{id}` is also the id of abilities[{first}]"),
-                );
-            }
+            out.error(
+                id_node,
+                &format!("abilities[{index}].id"),
+                format!("the id `{id}` is also the id of abilities[{first}]"),
+            );
         }
     }
     if !out.timers.is_empty() || !kept.is_empty() {

@@ -243,6 +243,31 @@ impl Plugin {
 
     /// Runs `function` with `request` in a fresh instance, within the limits.
     pub async fn call(&self, function: &str, request: &Request) -> Result<CallOutcome, CallError> {
+        let call = CallContext::serving(self.instance.clone(), function, request);
+        self.call_in(call, function, request).await
+    }
+
+    /// Runs the function of the timer task `ability` with `request` (which
+    /// says which tick it is), as [`Plugin::call`] does; no user calls it,
+    /// and its log lines carry the ability's id.
+    pub async fn call_timer(
+        &self,
+        ability: &str,
+        function: &str,
+        request: &Request,
+    ) -> Result<CallOutcome, CallError> {
+        let mut call = CallContext::new(self.instance.clone(), function);
+        call.ability = Some(ability.to_string());
+        self.call_in(call, function, request).await
+    }
+
+    /// One call of `function`, which `call` describes.
+    async fn call_in(
+        &self,
+        call: CallContext,
+        function: &str,
+        request: &Request,
+    ) -> Result<CallOutcome, CallError> {
         // Bounded waiting: first for a slot of this plugin, then of the process.
         let wait = self.runtime.config().queue_wait;
         let started = std::time::Instant::now();
@@ -254,11 +279,7 @@ impl Plugin {
         let _process_slot = acquire(self.runtime.slots(), wait.saturating_sub(started.elapsed()))
             .await
             .ok_or_else(busy)?;
-        let mut store = self.new_store(CallContext::serving(
-            self.instance.clone(),
-            function,
-            request,
-        ));
+        let mut store = self.new_store(call);
         let limit = self.limits.time;
         let result = {
             let run = async {
@@ -276,7 +297,7 @@ impl Plugin {
             tokio::time::timeout(limit, run).await
         };
         let output = &store.data().output;
-        output.log(self.app_id(), function, &store.data().call.request_id);
+        output.log(&store.data().call);
         match result {
             Err(_) => Err(CallError::Timeout {
                 function: function.to_string(),

@@ -1,0 +1,205 @@
+//! Timer tasks under `op invoke run` and `op invoke timer`: the real `op`
+//! binary, the `ticker` guest built from source, and a recording ONES
+//! stand-in that shows each tick's OPFetch and its credentials.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::binary::{Killed, offline_op, text};
+use common::upstream::{self, Recorded};
+
+const ADMIN: &str = "ticker-admin";
+const ADMIN_TOKEN: &str = "ticker-admin-token";
+const TEAM: &str = "TICKTEAM";
+
+/// A copy of the ticker project in `under` (its backend linked), so that
+/// the `.op/` state of a run stays out of the tree.
+fn ticker_in(under: &Path) -> PathBuf {
+    let project = under.join("ticker");
+    let source = Path::new(op_test_plugins::TICKER_DIR);
+    std::fs::create_dir_all(project.join("config")).unwrap();
+    std::fs::copy(
+        source.join("config/plugin.yaml"),
+        project.join("config/plugin.yaml"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(source.join("backend"), project.join("backend")).unwrap();
+    project
+}
+
+/// `op invoke ARGS` against the stand-in at `ones`, as its super-admin.
+fn op_against(ones: &str, args: &[&str]) -> Command {
+    let mut command = offline_op();
+    command
+        .arg("invoke")
+        .args(args)
+        .args(["--ones-url", ones])
+        .env("OP_SUPER_ADMIN_USER_ID", ADMIN)
+        .env("OP_SUPER_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("OP_TEAM_UUID", TEAM)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG");
+    command
+}
+
+/// The lines a child writes to one stream, as they come.
+fn follow(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+async fn wait_for(lines: &Mutex<Vec<String>>, needle: &str) -> String {
+    for _ in 0..2400 {
+        if let Some(line) = lines.lock().unwrap().iter().find(|l| l.contains(needle)) {
+            return line.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "no line with `{needle}` in:\n{}",
+        lines.lock().unwrap().join("\n")
+    );
+}
+
+fn ticks(received: &[Recorded], path: &str) -> Vec<serde_json::Value> {
+    received
+        .iter()
+        .filter(|r| r.uri == path)
+        .map(|r| {
+            assert_eq!(r.header_values("ones-user-id"), [ADMIN], "{r:?}");
+            assert_eq!(r.header_values("ones-auth-token"), [ADMIN_TOKEN], "{r:?}");
+            serde_json::from_slice(&r.body).unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_second_timer_ticks_as_the_super_admin_and_goes_on_after_a_trap() {
+    let ones = upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let project = ticker_in(dir.path());
+    let mut child = op_against(&ones.origin, &["run", "--port", "0", "--no-watch"])
+        .arg(&project)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follow(child.stdout.take().unwrap());
+    let stderr = follow(child.stderr.take().unwrap());
+    let server = Killed(child);
+    wait_for(&stdout, "serving on ").await;
+    // The schedules, as plugin.yaml says them, with their next run times.
+    let every = wait_for(&stdout, "timer every-second (tick): every 1 s, next at ").await;
+    assert!(every.starts_with("timer every-second"), "{every}");
+    let nightly = wait_for(
+        &stdout,
+        "timer nightly (nightly): cron 0 0 3 * * *, next at ",
+    )
+    .await;
+    assert!(nightly.contains(" 03:00:00 "), "{nightly}");
+    let table = stdout.lock().unwrap().join("\n");
+    assert!(
+        table.contains("    every-second            every 1 s  ->  tick"),
+        "{table}"
+    );
+    ones.clear();
+    tokio::time::sleep(Duration::from_millis(6500)).await;
+    let seen = ticks(&ones.received(), "/project/api/project/ticker/tick");
+    // Six or seven seconds came due; those divisible by 3 trapped.
+    assert!((3..=6).contains(&seen.len()), "{seen:?}");
+    let mut due: Vec<i64> = Vec::new();
+    for tick in &seen {
+        let body = &tick["tick"];
+        assert_eq!(body["abilityId"], "every-second", "{tick}");
+        assert_eq!(body["abilityType"], "TimerTask");
+        assert_eq!(body["manual"], false);
+        assert_eq!(body["teamUUID"], TEAM);
+        assert_eq!(tick["method"], "POST");
+        assert_eq!(tick["url"], "/abilities/every-second/tick");
+        // No user calls a tick.
+        assert_eq!(tick["caller"], serde_json::Value::Null);
+        let at = body["scheduledAtMs"].as_i64().unwrap();
+        assert_eq!(at % 1000, 0, "ticks fall on whole seconds: {at}");
+        assert_ne!((at / 1000) % 3, 0, "a trapping tick reported: {at}");
+        due.push(at);
+    }
+    // One tick per second, none twice.
+    let mut distinct = due.clone();
+    distinct.dedup();
+    assert_eq!(distinct, due, "{due:?}");
+    // The ticks on seconds divisible by 3 trapped, and the schedule went
+    // on: reports are one or two seconds apart, and a gap of two is there.
+    let gaps: Vec<i64> = due.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.iter().all(|g| [1000, 2000].contains(g)), "{due:?}");
+    assert!(gaps.contains(&2000), "{due:?}");
+    wait_for(&stderr, "traps on purpose").await;
+    let failed = wait_for(&stderr, "-> ticker001::tick failed in ").await;
+    assert!(failed.starts_with("timer every-second tick "), "{failed}");
+    let log = stderr.lock().unwrap().join("\n");
+    // The plugin's own lines carry the ability's id.
+    assert!(
+        log.contains("(ticker001::tick, timer every-second)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("timer every-second tick ") && log.contains("-> ticker001::tick ok in "),
+        "{log}"
+    );
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoke_timer_fires_one_tick_now_and_names_the_timers_of_a_wrong_id() {
+    let ones = upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let project = ticker_in(dir.path());
+    let run = |args: &[&str]| {
+        let mut command = op_against(&ones.origin, args);
+        command.arg(&project);
+        async move {
+            tokio::task::spawn_blocking(move || command.output().unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    let out = run(&["timer", "nightly"]).await;
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("timer nightly fired ") && stderr.contains("-> ticker001::nightly ok in "),
+        "{stderr}"
+    );
+    let seen = ticks(&ones.received(), "/project/api/project/ticker/nightly");
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0]["tick"]["manual"], true);
+    assert_eq!(seen[0]["tick"]["abilityId"], "nightly");
+    assert_eq!(seen[0]["tick"]["schedule"], "cron 0 0 3 * * *");
+    // Fired by hand, the every-second task does not trap, whatever the time.
+    let out = run(&["timer", "every-second"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        ticks(&ones.received(), "/project/api/project/ticker/tick").len(),
+        1
+    );
+
+    let out = run(&["timer", "nightlly"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr).trim_end(),
+        format!(
+            "error: {}/config/plugin.yaml has no TimerTask ability `nightlly` (did you mean `nightly`?); it declares: every-second, nightly",
+            project.display()
+        )
+    );
+}
