@@ -485,3 +485,89 @@ async fn post_json(client: &reqwest::Client, url: String, body: &str) -> (u16, V
     let status = res.status().as_u16();
     (status, common::json(res).await)
 }
+
+/// The due times (ms) of the ticks the ticker guest reported to ONES.
+fn reported_ticks(ones: &upstream::Upstream) -> Vec<i64> {
+    ones.received()
+        .iter()
+        .filter(|r| r.uri == "/project/api/project/ticker/tick")
+        .map(|r| {
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            body["tick"]["scheduledAtMs"].as_i64().unwrap()
+        })
+        .collect()
+}
+
+fn no_tick_twice(ticks: &[i64]) {
+    let mut sorted = ticks.to_vec();
+    sorted.sort_unstable();
+    let before = sorted.len();
+    sorted.dedup();
+    assert_eq!(sorted.len(), before, "a tick ran twice: {ticks:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_replicas_run_each_timer_tick_once_and_go_on_when_the_runner_is_killed() {
+    let mut fleet = fleet(3, "ticks").await;
+    let ticker = package(op_test_plugins::TICKER_DIR, op_test_plugins::TICKER, |m| {
+        m.to_string()
+    });
+    let (status, body) = fleet.replicas[0].install(&fleet.client, ticker).await;
+    assert!(status < 300, "{status} {body}");
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    // About ten seconds came due; those divisible by 3 trapped; every other
+    // one was reported once, by whichever replica claimed it.
+    let first = reported_ticks(&fleet.ones);
+    assert!(
+        (5..=9).contains(&first.len()),
+        "{first:?}\n{}",
+        fleet
+            .replicas
+            .iter()
+            .map(|r| r.log())
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+    );
+    no_tick_twice(&first);
+    let rows = |sql: &str| fleet.pg.sql("ticks", sql);
+    assert_eq!(
+        rows(
+            "SELECT count(*) - count(DISTINCT due_ms) FROM op_timer_ticks \
+             WHERE outcome IN ('ok', 'failed')"
+        ),
+        "0"
+    );
+    let ran: usize = rows("SELECT count(*) FROM op_timer_ticks WHERE outcome IN ('ok', 'failed')")
+        .parse()
+        .unwrap();
+    assert!((9..=12).contains(&ran), "{ran} ticks ran");
+    let failed: usize = rows("SELECT count(*) FROM op_timer_ticks WHERE outcome = 'failed'")
+        .parse()
+        .unwrap();
+    assert!((2..=5).contains(&failed), "{failed} ticks failed");
+
+    // `kill -9` of the replica that ran the latest tick: the ticks after go
+    // on, once each, on the others.
+    let holder = rows(
+        "SELECT replica FROM op_timer_ticks WHERE outcome <> 'skipped' \
+         ORDER BY due_ms DESC LIMIT 1",
+    );
+    let pid: u32 = holder.rsplit(' ').next().unwrap().parse().unwrap();
+    let killed = fleet
+        .replicas
+        .iter()
+        .position(|r| r.pid() == pid)
+        .unwrap_or_else(|| panic!("no replica has pid {pid} ({holder})"));
+    fleet.replicas[killed].kill();
+    fleet.ones.clear();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let after = reported_ticks(&fleet.ones);
+    assert!((2..=5).contains(&after.len()), "{after:?}");
+    no_tick_twice(&after);
+    let runners = rows(&format!(
+        "SELECT count(DISTINCT replica) FROM op_timer_ticks \
+         WHERE outcome = 'ok' AND replica <> '{holder}' AND due_ms > {}",
+        after[0] - 1
+    ));
+    assert_ne!(runners, "0", "no other replica ran the ticks");
+}

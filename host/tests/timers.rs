@@ -203,3 +203,103 @@ async fn invoke_timer_fires_one_tick_now_and_names_the_timers_of_a_wrong_id() {
         )
     );
 }
+
+/// The number in the `/metrics` line that starts with `start`.
+fn metric(text: &str, start: &str) -> u64 {
+    text.lines()
+        .find(|l| l.starts_with(start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn op_serve_runs_the_timers_of_enabled_instances_only_and_counts_them() {
+    use common::serve::{Running, TEAM as SERVE_TEAM, admin_get, admin_post, config_with, package};
+    let ones = upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("credentials.yaml");
+    std::fs::write(
+        &credentials,
+        format!(
+            "super_admins:\n  - {{plugin: ticker001, user_id: {ADMIN}, token: {ADMIN_TOKEN}}}\n"
+        ),
+    )
+    .unwrap();
+    let plugins = dir.path().join("plugins");
+    let config = config_with(
+        &plugins,
+        &ones.origin,
+        &format!("credentials:\n  file: {}\n", credentials.display()),
+    );
+    let running = Running::start_with(config).await;
+    let client = common::client();
+    let ticker = package(op_test_plugins::TICKER_DIR, op_test_plugins::TICKER, |m| m);
+    let (status, body) = admin_post(
+        &client,
+        running.url(&format!("/admin/plugins?team={SERVE_TEAM}")),
+        ticker,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["plugin"]["instance_id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let seen = ticks(&ones.received(), "/project/api/project/ticker/tick");
+    assert!((2..=4).contains(&seen.len()), "{seen:?}");
+    for tick in &seen {
+        assert_eq!(tick["tick"]["teamUUID"], SERVE_TEAM, "{tick}");
+        assert_eq!(tick["tick"]["instanceId"], id.as_str(), "{tick}");
+    }
+    let metrics = client
+        .get(running.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = "op_timer_ticks_total{plugin=\"ticker001\",ability=\"every-second\",outcome=";
+    let ok = metric(&metrics, &format!("{line}\"ok\"}}"));
+    let failed = metric(&metrics, &format!("{line}\"failed\"}}"));
+    assert!(ok >= seen.len() as u64 && ok >= 2, "{metrics}");
+    assert!(failed >= 1, "{metrics}");
+    assert!(
+        metrics.contains(
+            "op_timer_tick_duration_seconds_count{plugin=\"ticker001\",ability=\"every-second\"}"
+        ),
+        "{metrics}"
+    );
+
+    // Disabled, the instance runs no timer; enabled again, it does.
+    let (status, body) = admin_post(
+        &client,
+        running.url(&format!("/admin/plugins/{id}/disable")),
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // A tick that was running when it was disabled may still report.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ones.clear();
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    assert_eq!(
+        ticks(&ones.received(), "/project/api/project/ticker/tick").len(),
+        0,
+        "a disabled instance ticked"
+    );
+    let (status, body) = admin_post(
+        &client,
+        running.url(&format!("/admin/plugins/{id}/enable")),
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert!(
+        !ticks(&ones.received(), "/project/api/project/ticker/tick").is_empty(),
+        "no tick after enable"
+    );
+    let listing = admin_get(&client, running.url("/admin/plugins")).await;
+    assert!(listing.to_string().contains("ticker001"), "{listing}");
+    running.shutdown().await;
+}

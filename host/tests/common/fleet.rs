@@ -32,6 +32,14 @@ impl Replica {
         std::fs::create_dir_all(&cache).unwrap();
         std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
         std::os::unix::fs::symlink(&cache, dir.path().join("plugins/cache")).unwrap();
+        // The ticker's super-admin, so that its timer's OPFetch reaches
+        // the stand-in for ONES.
+        let credentials = dir.path().join("credentials.yaml");
+        std::fs::write(
+            &credentials,
+            "super_admins:\n  - {plugin: ticker001, user_id: TICKADM1, token: tick-token}\n",
+        )
+        .unwrap();
         let config = dir.path().join("serve.yaml");
         // bench/propagation.sh asks for the reload timings.
         let level = std::env::var("OP_PG_TEST_LOG").unwrap_or_else(|_| "warn,op=info".into());
@@ -40,7 +48,9 @@ impl Replica {
             format!(
                 "listen: 127.0.0.1:0\nones:\n  url: {ones}\n  organization_uuid: ORG00001\n\
                  plugins_dir: plugins\nstore: {store}\nadmin:\n  token: {TOKEN}\n\
-                 log:\n  format: json\n  level: {level}\n"
+                 credentials:\n  file: {}\n\
+                 log:\n  format: json\n  level: {level}\n",
+                credentials.display()
             ),
         )
         .unwrap();

@@ -128,6 +128,8 @@ struct Inner {
     gateway: Gateway,
     store: Arc<dyn StateStore>,
     workspaces: Workspaces,
+    /// The timer tasks of the enabled instances.
+    timers: crate::timers::Timers,
     metrics: Arc<Metrics>,
     /// One change or reload at a time in this process; across processes,
     /// the store's lock.
@@ -176,6 +178,8 @@ impl Server {
         if config.metrics {
             gateway.record_metrics(metrics.clone());
         }
+        let timers =
+            crate::timers::Timers::new(store.tick_gate()?, config.metrics.then(|| metrics.clone()));
         let server = Server {
             inner: Arc::new(Inner {
                 config,
@@ -183,6 +187,7 @@ impl Server {
                 gateway,
                 store,
                 workspaces,
+                timers,
                 metrics,
                 work: tokio::sync::Mutex::new(Loaded::default()),
                 view: RwLock::new(Arc::new(View::default())),
@@ -305,6 +310,7 @@ impl Server {
     /// shutdown, after the calls in flight).
     pub async fn stop_all(&self) {
         let loaded = self.inner.work.lock().await;
+        self.inner.timers.stop_all();
         for (id, hash) in &loaded.serving {
             if let Some((h, plugin)) = loaded.plugins.get(id)
                 && h == hash

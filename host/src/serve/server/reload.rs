@@ -125,6 +125,9 @@ impl Server {
             }
         }
         self.inner.gateway.replace(set);
+        self.inner
+            .timers
+            .follow(self.inner.gateway.current().plugins());
         for (id, hash) in loaded.serving.difference(&now_serving) {
             if Some(id.as_str()) == already_stopped {
                 continue;

@@ -129,6 +129,12 @@ impl DirStore {
 
 #[async_trait::async_trait]
 impl StateStore for DirStore {
+    fn tick_gate(&self) -> Result<std::sync::Arc<dyn crate::timers::TickGate>, StoreError> {
+        let gate = super::ticks::DirTicks::open(&self.dir)
+            .map_err(super::io("cannot open timers.lock in", &self.dir))?;
+        Ok(std::sync::Arc::new(gate))
+    }
+
     fn describe(&self) -> String {
         format!("the plugins directory {}", self.dir.display())
     }

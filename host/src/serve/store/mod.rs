@@ -17,6 +17,7 @@
 
 pub mod directory;
 pub mod postgres;
+pub mod ticks;
 
 use serde::{Deserialize, Serialize};
 
@@ -202,6 +203,10 @@ pub trait StateStore: Send + Sync {
 
     /// Why the store is out of reach now, if it is.
     fn trouble(&self) -> Option<String>;
+
+    /// The gate that lets one replica run each timer task tick
+    /// ([`ticks`]); called once, when the server starts.
+    fn tick_gate(&self) -> Result<std::sync::Arc<dyn crate::timers::TickGate>, StoreError>;
 }
 
 /// Opens the store `url` names (`postgres://...`), or the plugins directory

@@ -49,11 +49,18 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 const START_PATIENCE: Duration = Duration::from_secs(15);
 
 /// The schema's versions, oldest first.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "instances, packages and the generation",
-    include_str!("migrations/0001_state.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "instances, packages and the generation",
+        include_str!("migrations/0001_state.sql"),
+    ),
+    (
+        2,
+        "timer task ticks",
+        include_str!("migrations/0002_timer_ticks.sql"),
+    ),
+];
 
 /// The PostgreSQL store.
 pub struct PgStore {
@@ -323,6 +330,10 @@ async fn read_state(tx: &mut Transaction<'static, Postgres>) -> Result<State, St
 
 #[async_trait::async_trait]
 impl StateStore for PgStore {
+    fn tick_gate(&self) -> Result<Arc<dyn crate::timers::TickGate>, StoreError> {
+        Ok(super::ticks::PgTicks::new(self.pool.clone()))
+    }
+
     fn describe(&self) -> String {
         format!("PostgreSQL at {}", self.shown)
     }
