@@ -30,8 +30,8 @@ pub struct Manifest {
     #[serde(default, deserialize_with = "recover_list")]
     #[schemars(with = "Option<Vec<Event>>")]
     pub events: Vec<Located<Event>>,
-    /// ONES platform abilities, kept as written; op runs the `TimerTask`
-    /// ones ([`Manifest::timers`]).
+    /// ONES platform abilities, kept as written; op checks and runs the
+    /// `TimerTask` ones (docs/abilities.md).
     #[serde(default)]
     #[schemars(with = "OnesOwned")]
     pub abilities: Option<serde_json::Value>,
