@@ -47,6 +47,7 @@ fn embed_rust_sdk(root: &Path, out: &Path) {
     for (name, dir) in [
         ("op-plugin-sdk", root.join("plugin-sdk")),
         ("op-plugin-sdk-macros", root.join("plugin-sdk/macros")),
+        ("op-storage-rules", root.join("plugin-sdk/storage-rules")),
     ] {
         let manifest_path = dir.join("Cargo.toml");
         println!("cargo:rerun-if-changed={}", manifest_path.display());

@@ -10,6 +10,12 @@ wasmtime::component::bindgen!({
     world: "plugin",
     imports: {
         "op:plugin/fetch.fetch": async,
+        "op:plugin/storage.get": async,
+        "op:plugin/storage.set": async,
+        "op:plugin/storage.delete": async,
+        "op:plugin/storage.batch-set": async,
+        "op:plugin/storage.batch-delete": async,
+        "op:plugin/storage.query": async,
     },
     exports: { default: async },
 });

@@ -39,4 +39,5 @@ pub mod package;
 pub mod path;
 pub mod runtime;
 pub mod serve;
+pub mod storage;
 pub mod timers;

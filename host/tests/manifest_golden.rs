@@ -110,11 +110,14 @@ fn every_key_of_the_valid_manifests_is_in_the_schema() {
         let text = std::fs::read_to_string(&file).unwrap();
         let docs = yaml_rust2::YamlLoader::load_from_str(&text).unwrap();
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
-        // The keys op warns about are in no schema: the editor flags them
-        // as op does. Every other key must be one the schema describes.
+        // The keys op warns about as unknown are in no schema: the editor
+        // flags them as op does. Every other key must be one the schema
+        // describes (a warning about a value is not about the key).
         let manifest = op::manifest::parse(&text, "config/plugin.yaml").unwrap();
         for notice in &manifest.notices {
-            if notice.kind == op::manifest::NoticeKind::Warning {
+            if notice.kind == op::manifest::NoticeKind::Warning
+                && notice.message.starts_with("unknown key")
+            {
                 warned.push(format!("{name}.{}", notice.path));
             }
         }

@@ -18,6 +18,7 @@ use crate::imports::{
 };
 use crate::manifest::{Manifest, Method};
 use crate::runtime::Lifecycle;
+use crate::storage::SqliteFiles;
 use crate::timers::{self, OneProcess, Timers};
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -154,7 +155,11 @@ pub fn clear(args: ClearArgs) -> anyhow::Result<ExitCode> {
                         .context("cannot start the ONES simulator")?,
                 ),
             };
-            let installation = installation(&project, &manifest, &settings, simulator.as_ref())?;
+            let mut installation =
+                installation(&project, &manifest, &settings, simulator.as_ref())?;
+            // The hooks run without the entity storage: it is about to go,
+            // and a version its records refuse must still be clearable.
+            installation.records = None;
             let plugin = load::load_project(&runtime, &project, None, installation).await?;
             let org = manifest.is_org_level();
             let mut hooks = Vec::new();
@@ -244,6 +249,9 @@ pub(super) fn installation(
         config: settings.config.clone(),
         ones: Some(ones),
         workspace: Some(project.dir().join("workspace")).filter(|dir| dir.is_dir()),
+        records: Some(Arc::new(SqliteFiles::new(
+            project.state_dir().join("storage"),
+        ))),
     })
 }
 

@@ -53,6 +53,16 @@ pub async fn build_and_load(
         )
         .await
         .with_context(|| format!("cannot load the plugin in {}", project.dir().display()))?;
+    // The entity storage is made ready for this version before it serves;
+    // a change its records refuse keeps the version that serves now.
+    if let Some(storage) = &plugin.instance().storage {
+        storage.prepare().await.with_context(|| {
+            format!(
+                "cannot use this version of {}'s storage.entities",
+                project.manifest_shown()
+            )
+        })?;
+    }
     Ok((Arc::new(plugin), code))
 }
 

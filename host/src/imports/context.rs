@@ -84,6 +84,9 @@ pub struct Installation {
     pub ones: Option<OnesLink>,
     /// The plugin's `workspace/` directory, given to it as `/workspace`.
     pub workspace: Option<std::path::PathBuf>,
+    /// The database that keeps the instance's entity storage; `None` for
+    /// a host that keeps none.
+    pub records: Option<Arc<dyn crate::storage::Records>>,
 }
 
 /// Everything a call of one plugin installation may use, shared by its calls.
@@ -101,6 +104,8 @@ pub struct InstanceContext {
     pub outbound: Vec<OutboundRule>,
     /// What its workspace holds, against its quota.
     pub workspace_usage: Arc<super::wasi::WorkspaceUsage>,
+    /// Its entity storage, when the host keeps one.
+    pub storage: Option<crate::storage::InstanceStorage>,
 }
 
 impl InstanceContext {
@@ -141,7 +146,15 @@ impl InstanceContext {
             installation.workspace.clone(),
             workspace_quota,
         ));
+        let storage = installation.records.clone().map(|records| {
+            crate::storage::InstanceStorage::new(
+                records,
+                &installation.instance_id,
+                &manifest.entities,
+            )
+        });
         InstanceContext {
+            storage,
             app_id: manifest.app_id().to_string(),
             org_level: manifest.is_org_level(),
             installation,

@@ -11,7 +11,6 @@ const TOP_LEVEL: &[(&str, &str)] = &[
     ("oauth", "OAuth settings"),
     ("policy", "policy settings"),
     ("permission", "permission points"),
-    ("storage", "entity storage declarations"),
 ];
 
 /// Keys of `service` that ONES owns and that carry meaning (display fields

@@ -12,6 +12,7 @@ mod kept;
 mod model;
 mod outbound;
 mod rules;
+mod storage;
 mod suggest;
 mod yaml;
 
@@ -23,6 +24,9 @@ pub use de::{Located, UnknownKeys};
 pub use model::*;
 pub use outbound::OutboundRule;
 pub use rules::{Method, Segment, UrlPattern};
+pub use storage::{
+    Attribute, AttributeType, Entity, Index, MAX_STRING_BYTES, MAX_TEXT_BYTES, valid_name,
+};
 pub use suggest::did_you_mean;
 pub use yaml::Pos;
 
@@ -169,9 +173,12 @@ pub fn parse(text: &str, shown_as: &str) -> Result<Manifest, ManifestError> {
         notices.extend(kept::notes(&root, manifest));
     }
     let (timers, timer_problems, timer_notices) = abilities::read(&root);
+    let (entities, storage_problems, storage_notices) = storage::read(&root);
     if manifest.is_some() {
         diagnostics.extend(timer_problems);
         notices.extend(timer_notices);
+        diagnostics.extend(storage_problems);
+        notices.extend(storage_notices);
     }
     diagnostics.sort_by(|a, b| a.pos.cmp(&b.pos).then_with(|| a.message.cmp(&b.message)));
     diagnostics.dedup();
@@ -180,6 +187,7 @@ pub fn parse(text: &str, shown_as: &str) -> Result<Manifest, ManifestError> {
         Some(mut manifest) if diagnostics.is_empty() => {
             manifest.notices = notices;
             manifest.timers = timers;
+            manifest.entities = entities;
             Ok(manifest)
         }
         _ => Err(fail(diagnostics)),

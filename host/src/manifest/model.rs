@@ -47,10 +47,15 @@ pub struct Manifest {
     #[serde(default)]
     #[schemars(with = "OnesOwned")]
     pub oauth: Option<serde_json::Value>,
-    /// Entity storage declarations (kept, not acted on yet).
+    /// Entity storage declarations, kept as written; op checks and keeps
+    /// the `entities` (docs/storage.md).
     #[serde(default)]
     #[schemars(with = "OnesOwned")]
     pub storage: Option<serde_json::Value>,
+    /// The entities of `storage.entities`, read out of `storage` and checked.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub entities: Vec<super::storage::Entity>,
     /// Platform policy settings (kept, not acted on).
     #[serde(default)]
     #[schemars(with = "OnesOwned")]

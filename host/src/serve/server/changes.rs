@@ -168,6 +168,14 @@ impl Server {
         let switched = async {
             self.inner.workspaces.prepare(record, previous, package)?;
             let plugin = self.load(package, "the package", record).await?;
+            // Entity storage first: a change its records refuse stops the
+            // switch before anything else happened.
+            if let Some(storage) = &plugin.instance().storage {
+                storage
+                    .prepare()
+                    .await
+                    .map_err(|err| AdminError::Conflict(err.to_string()))?;
+            }
             if record.enabled {
                 Self::candidate_set(loaded, next, &record.instance_id, Some(&plugin))?;
             }
@@ -390,7 +398,7 @@ impl Server {
     }
 
     /// Uninstalls an instance: `Stop`, `Disable`, `UnInstall` (or the
-    /// `Org` variants), then its files go. A failing hook does not stop the
+    /// `Org` variants), then its files and its entity storage go. A failing hook does not stop the
     /// removal; its error is returned in the list.
     pub async fn uninstall(
         &self,
@@ -428,8 +436,12 @@ impl Server {
             }
             return Err(err);
         }
-        // The instance's files go with the reload.
+        // The instance's files go with the reload; its entity storage now.
         self.reconcile(&mut loaded, &state, Some(instance_id)).await;
+        if let Err(err) = self.inner.records.clear(instance_id).await {
+            tracing::warn!(instance = instance_id, "{err}");
+            warnings.push(format!("its entity storage could not be deleted: {err}"));
+        }
         if state.by_app_id(&record.app_id).next().is_none() {
             crate::imports::log::forget(&record.app_id);
         }

@@ -130,6 +130,8 @@ struct Inner {
     workspaces: Workspaces,
     /// The timer tasks of the enabled instances.
     timers: crate::timers::Timers,
+    /// The instances' entity storage.
+    records: Arc<dyn crate::storage::Records>,
     metrics: Arc<Metrics>,
     /// One change or reload at a time in this process; across processes,
     /// the store's lock.
@@ -180,6 +182,7 @@ impl Server {
         }
         let timers =
             crate::timers::Timers::new(store.tick_gate()?, config.metrics.then(|| metrics.clone()));
+        let records = store.records();
         let server = Server {
             inner: Arc::new(Inner {
                 config,
@@ -188,6 +191,7 @@ impl Server {
                 store,
                 workspaces,
                 timers,
+                records,
                 metrics,
                 work: tokio::sync::Mutex::new(Loaded::default()),
                 view: RwLock::new(Arc::new(View::default())),

@@ -262,6 +262,7 @@ impl Server {
                     .for_instance(&record.app_id, &record.instance_id),
             }),
             workspace: Some(workspace),
+            records: Some(self.inner.records.clone()),
         };
         let plugin = package
             .load_plugin(&self.inner.runtime, shown, installation)

@@ -135,6 +135,10 @@ impl StateStore for DirStore {
         Ok(std::sync::Arc::new(gate))
     }
 
+    fn records(&self) -> std::sync::Arc<dyn crate::storage::Records> {
+        std::sync::Arc::new(crate::storage::SqliteFiles::new(self.dir.join("storage")))
+    }
+
     fn describe(&self) -> String {
         format!("the plugins directory {}", self.dir.display())
     }

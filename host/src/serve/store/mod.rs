@@ -207,6 +207,11 @@ pub trait StateStore: Send + Sync {
     /// The gate that lets one replica run each timer task tick
     /// ([`ticks`]); called once, when the server starts.
     fn tick_gate(&self) -> Result<std::sync::Arc<dyn crate::timers::TickGate>, StoreError>;
+
+    /// The database that keeps the instances' entity storage: SQLite files
+    /// in `storage/` of the plugins directory, or tables of the PostgreSQL
+    /// database; called once, when the server starts.
+    fn records(&self) -> std::sync::Arc<dyn crate::storage::Records>;
 }
 
 /// Opens the store `url` names (`postgres://...`), or the plugins directory

@@ -60,6 +60,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "timer task ticks",
         include_str!("migrations/0002_timer_ticks.sql"),
     ),
+    (
+        3,
+        "entity storage",
+        include_str!("migrations/0003_entity_records.sql"),
+    ),
 ];
 
 /// The PostgreSQL store.
@@ -332,6 +337,10 @@ async fn read_state(tx: &mut Transaction<'static, Postgres>) -> Result<State, St
 impl StateStore for PgStore {
     fn tick_gate(&self) -> Result<Arc<dyn crate::timers::TickGate>, StoreError> {
         Ok(super::ticks::PgTicks::new(self.pool.clone()))
+    }
+
+    fn records(&self) -> Arc<dyn crate::storage::Records> {
+        Arc::new(crate::storage::PgRecords::new(self.pool.clone()))
     }
 
     fn describe(&self) -> String {

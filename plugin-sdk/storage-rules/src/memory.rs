@@ -1,0 +1,144 @@
+//! The rules run on records kept in memory: the store of the SDK's test
+//! mock, so that a plugin's unit tests see what the host's databases do.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::query::{Page, Query, plan};
+use crate::value::{Record, check_batch, check_key, merge, with_defaults};
+use crate::{Entity, StorageError};
+
+/// Every record of one plugin instance, by entity and key.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    entities: Vec<Entity>,
+    records: BTreeMap<String, BTreeMap<String, Record>>,
+}
+
+impl MemoryStore {
+    /// An empty store of `entities`.
+    pub fn new(entities: Vec<Entity>) -> Self {
+        MemoryStore {
+            entities,
+            records: BTreeMap::new(),
+        }
+    }
+
+    /// Declares one more entity.
+    pub fn declare(&mut self, entity: Entity) {
+        self.entities.retain(|e| e.name != entity.name);
+        self.entities.push(entity);
+    }
+
+    fn entity(&self, name: &str) -> Result<&Entity, StorageError> {
+        find(&self.entities, name)
+    }
+
+    /// The record under `key`, if any.
+    pub fn get(&self, entity: &str, key: &str) -> Result<Option<Record>, StorageError> {
+        let declared = self.entity(entity)?;
+        check_key(key)?;
+        Ok(self
+            .records
+            .get(entity)
+            .and_then(|records| records.get(key))
+            .map(|record| with_defaults(declared, record.clone())))
+    }
+
+    /// Creates or updates the record under `key`.
+    pub fn set(&mut self, entity: &str, key: &str, value: &Value) -> Result<(), StorageError> {
+        self.batch_set(entity, &[(key.to_string(), value.clone())])
+    }
+
+    /// Creates or updates every record, or none when one is refused.
+    pub fn batch_set(
+        &mut self,
+        entity: &str,
+        entries: &[(String, Value)],
+    ) -> Result<(), StorageError> {
+        check_batch(entries.len())?;
+        let declared = self.entity(entity)?.clone();
+        let mut staged = self.records.get(entity).cloned().unwrap_or_default();
+        for (key, value) in entries {
+            let record = merge(&declared, key, staged.get(key).cloned(), value)?;
+            staged.insert(key.clone(), record);
+        }
+        self.records.insert(entity.to_string(), staged);
+        Ok(())
+    }
+
+    /// Deletes the record under `key`; whether there was one.
+    pub fn delete(&mut self, entity: &str, key: &str) -> Result<bool, StorageError> {
+        self.entity(entity)?;
+        check_key(key)?;
+        Ok(self
+            .records
+            .get_mut(entity)
+            .is_some_and(|records| records.remove(key).is_some()))
+    }
+
+    /// Deletes every record under `keys`.
+    pub fn batch_delete(&mut self, entity: &str, keys: &[String]) -> Result<(), StorageError> {
+        check_batch(keys.len())?;
+        self.entity(entity)?;
+        for key in keys {
+            check_key(key)?;
+        }
+        if let Some(records) = self.records.get_mut(entity) {
+            for key in keys {
+                records.remove(key);
+            }
+        }
+        Ok(())
+    }
+
+    /// One page of `query`'s answer.
+    pub fn query(&self, entity: &str, query: &Query) -> Result<Page, StorageError> {
+        let declared = self.entity(entity)?;
+        let plan = plan(declared, query)?;
+        let mut rows: Vec<(&String, &Record)> = self
+            .records
+            .get(entity)
+            .into_iter()
+            .flatten()
+            .filter(|(key, record)| plan.selects(key, record))
+            .collect();
+        rows.sort_by(|(ka, ra), (kb, rb)| {
+            let position = crate::query::Position {
+                value: plan.range.and_then(|r| rb.get(&r.name).cloned()),
+                key: (*kb).clone(),
+            };
+            plan.order(ka, ra, &position)
+        });
+        let has_more = rows.len() > plan.limit;
+        rows.truncate(plan.limit);
+        let end_cursor = match (has_more, rows.last()) {
+            (true, Some((key, record))) => Some(plan.cursor_after(key, record)),
+            _ => None,
+        };
+        Ok(Page {
+            data: rows
+                .into_iter()
+                .map(|(key, record)| (key.clone(), with_defaults(declared, record.clone())))
+                .collect(),
+            has_more,
+            end_cursor,
+        })
+    }
+}
+
+/// The declared entity called `name`.
+pub fn find<'e>(entities: &'e [Entity], name: &str) -> Result<&'e Entity, StorageError> {
+    entities.iter().find(|e| e.name == name).ok_or_else(|| {
+        let names: Vec<&str> = entities.iter().map(|e| e.name.as_str()).collect();
+        StorageError::Undeclared(format!(
+            "no entity `{name}` is declared in plugin.yaml's storage.entities ({})",
+            if names.is_empty() {
+                "it declares none".to_string()
+            } else {
+                format!("it declares: {}", names.join(", "))
+            }
+        ))
+    })
+}
