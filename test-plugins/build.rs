@@ -24,6 +24,7 @@ const WORKSPACES: &[(&str, &[&str])] = &[
             "flood",
             "hostile-fs",
             "ticker",
+            "keeper",
         ],
     ),
 ];
@@ -49,6 +50,7 @@ fn main() {
         "plugin-sdk/src",
         "plugin-sdk/macros/src",
         "plugin-sdk/Cargo.toml",
+        "plugin-sdk/storage-rules/src",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }

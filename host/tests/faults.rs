@@ -32,6 +32,7 @@ async fn misbehave_in(
 ) -> Arc<Plugin> {
     let installation = Installation {
         workspace: workspace.map(Path::to_path_buf),
+        records: None,
         ..Installation::default()
     };
     common::load_installed(

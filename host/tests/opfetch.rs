@@ -32,6 +32,7 @@ fn installation(ones: &Upstream, super_admins: Arc<dyn SuperAdmins>) -> Installa
             super_admins,
         }),
         workspace: None,
+        records: None,
     }
 }
 
@@ -184,6 +185,7 @@ async fn external_routes_are_for_users_ones_accepts() {
             super_admins: Arc::new(SingleSuperAdmin(sim.install("onesapi1"))),
         }),
         workspace: None,
+        records: None,
     };
     let plugin = load(
         op_test_plugins::ONES_API_DIR,

@@ -32,6 +32,7 @@ fn installation(ones: &str) -> Installation {
             })),
         }),
         workspace: None,
+        records: None,
     }
 }
 

@@ -77,7 +77,8 @@
 //! or as the calling user (`.root(false)`); the host adds the credentials, so
 //! the plugin never holds the super-admin's token. [`Logger`] writes to the
 //! host's log, [`environment`] says where the plugin is installed, and
-//! [`config_value`] reads `service.config`.
+//! [`config_value`] reads `service.config`, and [`storage`] keeps the
+//! records of the entities plugin.yaml declares.
 //!
 //! ```no_run
 //! use op_plugin_sdk::{Logger, OPFetch, PluginError, PluginRequest, PluginResponse};
@@ -98,6 +99,7 @@ mod fetch;
 mod logger;
 mod request;
 mod response;
+pub mod storage;
 pub mod testing;
 
 pub use env::{Environment, config, config_value, environment};

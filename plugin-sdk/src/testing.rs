@@ -36,6 +36,8 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
 
+pub use op_storage_rules::{Attribute, Entity, Index};
+
 use crate::{Environment, FetchError, FetchResponse, OPFetch};
 
 /// How an answer is chosen for a fetch: a function of the recorded request
@@ -49,6 +51,7 @@ struct MockState {
     responders: Vec<Responder>,
     fetches: Vec<RecordedFetch>,
     logs: Vec<LogLine>,
+    storage: op_storage_rules::MemoryStore,
 }
 
 thread_local! {
@@ -64,6 +67,31 @@ pub struct MockHost {
 }
 
 impl MockHost {
+    /// Declares an entity, as plugin.yaml's `storage.entities` does: the
+    /// [`storage`](crate::storage) calls of the test keep its records in
+    /// memory, under the host's rules.
+    ///
+    /// ```
+    /// use op_plugin_sdk::testing::{Attribute, Entity, Index, MockHost};
+    /// use op_plugin_sdk::{json, storage};
+    ///
+    /// let _host = MockHost::new().entity(
+    ///     Entity::new("employee")
+    ///         .with(Attribute::string("dept", 64).required())
+    ///         .with(Attribute::integer("age").default_value(json!(30)))
+    ///         .with_index(Index::new("by_age", "age").partition(["dept"])),
+    /// );
+    /// storage::entity("employee").set("e1", &json!({ "dept": "eng" })).unwrap();
+    /// let e1 = storage::entity("employee").get("e1").unwrap().unwrap();
+    /// assert_eq!(e1, json!({ "dept": "eng", "age": 30 }));
+    /// let err = storage::entity("employee").set("e2", &json!({ "age": 5 })).unwrap_err();
+    /// assert!(err.to_string().contains("`employee.dept` is required"));
+    /// ```
+    pub fn entity(self, entity: Entity) -> Self {
+        self.state.borrow_mut().storage.declare(entity);
+        self
+    }
+
     /// Installs an empty mock host on the current thread: no fetch
     /// answers, instance id `test-instance`, no team, no configuration.
     pub fn new() -> Self {
@@ -345,6 +373,21 @@ pub(crate) fn environment() -> Environment {
     current()
         .and_then(|state| state.borrow().environment.clone())
         .unwrap_or_else(default_environment)
+}
+
+/// The storage calls outside the host: the mock's records.
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) fn with_storage<T>(
+    f: impl FnOnce(&mut op_storage_rules::MemoryStore) -> Result<T, op_storage_rules::StorageError>,
+) -> Result<T, op_storage_rules::StorageError> {
+    match current() {
+        Some(state) => f(&mut state.borrow_mut().storage),
+        None => Err(op_storage_rules::StorageError::Unavailable(
+            "storage ran outside the op host; in a unit test, create an \
+             op_plugin_sdk::testing::MockHost and declare its entities with .entity(...)"
+                .into(),
+        )),
+    }
 }
 
 /// `config()` outside the host.

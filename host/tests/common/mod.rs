@@ -180,6 +180,7 @@ pub fn installed_in(ones_origin: &str, team: &str, admin_token: &str) -> Install
             })),
         }),
         workspace: None,
+        records: None,
     }
 }
 

@@ -1,0 +1,688 @@
+//! Entity storage through `op serve`, on both of its databases: SQLite
+//! files (the directory store) and PostgreSQL (a throw-away server). The
+//! `keeper` guest, built from source, puts every storage operation behind a
+//! route; the tests drive it over HTTP and check each rule from both sides,
+//! the pages of a query, isolation between teams, restarts and upgrades.
+
+mod common;
+
+use common::postgres::Postgres;
+use common::serve::{Running, TEAM, admin_post, package};
+use common::upstream;
+use serde_json::{Value, json};
+
+const OTHER_TEAM: &str = "TEAM0002";
+
+/// The keeper as a client calls it, in one team.
+struct Keeper {
+    client: reqwest::Client,
+    origin: String,
+    team: &'static str,
+}
+
+impl Keeper {
+    fn new(origin: &str, team: &'static str) -> Self {
+        Keeper {
+            client: common::client(),
+            origin: origin.to_string(),
+            team,
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let url = format!("{}/project/api/project{path}", self.origin);
+        let mut request = self
+            .client
+            .request(method, url)
+            .header("Ones-Team-UUID", self.team);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let res = request.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn set(&self, entity: &str, key: &str, value: Value) -> (u16, Value) {
+        let path = format!("/records/{entity}/{}", encode(key));
+        self.call(reqwest::Method::POST, &path, Some(value)).await
+    }
+
+    async fn get(&self, entity: &str, key: &str) -> (u16, Value) {
+        let path = format!("/records/{entity}/{}", encode(key));
+        self.call(reqwest::Method::GET, &path, None).await
+    }
+
+    /// The value under `key`, which must be there.
+    async fn value(&self, entity: &str, key: &str) -> Value {
+        let (status, body) = self.get(entity, key).await;
+        assert_eq!(status, 200, "get {entity}/{key}: {body}");
+        body["value"].clone()
+    }
+
+    async fn delete(&self, entity: &str, key: &str) -> (u16, Value) {
+        let path = format!("/records/{entity}/{}", encode(key));
+        self.call(reqwest::Method::DELETE, &path, None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// Every key of a query, following its cursors; and the page count.
+    async fn all_keys(&self, entity: &str, query: Value) -> (Vec<String>, u64) {
+        let (status, body) = self.post(&format!("/pages/{entity}"), query).await;
+        assert_eq!(status, 200, "{body}");
+        let keys = body["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap().to_string())
+            .collect();
+        (keys, body["pages"].as_u64().unwrap())
+    }
+}
+
+/// A key as one path segment.
+fn encode(key: &str) -> String {
+    let mut out = String::new();
+    for byte in key.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The reason of an ONES error answer, which must have `status`.
+fn refused(answer: (u16, Value), status: u16) -> String {
+    assert_eq!(answer.0, status, "{}", answer.1);
+    answer.1["reason"].as_str().unwrap_or_default().to_string()
+}
+
+/// The keeper's package, its manifest edited by `edit`.
+fn keeper(edit: impl Fn(String) -> String) -> Vec<u8> {
+    package(op_test_plugins::KEEPER_DIR, op_test_plugins::KEEPER, edit)
+}
+
+fn version(text: String, version: &str) -> String {
+    text.replace("version: 0.1.0", &format!("version: {version}"))
+}
+
+async fn install(origin: &str, team: &str, package: Vec<u8>) -> (u16, Value) {
+    let client = common::client();
+    admin_post(
+        &client,
+        format!("{origin}/admin/plugins?team={team}"),
+        package,
+    )
+    .await
+}
+
+/// The 250 employees of the query checks: `k000`..`k249`, in `eng` (even)
+/// or `ops` (odd), age `i % 50`, name `n{249 - i}`, score `i / 2`, active
+/// when `i % 3 != 0`.
+fn employees() -> Vec<(String, Value)> {
+    (0..250)
+        .map(|i: i64| {
+            let key = format!("k{i:03}");
+            let value = json!({
+                "dept": if i % 2 == 0 { "eng" } else { "ops" },
+                "age": i % 50,
+                "name": format!("n{:03}", 249 - i),
+                "score": i as f64 / 2.0,
+                "active": i % 3 != 0,
+            });
+            (key, value)
+        })
+        .collect()
+}
+
+/// The keys of `rows` that `keep` selects, ordered by `by` then key.
+fn expected(
+    rows: &[(String, Value)],
+    keep: impl Fn(&Value) -> bool,
+    by: impl Fn(&Value) -> f64,
+    descending: bool,
+) -> Vec<String> {
+    let mut out: Vec<(f64, String)> = rows
+        .iter()
+        .filter(|(_, v)| keep(v))
+        .map(|(k, v)| (by(v), k.clone()))
+        .collect();
+    out.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+    if descending {
+        out.reverse();
+    }
+    out.into_iter().map(|(_, k)| k).collect()
+}
+
+/// Every rule of entity storage, both sides, on the server at `origin`
+/// where the keeper is installed in `TEAM`.
+async fn every_rule(origin: &str) {
+    let keeper = Keeper::new(origin, TEAM);
+
+    // Create: defaults apply; required attributes must be there.
+    assert_eq!(
+        keeper
+            .set("employee", "e1", json!({"dept": "eng", "name": "Ann"}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        keeper.value("employee", "e1").await,
+        json!({"dept": "eng", "name": "Ann", "age": 30, "active": true})
+    );
+    let reason = refused(
+        keeper.set("employee", "e2", json!({"name": "Bob"})).await,
+        400,
+    );
+    assert!(
+        reason.contains("`employee.dept` is required: a new record must have it"),
+        "{reason}"
+    );
+    assert_eq!(keeper.get("employee", "e2").await.0, 404);
+
+    // Update: attributes left out keep their values; null removes one.
+    assert_eq!(
+        keeper.set("employee", "e1", json!({"age": 41})).await.0,
+        200
+    );
+    assert_eq!(
+        keeper.value("employee", "e1").await,
+        json!({"dept": "eng", "name": "Ann", "age": 41, "active": true})
+    );
+    assert_eq!(
+        keeper.set("employee", "e1", json!({"name": null})).await.0,
+        200
+    );
+    assert_eq!(keeper.value("employee", "e1").await.get("name"), None);
+    let reason = refused(
+        keeper.set("employee", "e1", json!({"dept": null})).await,
+        400,
+    );
+    assert!(
+        reason.contains("`employee.dept` is required and cannot be null"),
+        "{reason}"
+    );
+
+    // Types and lengths, at the limit and over it.
+    let name64 = "x".repeat(64);
+    assert_eq!(
+        keeper
+            .set("employee", "e1", json!({"name": name64}))
+            .await
+            .0,
+        200
+    );
+    let reason = refused(
+        keeper
+            .set("employee", "e1", json!({"name": "x".repeat(65)}))
+            .await,
+        400,
+    );
+    assert!(
+        reason.contains("`employee.name` holds at most 64 bytes; this value has 65"),
+        "{reason}"
+    );
+    let reason = refused(
+        keeper.set("employee", "e1", json!({"age": "old"})).await,
+        400,
+    );
+    assert!(
+        reason.contains("`employee.age` is an integer, not a string"),
+        "{reason}"
+    );
+    let reason = refused(
+        keeper.set("employee", "e1", json!({"active": 1})).await,
+        400,
+    );
+    assert!(
+        reason.contains("`employee.active` is a boolean, not the number 1"),
+        "{reason}"
+    );
+    let reason = refused(
+        keeper.set("employee", "e1", json!({"salary": 1})).await,
+        400,
+    );
+    assert!(
+        reason.contains("entity `employee` has no attribute `salary`"),
+        "{reason}"
+    );
+    let reason = refused(keeper.set("employee", "e1", json!([1, 2])).await, 400);
+    assert!(
+        reason.contains("must be an object of attributes, not a list"),
+        "{reason}"
+    );
+    let reason = refused(keeper.set("robots", "r1", json!({})).await, 400);
+    assert!(
+        reason.contains("no entity `robots` is declared") && reason.contains("employee, note"),
+        "{reason}"
+    );
+    let reason = refused(
+        keeper
+            .set("employee", &"k".repeat(256), json!({"dept": "x"}))
+            .await,
+        400,
+    );
+    assert!(reason.contains("a key holds at most 255 bytes"), "{reason}");
+    assert_eq!(
+        keeper
+            .set("employee", &"k".repeat(255), json!({"dept": "x"}))
+            .await
+            .0,
+        200
+    );
+    let big = "b".repeat(1000);
+    assert_eq!(
+        keeper.set("employee", "e1", json!({"bio": big})).await.0,
+        200
+    );
+    let reason = refused(
+        keeper
+            .set("employee", "e1", json!({"bio": "b".repeat(1001)}))
+            .await,
+        400,
+    );
+    assert!(
+        reason.contains("`employee.bio` holds at most 1000 bytes"),
+        "{reason}"
+    );
+
+    // batchSet is all or nothing.
+    let (status, body) = keeper
+        .post(
+            "/batch/employee",
+            json!([
+                {"key": "good", "value": {"dept": "eng"}},
+                {"key": "bad", "value": {"dept": "eng", "age": 1.5}},
+            ]),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("`employee.age` is an integer")
+    );
+    assert_eq!(
+        keeper.get("employee", "good").await.0,
+        404,
+        "nothing was written"
+    );
+
+    // Deletes.
+    assert_eq!(
+        keeper.delete("employee", &"k".repeat(255)).await.1["deleted"],
+        true
+    );
+    assert_eq!(
+        keeper.delete("employee", &"k".repeat(255)).await.1["deleted"],
+        false
+    );
+    assert_eq!(keeper.delete("employee", "e1").await.1["deleted"], true);
+
+    // 250 records, then the queries.
+    let rows = employees();
+    let batch: Vec<Value> = rows
+        .iter()
+        .map(|(k, v)| json!({"key": k, "value": v}))
+        .collect();
+    let (status, body) = keeper.post("/batch/employee", Value::Array(batch)).await;
+    assert_eq!(status, 200, "{body}");
+    let age = |v: &Value| v["age"].as_f64().unwrap();
+    let score = |v: &Value| v["score"].as_f64().unwrap();
+    let eng = |v: &Value| v["dept"] == "eng";
+
+    let (keys, pages) = keeper.all_keys("employee", json!({"limit": 100})).await;
+    let mut by_key: Vec<String> = rows.iter().map(|(k, _)| k.clone()).collect();
+    by_key.sort();
+    assert_eq!(keys, by_key, "no index: by key");
+    assert_eq!(pages, 3);
+    let (keys, pages) = keeper
+        .all_keys("employee", json!({"limit": 7, "descending": true}))
+        .await;
+    assert_eq!(keys, by_key.iter().rev().cloned().collect::<Vec<_>>());
+    assert_eq!(pages, 36);
+
+    let (keys, pages) = keeper
+        .all_keys(
+            "employee",
+            json!({"index": "by_age", "partition": ["eng"], "limit": 50}),
+        )
+        .await;
+    assert_eq!(keys, expected(&rows, eng, age, false), "by_age in eng");
+    assert_eq!(pages, 3);
+    for (condition, keep, descending) in [
+        (
+            json!({"op": "between", "values": [10, 20]}),
+            Box::new(|v: &Value| eng(v) && (10.0..=20.0).contains(&age(v)))
+                as Box<dyn Fn(&Value) -> bool>,
+            true,
+        ),
+        (
+            json!({"op": "greaterThan", "values": 44}),
+            Box::new(|v: &Value| eng(v) && age(v) > 44.0),
+            false,
+        ),
+        (
+            json!({"op": "lessOrEqual", "values": 3}),
+            Box::new(|v: &Value| eng(v) && age(v) <= 3.0),
+            true,
+        ),
+        (
+            json!({"op": "equal", "values": 8}),
+            Box::new(|v: &Value| eng(v) && age(v) == 8.0),
+            false,
+        ),
+    ] {
+        let query = json!({
+            "index": "by_age", "partition": ["eng"], "condition": condition,
+            "descending": descending, "limit": 4,
+        });
+        let (keys, _) = keeper.all_keys("employee", query).await;
+        assert_eq!(keys, expected(&rows, &keep, age, descending), "{condition}");
+        assert!(!keys.is_empty(), "{condition}");
+    }
+    let (keys, _) = keeper
+        .all_keys(
+            "employee",
+            json!({"index": "by_name", "condition": {"op": "beginsWith", "values": "n1"}, "limit": 30}),
+        )
+        .await;
+    let names: Vec<String> = (100..200).map(|i| format!("k{:03}", 249 - i)).collect();
+    assert_eq!(keys, names, "names n100..n199, by name");
+    let (keys, _) = keeper
+        .all_keys(
+            "employee",
+            json!({"index": "by_score", "partition": ["ops", true],
+                   "condition": {"op": "lessThan", "values": 50.5}, "limit": 200}),
+        )
+        .await;
+    assert_eq!(
+        keys,
+        expected(
+            &rows,
+            |v| v["dept"] == "ops" && v["active"] == true && score(v) < 50.5,
+            score,
+            false
+        )
+    );
+
+    // The limit is capped; a page says whether more follow.
+    let (status, page) = keeper
+        .post("/query/employee", json!({"limit": 1_000_000}))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["data"].as_array().unwrap().len(), 200);
+    assert_eq!(page["page_info"]["has_more"], true);
+    let (_, page) = keeper.post("/query/employee", json!({"limit": 250})).await;
+    assert_eq!(page["data"].as_array().unwrap().len(), 200);
+    let (_, last) = keeper
+        .post(
+            "/query/employee",
+            json!({"limit": 200, "cursor": page["page_info"]["end_cursor"]}),
+        )
+        .await;
+    assert_eq!(last["data"].as_array().unwrap().len(), 50);
+    assert_eq!(last["page_info"]["has_more"], false);
+    assert_eq!(last["page_info"]["end_cursor"], Value::Null);
+
+    // Queries the declaration does not allow.
+    let reason = refused(
+        keeper
+            .post("/query/employee", json!({"index": "by_salary"}))
+            .await,
+        400,
+    );
+    assert!(
+        reason.contains(
+            "entity `employee` has no index `by_salary` (it declares: by_age, by_name, by_score)"
+        ),
+        "{reason}"
+    );
+    let reason = refused(
+        keeper
+            .post("/query/employee", json!({"index": "by_age"}))
+            .await,
+        400,
+    );
+    assert!(
+        reason.contains("index `by_age` of `employee` is partitioned by [dept]"),
+        "{reason}"
+    );
+    let reason = refused(
+        keeper
+            .post(
+                "/query/employee",
+                json!({"index": "by_age", "partition": ["eng"], "condition": {"op": "beginsWith", "values": "1"}}),
+            )
+            .await,
+        400,
+    );
+    assert!(
+        reason.contains("`beginsWith` applies to string attributes"),
+        "{reason}"
+    );
+    let reason = refused(
+        keeper
+            .post("/query/employee", json!({"cursor": "not-a-cursor"}))
+            .await,
+        400,
+    );
+    assert!(
+        reason.contains("the cursor does not belong to this query"),
+        "{reason}"
+    );
+
+    // Hostile: SQL in keys, values and index names is data.
+    let sneaky_key = "'; DROP TABLE records; --";
+    let sneaky_name = "Robert'); DROP TABLE op_entity_records;--";
+    assert_eq!(
+        keeper
+            .set(
+                "employee",
+                sneaky_key,
+                json!({"dept": "eng\"'", "name": sneaky_name})
+            )
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        keeper.value("employee", sneaky_key).await,
+        json!({"dept": "eng\"'", "name": sneaky_name, "age": 30, "active": true})
+    );
+    let reason = refused(
+        keeper
+            .post(
+                "/query/employee",
+                json!({"index": "by_age'; DROP TABLE records; --", "partition": ["eng"]}),
+            )
+            .await,
+        400,
+    );
+    assert!(
+        reason.contains("has no index `by_age'; DROP TABLE records; --`"),
+        "{reason}"
+    );
+    let (keys, _) = keeper
+        .all_keys(
+            "employee",
+            json!({"index": "by_name", "condition": {"op": "equal", "values": sneaky_name}}),
+        )
+        .await;
+    assert_eq!(keys, vec![sneaky_key.to_string()]);
+    let (keys, _) = keeper.all_keys("employee", json!({"limit": 200})).await;
+    assert_eq!(keys.len(), 251, "250 employees and the sneaky one");
+
+    // Hostile: a batch over the limit is refused whole.
+    let flood: Vec<Value> = (0..10_000)
+        .map(|i| json!({"key": format!("f{i}"), "value": {"dept": "eng"}}))
+        .collect();
+    let reason = refused(
+        keeper.post("/batch/employee", Value::Array(flood)).await,
+        400,
+    );
+    assert!(
+        reason.contains("a batch writes at most 1000 records; this one has 10000"),
+        "{reason}"
+    );
+    assert_eq!(keeper.get("employee", "f0").await.0, 404);
+
+    // batchDelete.
+    let (status, _) = keeper
+        .post("/batch-delete/employee", json!(["k000", "k001", "nothing"]))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(keeper.get("employee", "k000").await.0, 404);
+    assert_eq!(keeper.get("employee", "k002").await.0, 200);
+}
+
+/// The same plugin in another team is another instance: it sees none of
+/// the first one's records, and its own stay its own.
+async fn teams_are_isolated(origin: &str) {
+    let (status, body) = install(origin, OTHER_TEAM, keeper(|m| m)).await;
+    assert_eq!(status, 201, "{body}");
+    let ours = Keeper::new(origin, TEAM);
+    let theirs = Keeper::new(origin, OTHER_TEAM);
+    assert_eq!(theirs.get("employee", "k002").await.0, 404);
+    let (_, page) = theirs.post("/query/employee", json!({})).await;
+    assert_eq!(page["data"], json!([]));
+    assert_eq!(
+        theirs
+            .set("employee", "k002", json!({"dept": "theirs"}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(ours.value("employee", "k002").await["dept"], "eng");
+    assert_eq!(theirs.value("employee", "k002").await["dept"], "theirs");
+}
+
+/// Upgrades: an added attribute applies (its default on old records); one
+/// that drops an attribute holding data is refused and the old version
+/// goes on serving.
+async fn upgrades(origin: &str) {
+    let keeper_in = Keeper::new(origin, TEAM);
+    let added = |m: String| {
+        version(m, "0.2.0").replace(
+            "        - {name: bio, type: text, length: 1000}\n",
+            "        - {name: bio, type: text, length: 1000}\n        - {name: level, type: integer, default: 1}\n",
+        )
+    };
+    let (status, body) = install(origin, TEAM, keeper(added)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["action"], "upgraded", "{body}");
+    assert_eq!(keeper_in.value("employee", "k002").await["level"], 1);
+
+    let dropped = |m: String| {
+        added(m)
+            .replace("version: 0.2.0", "version: 0.3.0")
+            .replace("        - {name: score, type: float}\n", "")
+            .replace(
+                "        - {name: by_score, range_attribute: score, partition: [dept, active]}\n",
+                "",
+            )
+    };
+    let (status, body) = install(origin, TEAM, keeper(dropped)).await;
+    assert_eq!(status, 409, "{body}");
+    let reason = body.to_string();
+    assert!(
+        reason.contains(
+            "the new version drops attribute `employee.score`, which 248 records of `employee` hold"
+        ),
+        "{reason}"
+    );
+    let client = common::client();
+    let listing = common::serve::admin_get(&client, format!("{origin}/admin/plugins")).await;
+    let versions: Vec<&str> = listing["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["team_uuid"] == TEAM)
+        .map(|p| p["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, vec!["0.2.0"], "{listing}");
+    assert_eq!(keeper_in.value("employee", "k002").await["score"], 1.0);
+}
+
+/// Installs the keeper in `TEAM` on `running` and runs every check but
+/// the restart.
+async fn scenario(running: &Running) {
+    let (status, body) = install(&running.origin, TEAM, keeper(|m| m)).await;
+    assert_eq!(status, 201, "{body}");
+    every_rule(&running.origin).await;
+    teams_are_isolated(&running.origin).await;
+    upgrades(&running.origin).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn entity_storage_on_sqlite_files_keeps_every_rule_and_survives_a_restart() {
+    let ones = upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let running = Running::start(dir.path(), &ones.origin).await;
+    scenario(&running).await;
+    running.shutdown().await;
+    let files: Vec<String> = std::fs::read_dir(dir.path().join("storage"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".sqlite"))
+        .collect();
+    assert_eq!(files.len(), 2, "one database per instance: {files:?}");
+
+    let running = Running::start(dir.path(), &ones.origin).await;
+    let keeper = Keeper::new(&running.origin, TEAM);
+    assert_eq!(keeper.value("employee", "k002").await["dept"], "eng");
+    assert_eq!(keeper.value("employee", "k002").await["level"], 1);
+    running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn entity_storage_on_postgresql_keeps_every_rule_and_survives_a_restart() {
+    let ones = upstream::start().await;
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::serve::config(dir.path(), &ones.origin);
+    config.store_url = Some(pg.database("storage"));
+    let running = Running::start_with(config.clone()).await;
+    scenario(&running).await;
+    running.shutdown().await;
+    assert_eq!(
+        pg.sql(
+            "storage",
+            "SELECT count(DISTINCT instance) FROM op_entity_records"
+        ),
+        "2"
+    );
+    // The declared indexes are database indexes: partition attributes
+    // first, then the range attribute.
+    let indexes = pg.sql(
+        "storage",
+        "SELECT string_agg(indexdef, E'\\n') FROM pg_indexes \
+         WHERE tablename = 'op_entity_records' AND indexname LIKE 'op_ix_%'",
+    );
+    assert!(
+        indexes.contains("(value ->> 'dept'::text)") && indexes.contains("(value -> 'age'::text)"),
+        "{indexes}"
+    );
+
+    // A replica started afresh (its own plugins_dir) sees the same data.
+    let fresh = tempfile::tempdir().unwrap();
+    config.plugins_dir = fresh.path().to_path_buf();
+    let running = Running::start_with(config).await;
+    let keeper = Keeper::new(&running.origin, TEAM);
+    assert_eq!(keeper.value("employee", "k002").await["dept"], "eng");
+    assert_eq!(keeper.value("employee", "k002").await["level"], 1);
+    running.shutdown().await;
+}
