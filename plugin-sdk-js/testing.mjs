@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { memoryStorage } from './storage-mock.mjs';
 
 const encoder = new globalThis.TextEncoder();
 
@@ -39,8 +40,10 @@ function decodeText(bytes) {
 /**
  * Installs a mock `__op` and `onesEnv` on globalThis and returns it.
  * `env`: onesEnv values ({teamUUID, organizationUUID, instanceId, config}).
+ * `entities`: plugin.yaml's storage.entities, as objects; `storage` keeps
+ * their records in memory under op's rules.
  */
-export function mockOp({ env = {}, install = true } = {}) {
+export function mockOp({ env = {}, install = true, entities = [] } = {}) {
   const routes = [];
   const mock = {
     fetches: [],
@@ -117,6 +120,7 @@ export function mockOp({ env = {}, install = true } = {}) {
     utf8Decode(b, fatal) {
       return new globalThis.TextDecoder('utf-8', { fatal }).decode(b);
     },
+    storage: memoryStorage(entities),
   };
   mock.natives = natives;
   if (install) mock.install();

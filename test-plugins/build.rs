@@ -37,6 +37,7 @@ const TS_PLUGINS: &[&str] = &[
     "example-plugins/ts-guard",
     "test-plugins/ts/ts-probe",
     "test-plugins/ts/ones-style",
+    "test-plugins/ts/ts-keeper",
 ];
 
 fn main() {

@@ -686,3 +686,61 @@ async fn entity_storage_on_postgresql_keeps_every_rule_and_survives_a_restart() 
     assert_eq!(keeper.value("employee", "k002").await["level"], 1);
     running.shutdown().await;
 }
+
+/// A TypeScript plugin: the ONES template's timer function (no argument)
+/// stores a record each tick through `@ones-op/sdk/backend`, a route pages
+/// through them by index, and a refused value is a `StorageError` the
+/// plugin can catch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_typescript_timer_keeps_its_ticks_in_entity_storage() {
+    let ones = upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let running = Running::start(dir.path(), &ones.origin).await;
+    let package = common::serve::ts_package(
+        op_test_plugins::TS_KEEPER_DIR,
+        op_test_plugins::TS_KEEPER,
+        |m| m,
+        |code| code,
+    );
+    let (status, body) = install(&running.origin, TEAM, package).await;
+    assert_eq!(status, 201, "{body}");
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    let keeper = Keeper::new(&running.origin, TEAM);
+    let (status, body) = keeper.call(reqwest::Method::GET, "/ts-ticks", None).await;
+    assert_eq!(status, 200, "{body}");
+    let keys: Vec<&str> = body["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert!(
+        (2..=5).contains(&keys.len()),
+        "about one tick a second: {body}"
+    );
+    let mut sorted = keys.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(keys, sorted, "newest first");
+    assert_eq!(body["first"]["kind"], "timer");
+    assert_eq!(body["first"]["seen"], 1, "the default");
+    assert!(body["first"]["at"].as_i64().unwrap() > 1_700_000_000_000);
+
+    let (status, body) = keeper
+        .post("/ts-note/n1", json!({"kind": "k".repeat(17)}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "too-large");
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("`tick.kind` holds at most 16 bytes; this value has 17"),
+        "{body}"
+    );
+    let (status, body) = keeper
+        .post("/ts-note/n1", json!({"kind": "note", "at": 5}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["stored"], json!({"kind": "note", "at": 5, "seen": 1}));
+    running.shutdown().await;
+}

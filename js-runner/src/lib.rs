@@ -39,7 +39,7 @@ mod bindings {
 
 use bindings::exports::op::plugin::handler::{Guest, PluginError, Request, Response};
 use bindings::op::plugin::types::Severity;
-use bindings::op::plugin::{env, fetch, log};
+use bindings::op::plugin::{env, fetch, log, storage};
 
 struct Runner;
 
@@ -313,6 +313,7 @@ fn install_natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
         "utf8Decode",
         Function::new(ctx.clone(), native_utf8_decode)?,
     )?;
+    op.set("storage", storage_natives(ctx)?)?;
     ctx.globals().set("__op", op.clone())?;
     let object: Object = ctx.globals().get("Object")?;
     let prototype: Object = object.get("prototype")?;
@@ -1051,6 +1052,161 @@ fn pairs<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> rquickjs::Result<Vec<(String
         let v: rquickjs::Coerced<String> = pair.get(1)?;
         out.push((k.0, v.0));
     }
+    Ok(out)
+}
+
+// ----- storage ----------------------------------------------------------
+
+/// `__op.storage`: the entity storage natives, see CONTRACT.md. Values
+/// cross as JSON text; the host checks them against the declaration.
+fn storage_natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
+    let natives = Object::new(ctx.clone())?;
+    natives.set("get", Function::new(ctx.clone(), storage_get)?)?;
+    natives.set("set", Function::new(ctx.clone(), storage_set)?)?;
+    natives.set("delete", Function::new(ctx.clone(), storage_delete)?)?;
+    natives.set("batchSet", Function::new(ctx.clone(), storage_batch_set)?)?;
+    natives.set(
+        "batchDelete",
+        Function::new(ctx.clone(), storage_batch_delete)?,
+    )?;
+    natives.set("query", Function::new(ctx.clone(), storage_query)?)?;
+    Ok(natives)
+}
+
+/// Refuses storage at module top level (snapshot time).
+fn storage_live(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
+    if LIVE.get() {
+        Ok(())
+    } else {
+        Err(throw_tag(
+            ctx,
+            "invalid",
+            "storage cannot be used at module top level (op evaluates the top level once, when \
+             the plugin is installed)",
+        ))
+    }
+}
+
+fn storage_error(ctx: &Ctx<'_>, err: storage::StorageError) -> Error {
+    let (tag, message) = match err {
+        storage::StorageError::Undeclared(m) => ("undeclared", m),
+        storage::StorageError::Invalid(m) => ("invalid", m),
+        storage::StorageError::TooLarge(m) => ("too-large", m),
+        storage::StorageError::Unavailable(m) => ("unavailable", m),
+    };
+    throw_tag(ctx, tag, &message)
+}
+
+/// `__op.storage.get(entity, key)` → JSON text, or `undefined`.
+fn storage_get(ctx: Ctx<'_>, entity: String, key: String) -> rquickjs::Result<Option<String>> {
+    storage_live(&ctx)?;
+    storage::get(&entity, &key).map_err(|e| storage_error(&ctx, e))
+}
+
+/// `__op.storage.set(entity, key, json)`.
+fn storage_set(ctx: Ctx<'_>, entity: String, key: String, value: String) -> rquickjs::Result<()> {
+    storage_live(&ctx)?;
+    storage::set(&entity, &key, &value).map_err(|e| storage_error(&ctx, e))
+}
+
+/// `__op.storage.delete(entity, key)` → whether there was a record.
+fn storage_delete(ctx: Ctx<'_>, entity: String, key: String) -> rquickjs::Result<bool> {
+    storage_live(&ctx)?;
+    storage::delete(&entity, &key).map_err(|e| storage_error(&ctx, e))
+}
+
+/// `__op.storage.batchSet(entity, [[key, json], ...])`.
+fn storage_batch_set<'js>(
+    ctx: Ctx<'js>,
+    entity: String,
+    entries: Value<'js>,
+) -> rquickjs::Result<()> {
+    storage_live(&ctx)?;
+    let entries: Vec<storage::Entry> = pairs(&ctx, entries)?
+        .into_iter()
+        .map(|(key, value)| storage::Entry { key, value })
+        .collect();
+    storage::batch_set(&entity, &entries).map_err(|e| storage_error(&ctx, e))
+}
+
+/// `__op.storage.batchDelete(entity, [key, ...])`.
+fn storage_batch_delete<'js>(
+    ctx: Ctx<'js>,
+    entity: String,
+    keys: rquickjs::Array<'js>,
+) -> rquickjs::Result<()> {
+    storage_live(&ctx)?;
+    let keys = keys
+        .iter::<rquickjs::Coerced<String>>()
+        .map(|k| k.map(|k| k.0))
+        .collect::<rquickjs::Result<Vec<String>>>()?;
+    storage::batch_delete(&entity, &keys).map_err(|e| storage_error(&ctx, e))
+}
+
+/// `__op.storage.query(entity, {index, partition: [json], condition:
+/// [op, json, json?], descending, limit, cursor})` → `{entries: [[key,
+/// json]], hasMore, endCursor}`.
+fn storage_query<'js>(
+    ctx: Ctx<'js>,
+    entity: String,
+    q: Object<'js>,
+) -> rquickjs::Result<Object<'js>> {
+    storage_live(&ctx)?;
+    let partition: Option<rquickjs::Array> = q.get("partition")?;
+    let partition = match partition {
+        Some(values) => values
+            .iter::<rquickjs::Coerced<String>>()
+            .map(|v| v.map(|v| v.0))
+            .collect::<rquickjs::Result<Vec<String>>>()?,
+        None => Vec::new(),
+    };
+    let condition = match q.get::<_, Option<rquickjs::Array>>("condition")? {
+        None => None,
+        Some(c) => {
+            let op: String = c.get(0)?;
+            let a: String = c.get(1)?;
+            Some(match op.as_str() {
+                "equal" => storage::Condition::Equal(a),
+                "lessThan" => storage::Condition::LessThan(a),
+                "lessOrEqual" => storage::Condition::LessOrEqual(a),
+                "greaterThan" => storage::Condition::GreaterThan(a),
+                "greaterOrEqual" => storage::Condition::GreaterOrEqual(a),
+                "between" => storage::Condition::Between((a, c.get(2)?)),
+                "beginsWith" => storage::Condition::BeginsWith(a),
+                other => {
+                    return Err(throw_tag(
+                        &ctx,
+                        "invalid",
+                        &format!("`{other}` is not a query condition"),
+                    ));
+                }
+            })
+        }
+    };
+    let limit: Option<f64> = q.get("limit")?;
+    let request = storage::QueryRequest {
+        entity,
+        index: q.get("index")?,
+        partition,
+        condition,
+        descending: q.get::<_, Option<bool>>("descending")?.unwrap_or(false),
+        limit: limit
+            .filter(|l| l.is_finite() && *l >= 0.0)
+            .map(|l| l.min(u32::MAX as f64) as u32),
+        cursor: q.get("cursor")?,
+    };
+    let page = storage::query(&request).map_err(|e| storage_error(&ctx, e))?;
+    let out = Object::new(ctx.clone())?;
+    let entries = rquickjs::Array::new(ctx.clone())?;
+    for (i, entry) in page.entries.into_iter().enumerate() {
+        let pair = rquickjs::Array::new(ctx.clone())?;
+        pair.set(0, entry.key)?;
+        pair.set(1, entry.value)?;
+        entries.set(i, pair)?;
+    }
+    out.set("entries", entries)?;
+    out.set("hasMore", page.has_more)?;
+    out.set("endCursor", page.end_cursor)?;
     Ok(out)
 }
 

@@ -10,26 +10,67 @@ export declare const env: {
   getConfig(key: string): Promise<string | undefined>;
 };
 
-export interface EntityQuery {
-  limit(n: number): EntityQuery;
-  cursor(c: string): EntityQuery;
-  getMany(): Promise<{ data: Array<{ key: string; value: any }>; page_info: { has_more: boolean; end_cursor: string } }>;
+/** A storage call op refused. */
+export declare class StorageError extends Error {
+  readonly code: 'undeclared' | 'invalid' | 'too-large' | 'unavailable';
+  readonly statusCode: number;
 }
 
-export interface Entity {
-  get(key: string): Promise<any>;
-  set(key: string, value: any): Promise<void>;
-  delete(key: string): Promise<void>;
-  batchSet(items: Array<{ key: string; value: any }>): Promise<void>;
+/** A condition on an index's range attribute. */
+export type WhereCondition = readonly [string, ...unknown[]];
+
+export declare const WhereConditions: {
+  equalsTo(value: string | number | boolean): WhereCondition;
+  isLessThan(value: string | number): WhereCondition;
+  isLessThanEqualTo(value: string | number): WhereCondition;
+  isGreaterThan(value: string | number): WhereCondition;
+  isGreaterThanEqualTo(value: string | number): WhereCondition;
+  between(low: string | number, high: string | number): WhereCondition;
+  beginsWith(prefix: string): WhereCondition;
+};
+
+export declare const SortOrder: { readonly ASC: 'ASC'; readonly DESC: 'DESC' };
+
+export interface Page<T = any> {
+  data: Array<{ key: string; value: T }>;
+  page_info: { has_more: boolean; end_cursor: string };
+}
+
+export interface EntityQuery<T = any> {
+  /** Query an index: within the partition with these values, ordered by its range attribute. */
+  index(name: string, options?: unknown[] | { partition?: unknown[]; condition?: WhereCondition }): EntityQuery<T>;
+  where(condition: WhereCondition): EntityQuery<T>;
+  sort(order: 'ASC' | 'DESC'): EntityQuery<T>;
+  /** At most 200. */
+  limit(n: number): EntityQuery<T>;
+  cursor(c: string): EntityQuery<T>;
+  getMany(): Promise<Page<T>>;
+}
+
+export interface Entity<T = any> {
+  get(key: string): Promise<T | undefined>;
+  set(key: string, value: Partial<T>): Promise<void>;
+  delete(key: string): Promise<boolean>;
+  /** All or nothing; at most 1,000 items. */
+  batchSet(items: Array<{ key: string; value: Partial<T> }>): Promise<void>;
   batchDelete(keys: string[]): Promise<void>;
-  query(): EntityQuery;
+  query(): EntityQuery<T>;
 }
 
-/** Entity storage is not supported by op yet: `storage.entity(...)` and `storage.object.*` throw. */
+/** Entity storage: the entities plugin.yaml declares under storage.entities. `storage.object.*` throws (not supported by op yet). */
 export declare const storage: {
-  entity(name: string): Entity;
+  entity<T = any>(name: string): Entity<T>;
   object: {
     upload(key: string, data?: any): Promise<any>;
     download(key: string): Promise<any>;
   };
 };
+
+declare const _default: {
+  env: typeof env;
+  storage: typeof storage;
+  WhereConditions: typeof WhereConditions;
+  SortOrder: typeof SortOrder;
+  StorageError: typeof StorageError;
+};
+export default _default;

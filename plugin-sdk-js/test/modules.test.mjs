@@ -7,7 +7,7 @@ import { Logger } from '../src/node-logger.js';
 import * as types from '../src/node-types.js';
 import { Plugin, Notify, NotifyWay, Process } from '../src/node-ability.js';
 import { fetchONES, fetchHttp } from '../src/node-fetch.js';
-import { env, storage } from '../src/sdk.js';
+import { env, storage, WhereConditions, SortOrder, StorageError } from '../src/sdk.js';
 import * as database from '../src/node-database.js';
 import { Buffer } from '../src/node/buffer.js';
 import EventEmitter from '../src/node/events.js';
@@ -18,7 +18,19 @@ import http from '../src/node/http.js';
 import * as https from '../src/node/https.js';
 import { TextEncoder, TextDecoder } from '../src/internal/text.js';
 
-const op = mockOp({ env: { teamUUID: 'T1', organizationUUID: 'O1', instanceId: 'I1', config: { apiKey: 'k', region: 'eu' } } });
+const entities = [
+  {
+    name: 'employee',
+    attributes: [
+      { name: 'dept', type: 'string', length: 16, required: true },
+      { name: 'name', type: 'string', length: 8 },
+      { name: 'age', type: 'integer', default: 30 },
+      { name: 'active', type: 'boolean' },
+    ],
+    indexes: [{ name: 'by_age', range_attribute: 'age', partition: ['dept'] }, { name: 'by_name', range_attribute: 'name' }],
+  },
+];
+const op = mockOp({ env: { teamUUID: 'T1', organizationUUID: 'O1', instanceId: 'I1', config: { apiKey: 'k', region: 'eu' } }, entities });
 const fresh = () => op.reset();
 const last = () => op.fetches[op.fetches.length - 1];
 
@@ -228,15 +240,54 @@ test('node-ability: config and identity from onesEnv; the rest throws naming its
   assert.throws(() => database.select('select 1'), /select is not supported by op/);
 });
 
-test('sdk: env from onesEnv; storage throws "not supported by op yet"', async () => {
+test('sdk: env from onesEnv', async () => {
   assert.equal(await env.getTeamID(), 'T1');
   assert.equal(await env.getOrgID(), 'O1');
   assert.equal(await env.getInstanceID(), 'I1');
   assert.equal(await env.getConfig('apiKey'), 'k');
-  assert.throws(() => storage.entity('e'), /entity storage is not supported by op yet/);
-  assert.throws(() => storage.object.upload('k'), /not supported by op yet/);
-  const viaAsync = async () => storage.entity('e').get('k');
-  await assert.rejects(viaAsync, /not supported by op yet/);
+  assert.throws(() => storage.object.upload('k'), /storage.object.upload is not supported by op yet/);
+});
+
+test('sdk storage: the rules of op, in the mock', async () => {
+  const employees = storage.entity('employee');
+  await employees.set('e1', { dept: 'eng', name: 'Ann' });
+  assert.deepEqual(await employees.get('e1'), { dept: 'eng', name: 'Ann', age: 30 });
+  assert.equal(await employees.get('nobody'), undefined);
+  await employees.set('e1', { age: 41 });
+  assert.deepEqual(await employees.get('e1'), { dept: 'eng', name: 'Ann', age: 41 });
+  const refused = async (p, code, text) => {
+    await assert.rejects(p, (e) => e instanceof StorageError && e.code === code && e.message.includes(text) && e.statusCode === 500);
+  };
+  await refused(employees.set('e2', { name: 'Bob' }), 'invalid', '`employee.dept` is required: a new record must have it');
+  await refused(employees.set('e1', { name: 'x'.repeat(9) }), 'too-large', '`employee.name` holds at most 8 bytes; this value has 9');
+  await refused(employees.set('e1', { age: 'old' }), 'invalid', '`employee.age` is an integer, not a string');
+  await refused(employees.set('e1', { salary: 1 }), 'invalid', 'entity `employee` has no attribute `salary`');
+  await refused(storage.entity('robot').get('r'), 'undeclared', 'no entity `robot` is declared');
+  await refused(employees.batchSet([{ key: 'ok', value: { dept: 'eng' } }, { key: 'bad', value: { dept: 1 } }]), 'invalid', '`employee.dept` is a string');
+  assert.equal(await employees.get('ok'), undefined, 'a refused batch writes nothing');
+  await refused(employees.query().index('by_salary').getMany(), 'undeclared', 'entity `employee` has no index `by_salary`');
+
+  const items = [];
+  for (let i = 0; i < 45; i++) items.push({ key: `k${String(i).padStart(2, '0')}`, value: { dept: i % 2 ? 'ops' : 'eng', age: i % 10, name: `n${i}` } });
+  await employees.batchSet(items);
+  const keys = [];
+  const q = employees.query().index('by_age', { partition: ['eng'] }).where(WhereConditions.between(2, 6)).sort(SortOrder.DESC).limit(4);
+  for (;;) {
+    const page = await q.getMany();
+    keys.push(...page.data.map((d) => d.key));
+    if (!page.page_info.has_more) break;
+    q.cursor(page.page_info.end_cursor);
+  }
+  const want = items.filter((it) => it.value.dept === 'eng' && it.value.age >= 2 && it.value.age <= 6)
+    .sort((a, b) => b.value.age - a.value.age || (a.key < b.key ? 1 : -1)).map((it) => it.key);
+  assert.deepEqual(keys, want);
+  const byName = await employees.query().index('by_name').where(WhereConditions.beginsWith('n1')).limit(200).getMany();
+  assert.deepEqual(byName.data.map((d) => d.value.name), ['n1', 'n10', 'n11', 'n12', 'n13', 'n14', 'n15', 'n16', 'n17', 'n18', 'n19']);
+  assert.equal(byName.page_info.has_more, false);
+  assert.equal(byName.page_info.end_cursor, '');
+  assert.equal(await employees.delete('e1'), true);
+  await employees.batchDelete(['k00', 'k01']);
+  assert.equal(await employees.get('k00'), undefined);
 });
 
 test('buffer, events', () => {
