@@ -744,3 +744,59 @@ async fn a_typescript_timer_keeps_its_ticks_in_entity_storage() {
     assert_eq!(body["stored"], json!({"kind": "note", "at": 5, "seen": 1}));
     running.shutdown().await;
 }
+
+/// `kill -9` of `op serve` while a `batchSet` of 1,000 records is on its
+/// way: after a restart, all of them are there or none.
+async fn a_killed_batch_is_all_or_nothing(store: &str) {
+    let ones = upstream::start().await;
+    let mut replica = common::fleet::Replica::start(store, &ones.origin);
+    let (status, body) = install(&replica.origin, TEAM, keeper(|m| m)).await;
+    assert_eq!(status, 201, "{body}");
+    let mut outcomes = Vec::new();
+    for (attempt, delay_ms) in [2u64, 10, 25, 60, 120, 250, 500].into_iter().enumerate() {
+        let prefix = format!("a{attempt}-");
+        let batch: Vec<Value> = (0..1000)
+            .map(|i| json!({"key": format!("{prefix}{i:04}"), "value": {"dept": "eng", "name": format!("{prefix}{i:04}")}}))
+            .collect();
+        let origin = replica.origin.clone();
+        // The connection is cut by the kill: no answer is an answer here.
+        let sent = tokio::spawn(async move {
+            let res = common::client()
+                .post(format!("{origin}/project/api/project/batch/employee"))
+                .header("Ones-Team-UUID", TEAM)
+                .header("content-type", "application/json")
+                .body(Value::Array(batch).to_string())
+                .send()
+                .await;
+            (res.map_or(0, |r| r.status().as_u16()), ())
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+        replica.kill();
+        let answered = sent.await.map(|(status, _)| status).unwrap_or(0);
+        replica.restart();
+        let keeper = Keeper::new(&replica.origin, TEAM);
+        let (keys, _) = keeper
+            .all_keys(
+                "employee",
+                json!({"index": "by_name", "condition": {"op": "beginsWith", "values": prefix}, "limit": 200}),
+            )
+            .await;
+        assert!(
+            keys.is_empty() || keys.len() == 1000,
+            "attempt {attempt} ({delay_ms} ms): {} of 1000 records",
+            keys.len()
+        );
+        if answered == 200 {
+            assert_eq!(keys.len(), 1000, "an answered batch is all there");
+        }
+        outcomes.push(keys.len());
+    }
+    eprintln!("records after each kill: {outcomes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_cut_by_kill_9_is_all_or_nothing_on_sqlite_and_on_postgresql() {
+    a_killed_batch_is_all_or_nothing("directory").await;
+    let pg = Postgres::start();
+    a_killed_batch_is_all_or_nothing(&pg.database("killed")).await;
+}
