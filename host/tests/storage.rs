@@ -800,3 +800,88 @@ async fn a_batch_cut_by_kill_9_is_all_or_nothing_on_sqlite_and_on_postgresql() {
     let pg = Postgres::start();
     a_killed_batch_is_all_or_nothing(&pg.database("killed")).await;
 }
+
+/// The keeper project in `under`, its backend linked.
+fn keeper_project(under: &std::path::Path) -> std::path::PathBuf {
+    let project = under.join("keeper");
+    let source = std::path::Path::new(op_test_plugins::KEEPER_DIR);
+    std::fs::create_dir_all(project.join("config")).unwrap();
+    std::fs::copy(
+        source.join("config/plugin.yaml"),
+        project.join("config/plugin.yaml"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(source.join("backend"), project.join("backend")).unwrap();
+    project
+}
+
+/// `op invoke run`: records go to `.op/storage/` (SQLite), survive a
+/// restart, an edit that would drop an attribute holding data keeps the
+/// version that serves, and `op invoke clear` deletes them.
+#[test]
+fn the_dev_loop_keeps_records_in_sqlite_until_op_invoke_clear() {
+    use common::console::{edit, get, op, post, serve_project};
+    let home = tempfile::tempdir().unwrap();
+    let project = keeper_project(home.path());
+    let manifest = project.join("config/plugin.yaml");
+    let record = |origin: &str| format!("{origin}/project/api/project/records/employee/e1");
+
+    let serving = serve_project("keeper", home.path());
+    let (status, body) = post(&record(&serving.origin), r#"{"dept":"eng","score":1.5}"#);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = get(&record(&serving.origin));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""score":1.5"#), "{body}");
+
+    // An edit that drops `score`, which a record holds: refused, and the
+    // running version goes on serving.
+    let dropped = "        - {name: score, type: float}\n";
+    let by_score =
+        "        - {name: by_score, range_attribute: score, partition: [dept, active]}\n";
+    let from = serving.stderr.len();
+    edit(&manifest, dropped, "");
+    edit(&manifest, by_score, "");
+    let said = serving
+        .stderr
+        .wait_for("drops attribute `employee.score`", from);
+    assert!(
+        said.contains("which 1 record of `employee` hold"),
+        "{said}\n{}",
+        serving.stderr.all()
+    );
+    let (status, body) = get(&record(&serving.origin));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""score":1.5"#), "{body}");
+    drop(serving);
+
+    let files: Vec<_> = std::fs::read_dir(project.join(".op/storage"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sqlite"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+
+    // Back to the declaration with `score`: a restart finds the record.
+    std::fs::copy(
+        std::path::Path::new(op_test_plugins::KEEPER_DIR).join("config/plugin.yaml"),
+        &manifest,
+    )
+    .unwrap();
+    let serving = serve_project("keeper", home.path());
+    let (status, body) = get(&record(&serving.origin));
+    assert_eq!(status, 200, "{body}");
+    drop(serving);
+
+    let clear = op(&["invoke", "clear", "keeper"], home.path())
+        .output()
+        .unwrap();
+    assert!(
+        clear.status.success(),
+        "{}",
+        common::binary::text(&clear.stderr)
+    );
+    assert!(!project.join(".op").exists());
+    let serving = serve_project("keeper", home.path());
+    let (status, body) = get(&record(&serving.origin));
+    assert_eq!(status, 404, "cleared: {body}");
+}
