@@ -142,3 +142,134 @@ pub fn find<'e>(entities: &'e [Entity], name: &str) -> Result<&'e Entity, Storag
         ))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::{Attribute, Condition, Index};
+
+    fn store() -> MemoryStore {
+        MemoryStore::new(vec![
+            Entity::new("employee")
+                .with(Attribute::string("dept", 8).required())
+                .with(Attribute::integer("age").default_value(json!(30)))
+                .with_index(Index::new("by_age", "age").partition(["dept"])),
+        ])
+    }
+
+    #[test]
+    fn a_query_pages_through_250_records_in_index_order() {
+        let mut store = store();
+        let entries: Vec<(String, Value)> = (0..250)
+            .map(|i| (format!("k{i:03}"), json!({"dept": "eng", "age": i % 7})))
+            .collect();
+        store.batch_set("employee", &entries).unwrap();
+        let mut query = Query {
+            index: Some("by_age".into()),
+            partition: vec![json!("eng")],
+            condition: Some(Condition::GreaterOrEqual(json!(2))),
+            descending: true,
+            limit: Some(30),
+            cursor: None,
+        };
+        let mut seen: Vec<(i64, String)> = Vec::new();
+        loop {
+            let page = store.query("employee", &query).unwrap();
+            seen.extend(
+                page.data
+                    .iter()
+                    .map(|(k, v)| (v["age"].as_i64().unwrap(), k.clone())),
+            );
+            if !page.has_more {
+                assert_eq!(page.end_cursor, None);
+                break;
+            }
+            query.cursor = page.end_cursor;
+        }
+        let mut want: Vec<(i64, String)> = entries
+            .iter()
+            .map(|(k, v)| (v["age"].as_i64().unwrap(), k.clone()))
+            .filter(|(age, _)| *age >= 2)
+            .collect();
+        want.sort();
+        want.reverse();
+        assert_eq!(seen, want);
+    }
+
+    #[test]
+    fn a_refused_item_leaves_the_batch_unwritten_and_limits_hold() {
+        let mut store = store();
+        let err = store
+            .batch_set(
+                "employee",
+                &[
+                    ("a".into(), json!({"dept": "eng"})),
+                    ("b".into(), json!({"dept": "engineering"})),
+                ],
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`employee.dept` holds at most 8 bytes; this value has 11"
+        );
+        assert_eq!(store.get("employee", "a").unwrap(), None);
+        let many: Vec<(String, Value)> = (0..1001)
+            .map(|i| (format!("k{i}"), json!({"dept": "x"})))
+            .collect();
+        assert!(matches!(
+            store.batch_set("employee", &many),
+            Err(StorageError::TooLarge(_))
+        ));
+        assert!(store.batch_set("employee", &many[..1000]).is_ok());
+        let page = store
+            .query(
+                "employee",
+                &Query {
+                    limit: Some(5000),
+                    ..Query::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(page.data.len(), 200, "the limit is capped");
+        let other = Query {
+            index: Some("by_age".into()),
+            partition: vec![json!("x")],
+            cursor: page.end_cursor,
+            ..Query::default()
+        };
+        let err = store.query("employee", &other).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the cursor does not belong to this query"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn upgrades_name_the_changes_the_data_must_allow() {
+        let old = store().entities;
+        let mut new = old.clone();
+        new[0].attributes.retain(|a| a.name != "age");
+        new[0].attributes[0].length = Some(4);
+        new[0] = new[0].clone().with(Attribute::integer("level").required());
+        let changes = crate::upgrade::changes(&old, &new);
+        let said: Vec<String> = changes.iter().map(|c| c.refusal(2)).collect();
+        assert_eq!(
+            said,
+            [
+                "the new version lowers the length of `employee.dept` to 4 bytes, and 2 records of `employee` hold a longer value",
+                "the new version drops attribute `employee.age`, which 2 records of `employee` hold",
+                "the new version adds `employee.level` as required with no default, and 2 records of `employee` lack it",
+            ]
+        );
+        assert!(crate::upgrade::changes(&old, &old).is_empty());
+        assert_eq!(
+            crate::upgrade::changes(&old, &[]),
+            [crate::upgrade::Change::EntityRemoved {
+                entity: "employee".into()
+            }]
+        );
+    }
+}

@@ -340,7 +340,7 @@ fn read_cursor(plan: &Plan<'_>, cursor: &str) -> Result<Position, StorageError> 
             "a cursor holds at most {MAX_CURSOR_BYTES} bytes"
         )));
     }
-    if cursor.len() % 2 != 0 {
+    if !cursor.len().is_multiple_of(2) {
         return Err(foreign());
     }
     let bytes: Option<Vec<u8>> = (0..cursor.len())
