@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 const WORKSPACES: &[(&str, &[&str])] = &[
     (
         "example-plugins",
-        &["hello", "ones-api", "task-guard", "misbehave"],
+        &["hello", "ones-api", "task-guard", "misbehave", "timer-sync"],
     ),
     (
         "test-plugins/guests",

@@ -885,3 +885,67 @@ fn the_dev_loop_keeps_records_in_sqlite_until_op_invoke_clear() {
     let (status, body) = get(&record(&serving.origin));
     assert_eq!(status, 404, "cleared: {body}");
 }
+
+/// The timer-sync example, unchanged, in the dev loop: `op invoke timer`
+/// fires its timer once (a snapshot marked manual), then `op invoke run`
+/// runs it on its schedule and the route lists both through the index.
+#[test]
+fn the_timer_sync_example_stores_what_its_timer_saw() {
+    use common::console::{get, op, serve_project};
+    let home = tempfile::tempdir().unwrap();
+    let project = home.path().join("timer-sync");
+    let source = std::path::Path::new(op_test_plugins::TIMER_SYNC_DIR);
+    std::fs::create_dir_all(project.join("config")).unwrap();
+    std::fs::copy(
+        source.join("config/plugin.yaml"),
+        project.join("config/plugin.yaml"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(source.join("backend"), project.join("backend")).unwrap();
+
+    let fired = op(
+        &["invoke", "timer", "sync-timer", "timer-sync"],
+        home.path(),
+    )
+    .output()
+    .unwrap();
+    let said = format!(
+        "{}{}",
+        common::binary::text(&fired.stdout),
+        common::binary::text(&fired.stderr)
+    );
+    assert!(fired.status.success(), "{said}");
+    assert!(said.contains("synced /users/me: 200"), "{said}");
+
+    let serving = serve_project("timer-sync", home.path());
+    let url = format!(
+        "{}/project/api/project/timer-sync/history?limit=50",
+        serving.origin
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, body) = get(&url);
+        assert_eq!(status, 200, "{body}");
+        let history: Value = serde_json::from_str(&body).unwrap();
+        let snapshots = history["snapshots"].as_array().unwrap();
+        let manual = snapshots.iter().filter(|s| s["manual"] == true).count();
+        let scheduled = snapshots.iter().filter(|s| s["manual"] == false).count();
+        if manual == 1 && scheduled >= 1 {
+            assert!(snapshots.iter().all(|s| s["status"] == 200), "{body}");
+            let times: Vec<i64> = snapshots
+                .iter()
+                .map(|s| s["at"].as_i64().unwrap())
+                .collect();
+            let mut newest_first = times.clone();
+            newest_first.sort_by(|a, b| b.cmp(a));
+            assert_eq!(times, newest_first, "{body}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no scheduled snapshot: {body}\n{}",
+            serving.stderr.all()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
