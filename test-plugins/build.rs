@@ -35,6 +35,7 @@ const TS_PLUGINS: &[&str] = &[
     "example-plugins/ts-hello",
     "example-plugins/ts-ones-api",
     "example-plugins/ts-guard",
+    "example-plugins/ts-timer-sync",
     "test-plugins/ts/ts-probe",
     "test-plugins/ts/ones-style",
     "test-plugins/ts/ts-keeper",
