@@ -303,3 +303,69 @@ async fn op_serve_runs_the_timers_of_enabled_instances_only_and_counts_them() {
     assert!(listing.to_string().contains("ticker001"), "{listing}");
     running.shutdown().await;
 }
+
+/// `op add ability TimerTask` on a new Rust project and a new TypeScript
+/// one: the declaration lands at the end of plugin.yaml (its comments
+/// kept), the function in the backend, and `op invoke timer` fires it; a
+/// cron expression that does not parse changes nothing.
+#[test]
+fn op_add_ability_declares_a_timer_that_op_invoke_timer_fires() {
+    use common::console::op;
+    let home = tempfile::tempdir().unwrap();
+    for (name, lang) in [("demo", "rust"), ("tsdemo", "ts")] {
+        let out = op(&["new", name, "--lang", lang], home.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let manifest = home.path().join(name).join("config/plugin.yaml");
+        let before = std::fs::read_to_string(&manifest).unwrap();
+
+        let bad = op(
+            &[
+                "add",
+                "ability",
+                "TimerTask",
+                name,
+                "--cron",
+                "0 61 * * * *",
+            ],
+            home.path(),
+        )
+        .output()
+        .unwrap();
+        assert!(!bad.status.success());
+        let said = text(&bad.stderr);
+        assert!(said.contains("is not a cron expression"), "{said}");
+        assert!(said.contains("nothing was changed"), "{said}");
+        assert_eq!(std::fs::read_to_string(&manifest).unwrap(), before);
+
+        let schedule: &[&str] = if lang == "ts" {
+            &["--cron", "*/5 * * * * *"]
+        } else {
+            &["--interval", "2", "--id", "sync-timer"]
+        };
+        let mut args = vec!["add", "ability", "TimerTask", name];
+        args.extend_from_slice(schedule);
+        let added = op(&args, home.path()).output().unwrap();
+        assert!(added.status.success(), "{}", text(&added.stderr));
+        let after = std::fs::read_to_string(&manifest).unwrap();
+        assert!(
+            after.starts_with(&before.trim_end_matches('\n').to_string()),
+            "{after}"
+        );
+        let id = if lang == "ts" {
+            "timer-task"
+        } else {
+            "sync-timer"
+        };
+        assert!(after.contains(&format!("  - id: {id}\n")), "{after}");
+        assert!(after.contains("    abilityType: TimerTask\n"), "{after}");
+
+        let fired = op(&["invoke", "timer", id, name], home.path())
+            .output()
+            .unwrap();
+        let said = format!("{}{}", text(&fired.stdout), text(&fired.stderr));
+        assert!(fired.status.success(), "{said}");
+        assert!(said.contains(&format!("{id} ran")), "{said}");
+    }
+}

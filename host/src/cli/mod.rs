@@ -1,5 +1,6 @@
 //! The `op` command line.
 
+mod add;
 mod check;
 mod console;
 mod invoke;
@@ -35,6 +36,9 @@ pub enum Command {
     /// Run plugin projects locally.
     #[command(subcommand)]
     Invoke(InvokeCommand),
+    /// Add to a plugin project: `op add ability TimerTask`.
+    #[command(subcommand)]
+    Add(AddCommand),
     /// Create a plugin project that builds and runs as it is.
     New(NewArgs),
     /// Build a plugin project and write one package file (manifest,
@@ -147,6 +151,49 @@ pub enum InvokeCommand {
     Timer(TimerArgs),
 }
 
+/// `op add`.
+#[derive(Debug, Subcommand)]
+pub enum AddCommand {
+    /// Declare an ability in config/plugin.yaml and add its function to
+    /// the backend (comments and layout are kept). op runs `TimerTask`.
+    Ability(AddAbilityArgs),
+}
+
+/// The ability kinds `op add ability` adds.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum AbilityKind {
+    /// A function called on a schedule.
+    #[value(name = "TimerTask")]
+    TimerTask,
+}
+
+/// `op add ability`.
+#[derive(Debug, Args)]
+pub struct AddAbilityArgs {
+    /// The kind of ability.
+    #[arg(value_enum)]
+    pub kind: AbilityKind,
+    /// The plugin project (default: the current directory).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Its `id` (default: `timer-task`, numbered when taken).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Its `name` (default: the id).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The backend function it calls (default: the id in camelCase).
+    #[arg(long)]
+    pub function: Option<String>,
+    /// Run every SECONDS seconds (the default: 300).
+    #[arg(long, value_name = "SECONDS", conflicts_with = "cron", value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval: Option<u64>,
+    /// Run at the times of a six-field cron expression, seconds first, in
+    /// the server's time zone, e.g. '0 */5 * * * *'.
+    #[arg(long, value_name = "EXPR")]
+    pub cron: Option<String>,
+}
+
 /// `op invoke clear`.
 #[derive(Debug, Args)]
 pub struct ClearArgs {
@@ -203,6 +250,7 @@ pub fn main() -> ExitCode {
                 Command::Invoke(InvokeCommand::Run(args)) => invoke::run(args),
                 Command::Invoke(InvokeCommand::Clear(args)) => invoke::clear(args),
                 Command::Invoke(InvokeCommand::Timer(args)) => timer::run(args),
+                Command::Add(AddCommand::Ability(args)) => add::run(args),
                 Command::New(args) => new::run(args),
                 Command::Pack(args) => pack::run(args),
                 Command::Schema(args) => schema(args),
