@@ -41,9 +41,12 @@ function decodeText(bytes) {
  * Installs a mock `__op` and `onesEnv` on globalThis and returns it.
  * `env`: onesEnv values ({teamUUID, organizationUUID, instanceId, config}).
  * `entities`: plugin.yaml's storage.entities, as objects; `storage` keeps
- * their records in memory under op's rules.
+ * their records in memory under op's rules. `workspace`: the folder that
+ * @ones-op/node-fs sees as the workspace (default: a new temporary one;
+ * `mock.workspace` names it).
  */
-export function mockOp({ env = {}, install = true, entities = [] } = {}) {
+export function mockOp({ env = {}, install = true, entities = [], workspace } = {}) {
+  const root = workspace || fs.mkdtempSync(path.join(os.tmpdir(), 'op-workspace-'));
   const routes = [];
   const mock = {
     fetches: [],
@@ -121,10 +124,44 @@ export function mockOp({ env = {}, install = true, entities = [] } = {}) {
       return new globalThis.TextDecoder('utf-8', { fatal }).decode(b);
     },
     storage: memoryStorage(entities),
+    fs: workspaceFiles(root),
   };
+  mock.workspace = root;
   mock.natives = natives;
   if (install) mock.install();
   return mock;
+}
+
+// The runner's `__op.fs` natives on a folder of this machine: paths arrive
+// resolved under /workspace by @ones-op/node-fs; errors are {tag, message}.
+function workspaceFiles(root) {
+  const real = (p) => path.join(root, p.slice('/workspace'.length));
+  const wrap = (fn) => (...args) => {
+    try {
+      return fn(...args);
+    } catch (e) {
+      if (e && e.code) throw { tag: e.code, message: e.message };
+      throw e;
+    }
+  };
+  return {
+    readFile: wrap((p) => new Uint8Array(fs.readFileSync(real(p)))),
+    writeFile: wrap((p, data, append) => (append ? fs.appendFileSync : fs.writeFileSync)(real(p), data)),
+    readdir: wrap((p) => fs.readdirSync(real(p), { withFileTypes: true }).map((d) => [d.name, d.isDirectory()]).sort()),
+    stat: wrap((p) => {
+      const s = fs.statSync(real(p));
+      return { size: s.size, isFile: s.isFile(), isDirectory: s.isDirectory(), mtimeMs: s.mtimeMs };
+    }),
+    mkdir: wrap((p, recursive) => {
+      fs.mkdirSync(real(p), { recursive });
+    }),
+    rm: wrap((p, recursive) => {
+      const s = fs.lstatSync(real(p));
+      if (s.isDirectory() && !recursive) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+      fs.rmSync(real(p), { recursive });
+    }),
+    rename: wrap((a, b) => fs.renameSync(real(a), real(b))),
+  };
 }
 
 function headerObject(headers) {

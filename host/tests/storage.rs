@@ -89,6 +89,20 @@ impl Keeper {
     }
 }
 
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() && !path.is_symlink() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
 /// A key as one path segment.
 fn encode(key: &str) -> String {
     let mut out = String::new();
@@ -692,7 +706,7 @@ async fn entity_storage_on_postgresql_keeps_every_rule_and_survives_a_restart() 
 /// through them by index, and a refused value is a `StorageError` the
 /// plugin can catch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_typescript_timer_keeps_its_ticks_in_entity_storage() {
+async fn a_typescript_timer_keeps_its_ticks_in_entity_storage_and_files_stay_in_the_workspace() {
     let ones = upstream::start().await;
     let dir = tempfile::tempdir().unwrap();
     let running = Running::start(dir.path(), &ones.origin).await;

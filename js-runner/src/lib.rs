@@ -314,6 +314,7 @@ fn install_natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
         Function::new(ctx.clone(), native_utf8_decode)?,
     )?;
     op.set("storage", storage_natives(ctx)?)?;
+    op.set("fs", fs_natives(ctx)?)?;
     ctx.globals().set("__op", op.clone())?;
     let object: Object = ctx.globals().get("Object")?;
     let prototype: Object = object.get("prototype")?;
@@ -1053,6 +1054,152 @@ fn pairs<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> rquickjs::Result<Vec<(String
         out.push((k.0, v.0));
     }
     Ok(out)
+}
+
+// ----- workspace files --------------------------------------------------
+
+/// `__op.fs`: the workspace's files through WASI, see CONTRACT.md. The SDK
+/// resolves and checks every path (under `/workspace`) before it gets here;
+/// the host's WASI grants only that folder anyway.
+fn fs_natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
+    let natives = Object::new(ctx.clone())?;
+    natives.set("readFile", Function::new(ctx.clone(), fs_read_file)?)?;
+    natives.set("writeFile", Function::new(ctx.clone(), fs_write_file)?)?;
+    natives.set("readdir", Function::new(ctx.clone(), fs_readdir)?)?;
+    natives.set("stat", Function::new(ctx.clone(), fs_stat)?)?;
+    natives.set("mkdir", Function::new(ctx.clone(), fs_mkdir)?)?;
+    natives.set("rm", Function::new(ctx.clone(), fs_rm)?)?;
+    natives.set("rename", Function::new(ctx.clone(), fs_rename)?)?;
+    Ok(natives)
+}
+
+/// An I/O error as `{tag: CODE, message}` (Node's error codes).
+fn fs_error(ctx: &Ctx<'_>, err: &std::io::Error) -> Error {
+    use std::io::ErrorKind as K;
+    let code = match err.kind() {
+        K::NotFound => "ENOENT",
+        K::AlreadyExists => "EEXIST",
+        K::PermissionDenied => "EACCES",
+        K::NotADirectory => "ENOTDIR",
+        K::IsADirectory => "EISDIR",
+        K::DirectoryNotEmpty => "ENOTEMPTY",
+        K::StorageFull | K::QuotaExceeded => "ENOSPC",
+        K::InvalidInput | K::InvalidFilename => "EINVAL",
+        K::CrossesDevices => "EXDEV",
+        _ => "EIO",
+    };
+    throw_tag(ctx, code, &err.to_string())
+}
+
+fn fs_live(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
+    if LIVE.get() {
+        Ok(())
+    } else {
+        Err(throw_tag(
+            ctx,
+            "EPERM",
+            "the workspace cannot be used at module top level (op evaluates the top level once, \
+             when the plugin is installed)",
+        ))
+    }
+}
+
+/// `__op.fs.readFile(path)` → `Uint8Array`.
+fn fs_read_file<'js>(ctx: Ctx<'js>, path: String) -> rquickjs::Result<Value<'js>> {
+    fs_live(&ctx)?;
+    let bytes = std::fs::read(&path).map_err(|e| fs_error(&ctx, &e))?;
+    uint8_array(&ctx, &bytes)
+}
+
+/// `__op.fs.writeFile(path, data, append)`; `data` a string or bytes.
+fn fs_write_file<'js>(
+    ctx: Ctx<'js>,
+    path: String,
+    data: Value<'js>,
+    append: rquickjs::function::Opt<bool>,
+) -> rquickjs::Result<()> {
+    use std::io::Write as _;
+    fs_live(&ctx)?;
+    let bytes = body_bytes(&ctx, &data)?;
+    let append = append.0.unwrap_or(false);
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(&path)
+        .map_err(|e| fs_error(&ctx, &e))?;
+    file.write_all(&bytes).map_err(|e| fs_error(&ctx, &e))
+}
+
+/// `__op.fs.readdir(path)` → `[[name, isDirectory], ...]`, sorted by name.
+fn fs_readdir<'js>(ctx: Ctx<'js>, path: String) -> rquickjs::Result<rquickjs::Array<'js>> {
+    fs_live(&ctx)?;
+    let mut entries: Vec<(String, bool)> = Vec::new();
+    for entry in std::fs::read_dir(&path).map_err(|e| fs_error(&ctx, &e))? {
+        let entry = entry.map_err(|e| fs_error(&ctx, &e))?;
+        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        entries.push((entry.file_name().to_string_lossy().into_owned(), is_dir));
+    }
+    entries.sort();
+    let out = rquickjs::Array::new(ctx.clone())?;
+    for (i, (name, is_dir)) in entries.into_iter().enumerate() {
+        let pair = rquickjs::Array::new(ctx.clone())?;
+        pair.set(0, name)?;
+        pair.set(1, is_dir)?;
+        out.set(i, pair)?;
+    }
+    Ok(out)
+}
+
+/// `__op.fs.stat(path)` → `{size, isFile, isDirectory, mtimeMs}`.
+fn fs_stat<'js>(ctx: Ctx<'js>, path: String) -> rquickjs::Result<Object<'js>> {
+    fs_live(&ctx)?;
+    let meta = std::fs::metadata(&path).map_err(|e| fs_error(&ctx, &e))?;
+    let out = Object::new(ctx.clone())?;
+    out.set("size", meta.len() as f64)?;
+    out.set("isFile", meta.is_file())?;
+    out.set("isDirectory", meta.is_dir())?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    out.set("mtimeMs", mtime)?;
+    Ok(out)
+}
+
+/// `__op.fs.mkdir(path, recursive)`.
+fn fs_mkdir(ctx: Ctx<'_>, path: String, recursive: bool) -> rquickjs::Result<()> {
+    fs_live(&ctx)?;
+    let made = if recursive {
+        std::fs::create_dir_all(&path)
+    } else {
+        std::fs::create_dir(&path)
+    };
+    made.map_err(|e| fs_error(&ctx, &e))
+}
+
+/// `__op.fs.rm(path, recursive)`: a file, or a directory (with
+/// `recursive`, and what it holds).
+fn fs_rm(ctx: Ctx<'_>, path: String, recursive: bool) -> rquickjs::Result<()> {
+    fs_live(&ctx)?;
+    let meta = std::fs::symlink_metadata(&path).map_err(|e| fs_error(&ctx, &e))?;
+    let removed = match (meta.is_dir(), recursive) {
+        (true, true) => std::fs::remove_dir_all(&path),
+        (true, false) => Err(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "is a directory (give recursive: true)",
+        )),
+        (false, _) => std::fs::remove_file(&path),
+    };
+    removed.map_err(|e| fs_error(&ctx, &e))
+}
+
+/// `__op.fs.rename(from, to)`.
+fn fs_rename(ctx: Ctx<'_>, from: String, to: String) -> rquickjs::Result<()> {
+    fs_live(&ctx)?;
+    std::fs::rename(&from, &to).map_err(|e| fs_error(&ctx, &e))
 }
 
 // ----- storage ----------------------------------------------------------

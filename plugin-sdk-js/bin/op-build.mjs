@@ -24,6 +24,7 @@ export const MODULES = {
   '@ones-op/node-ability': 'node-ability',
   '@ones-op/node-fetch': 'node-fetch',
   '@ones-op/node-database': 'node-database',
+  '@ones-op/node-fs': 'node-fs',
   '@ones-op/sdk': 'sdk',
   '@ones-op/sdk/node': 'sdk',
   '@ones-op/sdk/backend': 'sdk',

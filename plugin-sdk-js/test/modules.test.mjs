@@ -412,3 +412,31 @@ test('http.get(url, cb), http.request(url, options) and transport errors', async
   assert.equal(err.code, 'connection-failed');
   assert.match(err.message, /refused/);
 });
+
+test('node-fs: fs.promises inside the workspace; outside it "Out of the accessible path range"', async () => {
+  const { promises: fsp, resolveWorkspacePath } = await import('../src/node-fs.js');
+  await fsp.mkdir('data/deep', { recursive: true });
+  await fsp.writeFile('data/a.txt', 'héllo');
+  await fsp.appendFile('/workspace/data/a.txt', ' world');
+  assert.equal(await fsp.readFile('./data/a.txt', 'utf8'), 'héllo world');
+  assert.equal((await fsp.readFile('data/a.txt')).length, 12);
+  assert.deepEqual(await fsp.readdir('data'), ['a.txt', 'deep']);
+  const [file, dir] = await fsp.readdir('data', { withFileTypes: true });
+  assert.ok(file.isFile() && dir.isDirectory());
+  const st = await fsp.stat('data/a.txt');
+  assert.equal(st.size, 12);
+  assert.ok(st.isFile());
+  await fsp.rename('data/a.txt', 'data/deep/b.txt');
+  await assert.rejects(fsp.readFile('data/a.txt'), (e) => e.code === 'ENOENT' && e.message.startsWith("ENOENT: no such file or directory, open 'data/a.txt'"));
+  await assert.rejects(fsp.rm('data'), (e) => e.code === 'EISDIR');
+  await fsp.rm('data', { recursive: true });
+  await fsp.rm('data', { force: true });
+  for (const bad of ['../x', '/etc/passwd', 'a/../../x', '/workspace/../etc', '/workspacex/y']) {
+    await assert.rejects(fsp.readFile(bad), /^Error: Out of the accessible path range$/, bad);
+    await assert.rejects(fsp.writeFile(bad, 'x'), /Out of the accessible path range/, bad);
+  }
+  assert.equal(resolveWorkspacePath('a/./b/../c'), '/workspace/a/c');
+  for (const bad of [42, null, undefined, ['a'], { path: 'a' }]) {
+    await assert.rejects(fsp.readFile(bad), (e) => e instanceof TypeError && e.code === 'ERR_INVALID_ARG_TYPE');
+  }
+});

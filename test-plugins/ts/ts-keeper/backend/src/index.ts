@@ -1,5 +1,6 @@
 import { storage, WhereConditions, SortOrder, StorageError } from '@ones-op/sdk/backend'
 import { Logger } from '@ones-op/node-logger'
+import { promises as fsp } from '@ones-op/node-fs'
 import type { PluginRequest, PluginResponse } from '@ones-op/node-types'
 
 interface Tick {
@@ -48,4 +49,37 @@ export async function note(request: PluginRequest<Tick>): Promise<PluginResponse
     throw err
   }
   return { body: { stored: await tickStore.get(key) } }
+}
+
+// The workspace through @ones-op/node-fs: what a backend writes stays in
+// its workspace; paths that leave it are refused.
+export async function files(_request: PluginRequest): Promise<PluginResponse> {
+  await fsp.mkdir('notes', { recursive: true })
+  await fsp.writeFile('notes/a.txt', 'one')
+  await fsp.appendFile('notes/a.txt', ' two')
+  const text = await fsp.readFile('notes/a.txt', 'utf8')
+  const size = (await fsp.stat('/workspace/notes/a.txt')).size
+  await fsp.rename('notes/a.txt', 'notes/b.txt')
+  const escapes: Record<string, string> = {}
+  for (const p of ['../../etc/passwd', '/etc/passwd', 'notes/../../x', '/workspace/../etc/hosts']) {
+    try {
+      await fsp.readFile(p, 'utf8')
+      escapes[p] = 'read!'
+    } catch (e) {
+      escapes[p] = (e as Error).message
+    }
+  }
+  let nonString = ''
+  try {
+    await fsp.readFile(42 as unknown as string)
+  } catch (e) {
+    nonString = (e as Error).message
+  }
+  let missing = ''
+  try {
+    await fsp.readFile('notes/none.txt')
+  } catch (e) {
+    missing = (e as { code: string }).code
+  }
+  return { body: { text, size, names: await fsp.readdir('notes'), escapes, nonString, missing } }
 }
