@@ -125,10 +125,26 @@ fn all_pages(req: PluginRequest) -> Result<PluginResponse, PluginError> {
             _ => break,
         }
     }
-    Ok(PluginResponse::json(&json!({ "keys": keys, "pages": pages })))
+    Ok(PluginResponse::json(
+        &json!({ "keys": keys, "pages": pages }),
+    ))
+}
+
+/// `POST /kv/:key`: one set of the body into `employee`, then one get;
+/// the benchmark's storage route.
+fn set_get(req: PluginRequest) -> Result<PluginResponse, PluginError> {
+    let entity = storage::entity("employee");
+    let key = req.param("key").unwrap_or_default().to_string();
+    let value: Value = req.json_value()?;
+    entity.set(&key, &value).map_err(refused)?;
+    let stored = entity.get(&key).map_err(refused)?;
+    Ok(PluginResponse::json(
+        &json!({ "key": key, "value": stored }),
+    ))
 }
 
 op_plugin_sdk::export_functions! {
+    set_get as "setGet",
     record,
     batch,
     batch_delete as "batchDelete",
