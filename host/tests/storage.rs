@@ -756,6 +756,32 @@ async fn a_typescript_timer_keeps_its_ticks_in_entity_storage_and_files_stay_in_
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["stored"], json!({"kind": "note", "at": 5, "seen": 1}));
+
+    // @ones-op/node-fs: the workspace, and nothing outside it.
+    let (status, body) = keeper.call(reqwest::Method::GET, "/ts-files", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["text"], "one two");
+    assert_eq!(body["size"], 7);
+    assert_eq!(body["names"], json!(["b.txt"]));
+    assert_eq!(body["missing"], "ENOENT");
+    let escapes = body["escapes"].as_object().unwrap();
+    assert_eq!(escapes.len(), 4, "{body}");
+    for (path, said) in escapes {
+        assert_eq!(said, "Out of the accessible path range", "{path}");
+    }
+    assert!(
+        body["nonString"]
+            .as_str()
+            .unwrap()
+            .contains("The \"path\" argument must be of type string"),
+        "{body}"
+    );
+    let written: Vec<std::path::PathBuf> = walk(dir.path())
+        .into_iter()
+        .filter(|p| p.ends_with("notes/b.txt"))
+        .collect();
+    assert_eq!(written.len(), 1, "in the instance's workspace: {written:?}");
+    assert_eq!(std::fs::read_to_string(&written[0]).unwrap(), "one two");
     running.shutdown().await;
 }
 
@@ -815,20 +841,6 @@ async fn a_batch_cut_by_kill_9_is_all_or_nothing_on_sqlite_and_on_postgresql() {
     a_killed_batch_is_all_or_nothing(&pg.database("killed")).await;
 }
 
-/// The keeper project in `under`, its backend linked.
-fn keeper_project(under: &std::path::Path) -> std::path::PathBuf {
-    let project = under.join("keeper");
-    let source = std::path::Path::new(op_test_plugins::KEEPER_DIR);
-    std::fs::create_dir_all(project.join("config")).unwrap();
-    std::fs::copy(
-        source.join("config/plugin.yaml"),
-        project.join("config/plugin.yaml"),
-    )
-    .unwrap();
-    std::os::unix::fs::symlink(source.join("backend"), project.join("backend")).unwrap();
-    project
-}
-
 /// `op invoke run`: records go to `.op/storage/` (SQLite), survive a
 /// restart, an edit that would drop an attribute holding data keeps the
 /// version that serves, and `op invoke clear` deletes them.
@@ -836,7 +848,8 @@ fn keeper_project(under: &std::path::Path) -> std::path::PathBuf {
 fn the_dev_loop_keeps_records_in_sqlite_until_op_invoke_clear() {
     use common::console::{edit, get, op, post, serve_project};
     let home = tempfile::tempdir().unwrap();
-    let project = keeper_project(home.path());
+    let project =
+        common::console::linked_project(op_test_plugins::KEEPER_DIR, home.path(), "keeper");
     let manifest = project.join("config/plugin.yaml");
     let record = |origin: &str| format!("{origin}/project/api/project/records/employee/e1");
 
@@ -907,15 +920,7 @@ fn the_dev_loop_keeps_records_in_sqlite_until_op_invoke_clear() {
 fn the_timer_sync_example_stores_what_its_timer_saw() {
     use common::console::{get, op, serve_project};
     let home = tempfile::tempdir().unwrap();
-    let project = home.path().join("timer-sync");
-    let source = std::path::Path::new(op_test_plugins::TIMER_SYNC_DIR);
-    std::fs::create_dir_all(project.join("config")).unwrap();
-    std::fs::copy(
-        source.join("config/plugin.yaml"),
-        project.join("config/plugin.yaml"),
-    )
-    .unwrap();
-    std::os::unix::fs::symlink(source.join("backend"), project.join("backend")).unwrap();
+    common::console::linked_project(op_test_plugins::TIMER_SYNC_DIR, home.path(), "timer-sync");
 
     let fired = op(
         &["invoke", "timer", "sync-timer", "timer-sync"],

@@ -20,16 +20,7 @@ const TEAM: &str = "TICKTEAM";
 /// A copy of the ticker project in `under` (its backend linked), so that
 /// the `.op/` state of a run stays out of the tree.
 fn ticker_in(under: &Path) -> PathBuf {
-    let project = under.join("ticker");
-    let source = Path::new(op_test_plugins::TICKER_DIR);
-    std::fs::create_dir_all(project.join("config")).unwrap();
-    std::fs::copy(
-        source.join("config/plugin.yaml"),
-        project.join("config/plugin.yaml"),
-    )
-    .unwrap();
-    std::os::unix::fs::symlink(source.join("backend"), project.join("backend")).unwrap();
-    project
+    common::console::linked_project(op_test_plugins::TICKER_DIR, under, "ticker")
 }
 
 /// `op invoke ARGS` against the stand-in at `ones`, as its super-admin.

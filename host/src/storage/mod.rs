@@ -181,21 +181,8 @@ impl InstanceStorage {
     pub async fn query(&self, entity: &str, query: &Query) -> Result<Page, StorageError> {
         let declared = self.entity(entity)?;
         let plan = plan(declared, query)?;
-        let mut rows = self.records.select(&self.instance, &plan).await?;
-        let has_more = rows.len() > plan.limit;
-        rows.truncate(plan.limit);
-        let end_cursor = match (has_more, rows.last()) {
-            (true, Some((key, record))) => Some(plan.cursor_after(key, record)),
-            _ => None,
-        };
-        Ok(Page {
-            data: rows
-                .into_iter()
-                .map(|(key, record)| (key, with_defaults(declared, record)))
-                .collect(),
-            has_more,
-            end_cursor,
-        })
+        let rows = self.records.select(&self.instance, &plan).await?;
+        Ok(plan.page(rows))
     }
 }
 

@@ -65,6 +65,22 @@ impl Lines {
     }
 }
 
+/// A copy of the plugin project at `source` as `under/name`: its
+/// plugin.yaml copied (so that a test may edit it), its backend linked (so
+/// that its build is the tests' shared one).
+pub fn linked_project(source: &str, under: &Path, name: &str) -> std::path::PathBuf {
+    let project = under.join(name);
+    let source = Path::new(source);
+    std::fs::create_dir_all(project.join("config")).unwrap();
+    std::fs::copy(
+        source.join("config/plugin.yaml"),
+        project.join("config/plugin.yaml"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(source.join("backend"), project.join("backend")).unwrap();
+    project
+}
+
 /// A GET over loopback: (status, body).
 pub fn get(url: &str) -> (u16, String) {
     let out = Command::new("curl")

@@ -111,20 +111,12 @@ impl MemoryStore {
             };
             plan.order(ka, ra, &position)
         });
-        let has_more = rows.len() > plan.limit;
-        rows.truncate(plan.limit);
-        let end_cursor = match (has_more, rows.last()) {
-            (true, Some((key, record))) => Some(plan.cursor_after(key, record)),
-            _ => None,
-        };
-        Ok(Page {
-            data: rows
-                .into_iter()
-                .map(|(key, record)| (key.clone(), with_defaults(declared, record.clone())))
-                .collect(),
-            has_more,
-            end_cursor,
-        })
+        rows.truncate(plan.limit + 1);
+        let rows = rows
+            .into_iter()
+            .map(|(key, record)| (key.clone(), record.clone()))
+            .collect();
+        Ok(plan.page(rows))
     }
 }
 

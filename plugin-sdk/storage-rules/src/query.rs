@@ -232,6 +232,27 @@ pub fn plan<'e>(entity: &'e Entity, query: &Query) -> Result<Plan<'e>, StorageEr
 }
 
 impl Plan<'_> {
+    /// The page of `rows` (the selected records in the plan's order, as
+    /// many as were found up to one more than the limit): at most `limit`
+    /// of them, declared defaults filled in, and the cursor after the last
+    /// when more follow.
+    pub fn page(&self, mut rows: Vec<(String, Record)>) -> Page {
+        let has_more = rows.len() > self.limit;
+        rows.truncate(self.limit);
+        let end_cursor = match (has_more, rows.last()) {
+            (true, Some((key, record))) => Some(self.cursor_after(key, record)),
+            _ => None,
+        };
+        Page {
+            data: rows
+                .into_iter()
+                .map(|(key, record)| (key, crate::value::with_defaults(self.entity, record)))
+                .collect(),
+            has_more,
+            end_cursor,
+        }
+    }
+
     /// The cursor that continues after the record `key` holding `record`.
     pub fn cursor_after(&self, key: &str, record: &Record) -> String {
         let value = self.range.and_then(|r| record.get(&r.name).cloned());
