@@ -16,6 +16,11 @@ wasmtime::component::bindgen!({
         "op:plugin/storage.batch-set": async,
         "op:plugin/storage.batch-delete": async,
         "op:plugin/storage.query": async,
+        "op:plugin/objects.upload": async,
+        "op:plugin/objects.download": async,
+        "op:plugin/objects.put": async,
+        "op:plugin/objects.get": async,
+        "op:plugin/objects.delete": async,
     },
     exports: { default: async },
 });

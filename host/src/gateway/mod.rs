@@ -8,6 +8,7 @@ mod call;
 mod error;
 mod exchange;
 mod hooks;
+mod objects;
 pub mod listener;
 pub mod metrics;
 mod ones_call;
@@ -19,7 +20,7 @@ use std::future::Future;
 use std::sync::{Arc, RwLock};
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{any, get};
 
 pub use error::GatewayError;
 pub use hooks::{ConflictError, Hook, HookTable, Matching};
@@ -192,11 +193,12 @@ impl Gateway {
     }
 }
 
-/// The router: `GET /healthz`, and every other request through the route
-/// table.
+/// The router: `GET /healthz`, the signed object addresses, and every
+/// other request through the route table.
 pub fn app(gateway: Gateway) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route(objects::ROUTE, any(objects::handle))
         .fallback(call::handle)
         .with_state(gateway)
 }

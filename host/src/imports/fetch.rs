@@ -13,6 +13,8 @@ use super::context::{CallContext, Credentials, OnesLink};
 use crate::bindings::op::plugin::fetch::Host;
 use crate::bindings::{FetchError, FetchRequest, FetchResponse};
 use crate::manifest::ApiScope;
+use crate::storage::object_requests::{self, ObjectReply, ObjectRequest};
+use crate::storage::signed_urls::API_PREFIX;
 
 /// Largest answer body a plugin may receive (16 MiB, as ONES).
 pub const MAX_FETCH_BODY: usize = 16 * 1024 * 1024;
@@ -94,6 +96,8 @@ pub async fn fetch(call: &mut CallContext, req: FetchRequest) -> Result<FetchRes
     let started = Instant::now();
     let result = if req.url.starts_with("http://") || req.url.starts_with("https://") {
         outside(call, method.clone(), req, timeout).await
+    } else if req.url.starts_with(API_PREFIX) {
+        Ok(own_object(call, &method, req).await)
     } else if req.url.starts_with('/') {
         ones(call, method.clone(), req, timeout).await
     } else {
@@ -114,6 +118,49 @@ pub async fn fetch(call: &mut CallContext, req: FetchRequest) -> Result<FetchRes
         "OPFetch"
     );
     result
+}
+
+/// A call to one of the instance's signed object addresses, answered by
+/// the host itself as the gateway answers a browser's.
+async fn own_object(call: &CallContext, method: &Method, req: FetchRequest) -> FetchResponse {
+    let path = req.url.split(['?', '#']).next().unwrap_or_default();
+    let token_text = path.strip_prefix(API_PREFIX).unwrap_or_default();
+    let reply = if req.body.len() > object_requests::MAX_REQUEST_BYTES {
+        ObjectReply::failure(
+            413,
+            "too_large",
+            &format!(
+                "a request to an object address carries at most {} bytes",
+                object_requests::MAX_REQUEST_BYTES
+            ),
+        )
+    } else {
+        match object_requests::token(token_text) {
+            Err(reply) => reply,
+            Ok(token) => {
+                let content_type = req
+                    .headers
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+                    .map(|(_, value)| value.as_str());
+                let request = ObjectRequest {
+                    method: method.as_str(),
+                    content_type,
+                    body: bytes::Bytes::from(req.body),
+                };
+                object_requests::answer(call.instance.storage.as_ref(), token, request).await
+            }
+        }
+    };
+    FetchResponse {
+        status: reply.status,
+        headers: reply
+            .headers
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect(),
+        body: reply.body.to_vec(),
+    }
 }
 
 /// A call to the ONES API, signed by the host.

@@ -1,5 +1,5 @@
 //! What the host gives a plugin instance: the per-call state of a `Store`,
-//! and one module per host interface (`fetch`, `log`, `env`, `storage`, and the part of
+//! and one module per host interface (`fetch`, `log`, `env`, `storage`, `objects`, and the part of
 //! WASI that is granted: clocks, random, stdout/stderr captured for the log;
 //! no sockets, files or host environment variables).
 
@@ -8,6 +8,7 @@ pub mod env;
 pub mod fetch;
 pub mod headers;
 pub mod log;
+pub mod objects;
 pub mod storage;
 pub mod wasi;
 

@@ -15,7 +15,7 @@ use crate::storage::{Condition, InstanceStorage, Query, StorageError};
 pub const MAX_VALUE_BYTES: usize = 256 * 1024;
 
 impl HostState {
-    fn storage(&self) -> Result<InstanceStorage, WitError> {
+    pub(super) fn storage(&self) -> Result<InstanceStorage, WitError> {
         self.call.instance.storage.clone().ok_or_else(|| {
             WitError::Unavailable(
                 "this host keeps no entity storage for the plugin (declare entities under \
@@ -26,7 +26,7 @@ impl HostState {
     }
 }
 
-fn wit(err: StorageError) -> WitError {
+pub(super) fn wit(err: StorageError) -> WitError {
     match err {
         StorageError::Undeclared(m) => WitError::Undeclared(m),
         StorageError::Invalid(m) => WitError::Invalid(m),

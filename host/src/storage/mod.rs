@@ -10,7 +10,10 @@
 //! calls reach: it applies the rules of `op-storage-rules` (the same the
 //! Rust SDK's test mock applies) and cuts query answers into pages.
 
+pub mod object_requests;
+mod objects;
 mod postgres;
+pub mod signed_urls;
 mod sql;
 mod sqlite;
 
@@ -19,7 +22,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::Value;
 
-pub use op_storage_rules::{Condition, Page, Query, Record, StorageError};
+pub use op_storage_rules::{Condition, Page, Query, Record, StorageError, StoredObject};
 use op_storage_rules::{
     Entity, Plan, memory::find, query::plan, upgrade, value::check_batch, value::check_key,
     value::with_defaults,
@@ -76,8 +79,34 @@ pub trait Records: Send + Sync + std::fmt::Debug {
     /// keeps `entities` as the declarations.
     async fn prepare(&self, instance: &str, entities: &[Entity]) -> Result<(), PrepareError>;
 
-    /// Deletes every record of the instance.
+    /// Deletes every record and object of the instance.
     async fn clear(&self, instance: &str) -> Result<(), StorageError>;
+
+    /// In one transaction: refuses when the instance's other objects and
+    /// `body` together exceed
+    /// [`MAX_INSTANCE_BYTES`](op_storage_rules::objects::MAX_INSTANCE_BYTES),
+    /// else stores `body` under `key`.
+    async fn put_object(
+        &self,
+        instance: &str,
+        key: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<(), StorageError>;
+
+    /// The object under `key`.
+    async fn get_object(
+        &self,
+        instance: &str,
+        key: &str,
+    ) -> Result<Option<StoredObject>, StorageError>;
+
+    /// Deletes the object under `key`; whether there was one.
+    async fn delete_object(&self, instance: &str, key: &str) -> Result<bool, StorageError>;
+
+    /// The secret that signs object addresses: made once and kept with the
+    /// data, so that every host using this database shares it.
+    async fn url_secret(&self) -> Result<Arc<[u8]>, StorageError>;
 
     /// What it is, for the log: `SQLite files in DIR` or `PostgreSQL`.
     fn describe(&self) -> String;
@@ -111,7 +140,7 @@ where
     Ok(())
 }
 
-/// One plugin instance's records, as its calls use them.
+/// One plugin instance's records and objects, as its calls use them.
 #[derive(Debug, Clone)]
 pub struct InstanceStorage {
     records: Arc<dyn Records>,
@@ -135,7 +164,7 @@ impl InstanceStorage {
         self.records.prepare(&self.instance, &self.entities).await
     }
 
-    /// Deletes every record of the instance.
+    /// Deletes every record and object of the instance.
     pub async fn clear(&self) -> Result<(), StorageError> {
         self.records.clear(&self.instance).await
     }
@@ -190,6 +219,16 @@ impl InstanceStorage {
 fn unavailable(what: &str, err: &sqlx::Error) -> StorageError {
     tracing::warn!(target: "op::storage", "entity storage: {what}: {err}");
     StorageError::Unavailable(format!("the entity storage could not {what}"))
+}
+
+/// A fresh secret for signing object addresses.
+fn new_url_secret() -> Result<[u8; 32], StorageError> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|err| {
+        tracing::warn!(target: "op::storage", "no randomness for the object address secret: {err}");
+        StorageError::Unavailable("object addresses cannot be signed".into())
+    })?;
+    Ok(secret)
 }
 
 /// A stored value read back: a JSON object.

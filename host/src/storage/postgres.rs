@@ -3,24 +3,31 @@
 //! database of `op serve`'s store (its migrations make the tables).
 
 use async_trait::async_trait;
-use op_storage_rules::{Entity, Plan, Record, StorageError};
+use std::sync::Arc;
+
+use op_storage_rules::objects::check_instance_total;
+use op_storage_rules::{Entity, Plan, Record, StorageError, StoredObject};
 use serde_json::Value;
 use sqlx::postgres::{PgArguments, PgPool};
 use sqlx::{Arguments, Row};
 
 use super::sql::{self, Bind, Dialect};
-use super::{Merge, PrepareError, Records, parse_record, refusal, unavailable};
+use super::{Merge, PrepareError, Records, new_url_secret, parse_record, refusal, unavailable};
 
 /// The records of every instance, in the store's PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct PgRecords {
     pool: PgPool,
+    url_secret: Arc<std::sync::OnceLock<Arc<[u8]>>>,
 }
 
 impl PgRecords {
     /// The records in `pool`'s database (migrated by the store).
     pub fn new(pool: PgPool) -> Self {
-        PgRecords { pool }
+        PgRecords {
+            pool,
+            url_secret: Arc::default(),
+        }
     }
 }
 
@@ -219,6 +226,7 @@ impl Records for PgRecords {
         for sql in [
             "DELETE FROM op_entity_records WHERE instance = $1",
             "DELETE FROM op_entity_declarations WHERE instance = $1",
+            "DELETE FROM op_objects WHERE instance = $1",
         ] {
             sqlx::query(sql)
                 .bind(instance)
@@ -227,6 +235,94 @@ impl Records for PgRecords {
                 .map_err(fail)?;
         }
         tx.commit().await.map_err(fail)
+    }
+
+    async fn put_object(
+        &self,
+        instance: &str,
+        key: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<(), StorageError> {
+        let fail = |err: sqlx::Error| unavailable("store an object", &err);
+        let mut tx = self.pool.begin().await.map_err(fail)?;
+        // One writer of an instance's objects at a time in the whole
+        // fleet, so that two uploads cannot both fit the quota alone.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('op_objects:' || $1))")
+            .bind(instance)
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+        let (others,): (i64,) = sqlx::query_as(
+            "SELECT COALESCE(SUM(size), 0)::bigint FROM op_objects \
+             WHERE instance = $1 AND key <> $2",
+        )
+        .bind(instance)
+        .bind(key)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(fail)?;
+        check_instance_total(others.unsigned_abs(), body.len())?;
+        sqlx::query(
+            "INSERT INTO op_objects (instance, key, content_type, body, size) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (instance, key) DO UPDATE SET \
+             content_type = excluded.content_type, body = excluded.body, \
+             size = excluded.size, updated_at = now()",
+        )
+        .bind(instance)
+        .bind(key)
+        .bind(content_type)
+        .bind(body)
+        .bind(i64::try_from(body.len()).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        tx.commit().await.map_err(fail)
+    }
+
+    async fn get_object(
+        &self,
+        instance: &str,
+        key: &str,
+    ) -> Result<Option<StoredObject>, StorageError> {
+        let row: Option<(String, Vec<u8>)> = sqlx::query_as(
+            "SELECT content_type, body FROM op_objects WHERE instance = $1 AND key = $2",
+        )
+        .bind(instance)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|err| unavailable("read an object", &err))?;
+        Ok(row.map(|(content_type, body)| StoredObject { content_type, body }))
+    }
+
+    async fn delete_object(&self, instance: &str, key: &str) -> Result<bool, StorageError> {
+        let done = sqlx::query("DELETE FROM op_objects WHERE instance = $1 AND key = $2")
+            .bind(instance)
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(|err| unavailable("delete an object", &err))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn url_secret(&self) -> Result<Arc<[u8]>, StorageError> {
+        if let Some(secret) = self.url_secret.get() {
+            return Ok(Arc::clone(secret));
+        }
+        let fail = |err: sqlx::Error| unavailable("sign object addresses", &err);
+        // The first replica to get here makes it; every other reads it.
+        sqlx::query("INSERT INTO op_url_keys (id, secret) VALUES (1, $1) ON CONFLICT DO NOTHING")
+            .bind(new_url_secret()?.to_vec())
+            .execute(&self.pool)
+            .await
+            .map_err(fail)?;
+        let (secret,): (Vec<u8>,) = sqlx::query_as("SELECT secret FROM op_url_keys WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(fail)?;
+        let secret: Arc<[u8]> = secret.into();
+        Ok(Arc::clone(self.url_secret.get_or_init(|| secret)))
     }
 
     fn describe(&self) -> String {

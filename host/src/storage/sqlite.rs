@@ -5,11 +5,12 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use op_storage_rules::{Entity, Plan, Record, StorageError};
+use op_storage_rules::objects::check_instance_total;
+use op_storage_rules::{Entity, Plan, Record, StorageError, StoredObject};
 use serde_json::Value;
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -18,7 +19,7 @@ use sqlx::sqlite::{
 use sqlx::{Arguments, Row};
 
 use super::sql::{self, Bind, Dialect};
-use super::{Merge, PrepareError, Records, parse_record, refusal, unavailable};
+use super::{Merge, PrepareError, Records, new_url_secret, parse_record, refusal, unavailable};
 
 const SCHEMA: &str = "\
 CREATE TABLE IF NOT EXISTS records (
@@ -30,13 +31,23 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE TABLE IF NOT EXISTS declarations (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     entities TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS objects (
+    key TEXT NOT NULL UNIQUE,
+    content_type TEXT NOT NULL,
+    body BLOB NOT NULL
 );";
+
+/// The file, in the folder of the databases, that keeps the secret signing
+/// object addresses.
+const URL_SECRET_FILE: &str = "object-urls.key";
 
 /// The SQLite databases of the instances, one file each in a folder.
 #[derive(Debug)]
 pub struct SqliteFiles {
     dir: PathBuf,
     pools: Mutex<HashMap<String, SqlitePool>>,
+    url_secret: std::sync::OnceLock<Arc<[u8]>>,
 }
 
 impl SqliteFiles {
@@ -45,6 +56,7 @@ impl SqliteFiles {
         SqliteFiles {
             dir: dir.into(),
             pools: Mutex::new(HashMap::new()),
+            url_secret: std::sync::OnceLock::new(),
         }
     }
 
@@ -333,8 +345,119 @@ impl Records for SqliteFiles {
         Ok(())
     }
 
+    async fn put_object(
+        &self,
+        instance: &str,
+        key: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<(), StorageError> {
+        let pool = self.pool(instance).await?;
+        let fail = |err: sqlx::Error| unavailable("store an object", &err);
+        let mut conn = pool.acquire().await.map_err(fail)?;
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
+            .await
+            .map_err(fail)?;
+        let (others,): (i64,) = sqlx::query_as(
+            "SELECT COALESCE(SUM(length(body)), 0) FROM objects WHERE key <> ?1",
+        )
+        .bind(key)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(fail)?;
+        check_instance_total(others.unsigned_abs(), body.len())?;
+        sqlx::query(
+            "INSERT INTO objects (key, content_type, body) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (key) DO UPDATE SET content_type = excluded.content_type, \
+             body = excluded.body",
+        )
+        .bind(key)
+        .bind(content_type)
+        .bind(body)
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        tx.commit().await.map_err(fail)
+    }
+
+    async fn get_object(
+        &self,
+        instance: &str,
+        key: &str,
+    ) -> Result<Option<StoredObject>, StorageError> {
+        let pool = self.pool(instance).await?;
+        let row: Option<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT content_type, body FROM objects WHERE key = ?1")
+                .bind(key)
+                .fetch_optional(&pool)
+                .await
+                .map_err(|err| unavailable("read an object", &err))?;
+        Ok(row.map(|(content_type, body)| StoredObject { content_type, body }))
+    }
+
+    async fn delete_object(&self, instance: &str, key: &str) -> Result<bool, StorageError> {
+        let pool = self.pool(instance).await?;
+        let done = sqlx::query("DELETE FROM objects WHERE key = ?1")
+            .bind(key)
+            .execute(&pool)
+            .await
+            .map_err(|err| unavailable("delete an object", &err))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn url_secret(&self) -> Result<Arc<[u8]>, StorageError> {
+        if let Some(secret) = self.url_secret.get() {
+            return Ok(Arc::clone(secret));
+        }
+        let secret: Arc<[u8]> = read_or_make_secret(&self.dir.join(URL_SECRET_FILE))?.into();
+        Ok(Arc::clone(self.url_secret.get_or_init(|| secret)))
+    }
+
     fn describe(&self) -> String {
         format!("SQLite files in {}", self.dir.display())
+    }
+}
+
+/// The secret in `path`, made (readable by its owner only) when there is
+/// none yet.
+fn read_or_make_secret(path: &Path) -> Result<Vec<u8>, StorageError> {
+    let fail = |err: std::io::Error| {
+        tracing::warn!(target: "op::storage", "object address secret {}: {err}", path.display());
+        StorageError::Unavailable("object addresses cannot be signed".into())
+    };
+    match std::fs::read(path) {
+        Ok(secret) if secret.len() >= 32 => return Ok(secret),
+        Ok(_) => {
+            return Err(fail(std::io::Error::other(
+                "the file is shorter than 32 bytes",
+            )));
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(fail(err)),
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(fail)?;
+    }
+    let secret = new_url_secret()?;
+    // Written whole under another name, then linked in place: a host that
+    // reads the file never sees part of it, and of two hosts making it at
+    // once, the first link wins and the other uses it.
+    let staged = with_suffix(path, &format!(".{}.new", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options
+        .open(&staged)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, &secret));
+    let linked = written.and_then(|()| std::fs::hard_link(&staged, path));
+    let _ = std::fs::remove_file(&staged);
+    match linked {
+        Ok(()) => Ok(secret.to_vec()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::read(path).map_err(fail)
+        }
+        Err(err) => Err(fail(err)),
     }
 }
 

@@ -6,18 +6,21 @@
 //! a record may hold ([`value`]), what a query means and how its pages are
 //! cut ([`query`]), what an upgrade may change ([`upgrade`]), and an
 //! in-memory store that follows all of it ([`MemoryStore`]) for unit
-//! tests. The host keeps records in SQLite or PostgreSQL and checks them
+//! tests; and the limits of object storage ([`objects`]). The host keeps
+//! records in SQLite or PostgreSQL and checks them
 //! with the same functions.
 
 mod error;
 pub mod memory;
 mod model;
+pub mod objects;
 pub mod query;
 pub mod upgrade;
 pub mod value;
 
 pub use error::StorageError;
 pub use memory::MemoryStore;
+pub use objects::{MemoryObjects, StoredObject};
 pub use model::*;
 pub use query::{Condition, Page, Plan, Query};
 pub use value::Record;

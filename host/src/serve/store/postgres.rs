@@ -65,6 +65,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "entity storage",
         include_str!("migrations/0003_entity_records.sql"),
     ),
+    (
+        4,
+        "object storage",
+        include_str!("migrations/0004_objects.sql"),
+    ),
 ];
 
 /// The PostgreSQL store.
