@@ -631,14 +631,260 @@ async fn upgrades(origin: &str) {
     assert_eq!(keeper_in.value("employee", "k002").await["score"], 1.0);
 }
 
+/// A browser's multipart upload of `body` to the upload address
+/// `address` (as the plugin answered it), with `fields` as given.
+async fn form_upload(
+    origin: &str,
+    address: &Value,
+    fields: &[(&str, &str)],
+    media_type: &str,
+    body: &[u8],
+) -> (u16, Value) {
+    let mut form = reqwest::multipart::Form::new();
+    for (name, value) in fields {
+        form = form.text(name.to_string(), value.to_string());
+    }
+    let part = reqwest::multipart::Part::bytes(body.to_vec())
+        .file_name("upload.bin")
+        .mime_str(media_type)
+        .unwrap();
+    form = form.part("file", part);
+    let url = format!("{origin}{}", address["web_url"].as_str().unwrap());
+    let res = common::client()
+        .post(url)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// The fields of an upload address, as pairs.
+fn fields_of(address: &Value) -> Vec<(String, String)> {
+    address["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|pair| {
+            (
+                pair[0].as_str().unwrap().to_string(),
+                pair[1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Object storage: a browser uploads through a signed address and
+/// downloads through another; the plugin puts, gets and deletes, and
+/// fetches its own addresses through OPFetch; a changed address, the wrong
+/// method, a form for another key and an object over the limit are
+/// refused; another team's instance sees none of it. Returns a download
+/// address signed now, for the checks after a restart.
+async fn objects(origin: &str) -> String {
+    let keeper = Keeper::new(origin, TEAM);
+    let client = common::client();
+    let key = "cover a.png";
+    let png: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
+
+    let (status, upload) = keeper
+        .post(
+            &format!("/objects/sign/{}", encode(key)),
+            json!({"access": "upload"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{upload}");
+    assert!(
+        upload["url"].as_str().unwrap().starts_with("/op/objects/")
+            && upload["web_url"]
+                .as_str()
+                .unwrap()
+                .starts_with("/project/api/project/op/objects/"),
+        "{upload}"
+    );
+    assert_eq!(upload["fields"], json!([["key", key]]));
+    let fields = fields_of(&upload);
+    let field_refs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+
+    // The form's key must be the address's.
+    let (status, body) =
+        form_upload(origin, &upload, &[("key", "another")], "image/png", &png).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["reason"].as_str().unwrap().contains("not the key"),
+        "{body}"
+    );
+    let (status, body) = form_upload(origin, &upload, &field_refs, "image/png", &png).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body, json!({"key": key, "size": 5000}));
+
+    let (status, download) = keeper
+        .post(
+            &format!("/objects/sign/{}", encode(key)),
+            json!({"access": "download"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{download}");
+    let download_url = format!("{origin}{}", download["web_url"].as_str().unwrap());
+    let res = client.get(&download_url).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let header = |name: &str| res.headers()[name].to_str().unwrap().to_string();
+    assert_eq!(header("content-type"), "image/png");
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert!(header("content-security-policy").contains("sandbox"));
+    assert_eq!(res.bytes().await.unwrap().to_vec(), png);
+    let head = client.head(&download_url).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["content-length"], "5000");
+
+    // An address with one character changed, and the wrong methods.
+    let mut forged = download["web_url"].as_str().unwrap().to_string();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let res = client
+        .get(format!("{origin}{forged}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(res.text().await.unwrap().contains("not validly signed"));
+    let res = client.put(&download_url).body("x").send().await.unwrap();
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["allow"], "GET, HEAD");
+    let upload_url = format!("{origin}{}", upload["web_url"].as_str().unwrap());
+    assert_eq!(client.get(&upload_url).send().await.unwrap().status(), 405);
+    let res = client
+        .get(format!("{origin}/project/api/project/op/objects/nonsense"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+
+    // The size limit, both sides, by PUT to the upload address.
+    let limit = 10 * 1024 * 1024;
+    let res = client
+        .put(&upload_url)
+        .header("content-type", "application/octet-stream")
+        .body(vec![7u8; limit + 1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    let res = client
+        .put(&upload_url)
+        .header("content-type", "application/octet-stream")
+        .body(vec![7u8; limit])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    let res = client.get(&download_url).send().await.unwrap();
+    assert_eq!(res.bytes().await.unwrap().len(), limit);
+    // Back to the picture, by form.
+    let (status, _) = form_upload(origin, &upload, &field_refs, "image/png", &png).await;
+    assert_eq!(status, 201);
+
+    // The plugin's own calls: put, get, delete; its own addresses through
+    // OPFetch, answered in-process.
+    let url = format!("{origin}/project/api/project/objects/file/report.csv");
+    let res = client
+        .post(&url)
+        .header("Ones-Team-UUID", TEAM)
+        .header("content-type", "text/csv")
+        .body("a,b\n1,2\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let res = client
+        .get(&url)
+        .header("Ones-Team-UUID", TEAM)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/csv");
+    assert_eq!(res.text().await.unwrap(), "a,b\n1,2\n");
+    let (status, body) = keeper
+        .call(reqwest::Method::DELETE, "/objects/file/report.csv", None)
+        .await;
+    assert_eq!((status, body), (200, json!({"deleted": true})));
+    assert_eq!(
+        keeper
+            .call(reqwest::Method::GET, "/objects/file/report.csv", None)
+            .await
+            .0,
+        404
+    );
+    let res = client
+        .post(format!(
+            "{origin}/project/api/project/objects/roundtrip/notes.txt"
+        ))
+        .header("Ones-Team-UUID", TEAM)
+        .body("written by the plugin")
+        .send()
+        .await
+        .unwrap();
+    let trip: Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
+    assert_eq!(trip["upload_status"], 201, "{trip}");
+    assert_eq!(trip["download_status"], 200, "{trip}");
+    assert_eq!(trip["download_type"], "text/plain", "{trip}");
+    assert_eq!(trip["download_body"], "written by the plugin", "{trip}");
+    let bad = keeper
+        .post(
+            &format!("/objects/sign/{}", encode(&"k".repeat(300))),
+            json!({"access": "upload"}),
+        )
+        .await;
+    assert!(refused(bad, 400).contains("at most 255 bytes"));
+
+    // Another team's instance has objects of its own only.
+    let theirs = Keeper::new(origin, OTHER_TEAM);
+    assert_eq!(
+        theirs
+            .call(
+                reqwest::Method::GET,
+                &format!("/objects/file/{}", encode(key)),
+                None
+            )
+            .await
+            .0,
+        404
+    );
+    let (_, their_download) = theirs
+        .post(
+            &format!("/objects/sign/{}", encode(key)),
+            json!({"access": "download"}),
+        )
+        .await;
+    let res = client
+        .get(format!(
+            "{origin}{}",
+            their_download["web_url"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    download_url
+}
+
 /// Installs the keeper in `TEAM` on `running` and runs every check but
-/// the restart.
-async fn scenario(running: &Running) {
+/// the restart; returns a download address of an object it stored.
+async fn scenario(running: &Running) -> String {
     let (status, body) = install(&running.origin, TEAM, keeper(|m| m)).await;
     assert_eq!(status, 201, "{body}");
     every_rule(&running.origin).await;
     teams_are_isolated(&running.origin).await;
     upgrades(&running.origin).await;
+    objects(&running.origin).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -646,7 +892,7 @@ async fn entity_storage_on_sqlite_files_keeps_every_rule_and_survives_a_restart(
     let ones = upstream::start().await;
     let dir = tempfile::tempdir().unwrap();
     let running = Running::start(dir.path(), &ones.origin).await;
-    scenario(&running).await;
+    let download = scenario(&running).await;
     running.shutdown().await;
     let files: Vec<String> = std::fs::read_dir(dir.path().join("storage"))
         .unwrap()
@@ -659,7 +905,21 @@ async fn entity_storage_on_sqlite_files_keeps_every_rule_and_survives_a_restart(
     let keeper = Keeper::new(&running.origin, TEAM);
     assert_eq!(keeper.value("employee", "k002").await["dept"], "eng");
     assert_eq!(keeper.value("employee", "k002").await["level"], 1);
+    still_downloads(&download, &running.origin).await;
     running.shutdown().await;
+}
+
+/// An address signed before a restart (or by another replica) still
+/// answers the object on the host at `origin`.
+async fn still_downloads(download: &str, origin: &str) {
+    let path = &download[download.find("/project/").unwrap()..];
+    let res = common::client()
+        .get(format!("{origin}{path}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.bytes().await.unwrap().len(), 5000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -670,7 +930,7 @@ async fn entity_storage_on_postgresql_keeps_every_rule_and_survives_a_restart() 
     let mut config = common::serve::config(dir.path(), &ones.origin);
     config.store_url = Some(pg.database("storage"));
     let running = Running::start_with(config.clone()).await;
-    scenario(&running).await;
+    let download = scenario(&running).await;
     running.shutdown().await;
     assert_eq!(
         pg.sql(
@@ -698,6 +958,7 @@ async fn entity_storage_on_postgresql_keeps_every_rule_and_survives_a_restart() 
     let keeper = Keeper::new(&running.origin, TEAM);
     assert_eq!(keeper.value("employee", "k002").await["dept"], "eng");
     assert_eq!(keeper.value("employee", "k002").await["level"], 1);
+    still_downloads(&download, &running.origin).await;
     running.shutdown().await;
 }
 

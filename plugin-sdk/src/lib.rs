@@ -97,6 +97,7 @@ mod env;
 mod error;
 mod fetch;
 mod logger;
+pub mod objects;
 mod request;
 mod response;
 pub mod storage;

@@ -52,6 +52,7 @@ struct MockState {
     fetches: Vec<RecordedFetch>,
     logs: Vec<LogLine>,
     storage: op_storage_rules::MemoryStore,
+    objects: op_storage_rules::MemoryObjects,
 }
 
 thread_local! {
@@ -385,6 +386,22 @@ pub(crate) fn with_storage<T>(
         None => Err(op_storage_rules::StorageError::Unavailable(
             "storage ran outside the op host; in a unit test, create an \
              op_plugin_sdk::testing::MockHost and declare its entities with .entity(...)"
+                .into(),
+        )),
+    }
+}
+
+/// The object storage calls outside the host: the mock's objects (every
+/// mock host keeps some; nothing needs declaring).
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) fn with_objects<T>(
+    f: impl FnOnce(&mut op_storage_rules::MemoryObjects) -> Result<T, op_storage_rules::StorageError>,
+) -> Result<T, op_storage_rules::StorageError> {
+    match current() {
+        Some(state) => f(&mut state.borrow_mut().objects),
+        None => Err(op_storage_rules::StorageError::Unavailable(
+            "object storage ran outside the op host; in a unit test, create an \
+             op_plugin_sdk::testing::MockHost"
                 .into(),
         )),
     }

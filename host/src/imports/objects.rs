@@ -26,7 +26,10 @@ impl Host for HostState {
 
     async fn download(&mut self, key: String) -> Result<SignedUrl, WitError> {
         let storage = self.storage()?;
-        let signed = storage.sign_url(Access::Download, &key).await.map_err(wit)?;
+        let signed = storage
+            .sign_url(Access::Download, &key)
+            .await
+            .map_err(wit)?;
         Ok(url(signed))
     }
 

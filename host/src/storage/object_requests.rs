@@ -154,7 +154,10 @@ async fn download(storage: &InstanceStorage, grant: &Grant, head: bool) -> Objec
         ("x-content-type-options", "nosniff".into()),
         // What it holds is the plugin's users' data: a browser shows it,
         // but runs nothing of it with the ONES site's rights.
-        ("content-security-policy", "default-src 'none'; sandbox".into()),
+        (
+            "content-security-policy",
+            "default-src 'none'; sandbox".into(),
+        ),
     ];
     ObjectReply {
         status: 200,
@@ -197,7 +200,9 @@ async fn form_file(
         let field = match form.next_field().await {
             Ok(Some(field)) => field,
             Ok(None) => break,
-            Err(multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. }) => {
+            Err(
+                multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. },
+            ) => {
                 return Err(ObjectReply::failure(
                     413,
                     "too_large",
@@ -214,7 +219,9 @@ async fn form_file(
         let is_file = name == "file";
         let bytes = match field.bytes().await {
             Ok(bytes) => bytes,
-            Err(multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. }) => {
+            Err(
+                multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. },
+            ) => {
                 return Err(ObjectReply::failure(
                     413,
                     "too_large",

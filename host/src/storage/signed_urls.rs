@@ -98,7 +98,8 @@ impl Token {
         let claims_json = URL_SAFE_NO_PAD
             .decode(claims_text)
             .map_err(|_| Refused::Malformed)?;
-        let claims: Claims = serde_json::from_slice(&claims_json).map_err(|_| Refused::Malformed)?;
+        let claims: Claims =
+            serde_json::from_slice(&claims_json).map_err(|_| Refused::Malformed)?;
         let signature = URL_SAFE_NO_PAD
             .decode(signature)
             .map_err(|_| Refused::Malformed)?;
@@ -200,8 +201,7 @@ mod tests {
             Err(Refused::BadSignature)
         );
         // The claims of another instance under the original signature.
-        let forged_claims = URL_SAFE_NO_PAD
-            .encode(br#"{"a":"get","i":"inst-2","k":"k","e":1000}"#);
+        let forged_claims = URL_SAFE_NO_PAD.encode(br#"{"a":"get","i":"inst-2","k":"k","e":1000}"#);
         let signature = token.split_once('.').unwrap().1;
         let forged = Token::parse(&format!("{forged_claims}.{signature}")).unwrap();
         assert_eq!(forged.check(SECRET, 10), Err(Refused::BadSignature));
@@ -216,6 +216,10 @@ mod tests {
         assert_eq!(url.url, "/op/objects/T.S");
         assert_eq!(url.web_url, "/project/api/project/op/objects/T.S");
         assert_eq!(url.fields, vec![("key".to_string(), "cover".to_string())]);
-        assert!(signed_url("T.S", Access::Download, "cover", 5).fields.is_empty());
+        assert!(
+            signed_url("T.S", Access::Download, "cover", 5)
+                .fields
+                .is_empty()
+        );
     }
 }

@@ -358,13 +358,12 @@ impl Records for SqliteFiles {
         let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
             .await
             .map_err(fail)?;
-        let (others,): (i64,) = sqlx::query_as(
-            "SELECT COALESCE(SUM(length(body)), 0) FROM objects WHERE key <> ?1",
-        )
-        .bind(key)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(fail)?;
+        let (others,): (i64,) =
+            sqlx::query_as("SELECT COALESCE(SUM(length(body)), 0) FROM objects WHERE key <> ?1")
+                .bind(key)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(fail)?;
         check_instance_total(others.unsigned_abs(), body.len())?;
         sqlx::query(
             "INSERT INTO objects (key, content_type, body) VALUES (?1, ?2, ?3) \

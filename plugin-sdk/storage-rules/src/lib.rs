@@ -20,7 +20,7 @@ pub mod value;
 
 pub use error::StorageError;
 pub use memory::MemoryStore;
-pub use objects::{MemoryObjects, StoredObject};
 pub use model::*;
+pub use objects::{MemoryObjects, StoredObject};
 pub use query::{Condition, Page, Plan, Query};
 pub use value::Record;

@@ -3,7 +3,7 @@
 //! database is unavailable) with the host's message as the reason.
 
 use op_plugin_sdk::storage::{self, Condition, StorageError};
-use op_plugin_sdk::{PluginError, PluginRequest, PluginResponse, json};
+use op_plugin_sdk::{OPFetch, PluginError, PluginRequest, PluginResponse, json, objects};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -143,7 +143,94 @@ fn set_get(req: PluginRequest) -> Result<PluginResponse, PluginError> {
     ))
 }
 
+/// `POST /objects/sign/:key` with `{"access": "upload"|"download"}`: the
+/// signed address, as the plugin received it.
+fn sign_object(req: PluginRequest) -> Result<PluginResponse, PluginError> {
+    let key = req.param("key").unwrap_or_default();
+    let body: Value = req.json_value()?;
+    let address = match body["access"].as_str() {
+        Some("upload") => objects::upload(key),
+        _ => objects::download(key),
+    }
+    .map_err(refused)?;
+    Ok(PluginResponse::json(&json!({
+        "url": address.url,
+        "web_url": address.web_url,
+        "fields": address.fields,
+        "expires_at": address.expires_at,
+    })))
+}
+
+/// `GET|POST|DELETE /objects/file/:key`: the object's bytes (with its
+/// content type), a put of the request's body (with its content type), a
+/// delete.
+fn object_file(req: PluginRequest) -> Result<PluginResponse, PluginError> {
+    let key = req.param("key").unwrap_or_default();
+    match req.method.as_str() {
+        "GET" => match objects::get(key).map_err(refused)? {
+            Some(object) => {
+                Ok(PluginResponse::bytes(object.body).with_header("content-type", object.content_type))
+            }
+            None => Err(PluginError::not_found(format!("no object `{key}`"))),
+        },
+        "POST" => {
+            let media_type = req.header("content-type").unwrap_or_default();
+            objects::put(key, media_type, &req.body).map_err(refused)?;
+            Ok(PluginResponse::json(&json!({ "put": key, "size": req.body.len() })))
+        }
+        _ => Ok(PluginResponse::json(
+            &json!({ "deleted": objects::delete(key).map_err(refused)? }),
+        )),
+    }
+}
+
+/// `POST /objects/roundtrip/:key`: the plugin uploads the request's body
+/// as a form to its own upload address through OPFetch, then downloads it
+/// through its download address; answers both statuses and what came back.
+fn object_roundtrip(req: PluginRequest) -> Result<PluginResponse, PluginError> {
+    let key = req.param("key").unwrap_or_default();
+    let upload = objects::upload(key).map_err(refused)?;
+    let boundary = "op-keeper-boundary";
+    let mut form = Vec::new();
+    for (name, value) in &upload.fields {
+        form.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    form.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\
+             Content-Type: text/plain\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    form.extend_from_slice(&req.body);
+    form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let stored = OPFetch::post(&upload.url)
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(form)
+        .send()
+        .map_err(|e| PluginError::internal(e.to_string()))?;
+    let download = objects::download(key).map_err(refused)?;
+    let fetched = OPFetch::get(&download.url)
+        .send()
+        .map_err(|e| PluginError::internal(e.to_string()))?;
+    Ok(PluginResponse::json(&json!({
+        "upload_status": stored.status,
+        "upload_answer": stored.text(),
+        "download_status": fetched.status,
+        "download_type": fetched.header("content-type"),
+        "download_body": fetched.text(),
+    })))
+}
+
 op_plugin_sdk::export_functions! {
+    sign_object as "signObject",
+    object_file as "objectFile",
+    object_roundtrip as "objectRoundtrip",
     set_get as "setGet",
     record,
     batch,
