@@ -254,3 +254,55 @@ export function memoryStorage(entities = []) {
   };
   return natives;
 }
+
+const MAX_OBJECT_BYTES = 10 * 1024 * 1024;
+const MAX_INSTANCE_BYTES = 256 * 1024 * 1024;
+const URL_LIFETIME_SECS = 600;
+const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
+
+/** The object storage of the mock host, behind the runner's objects
+ * natives, under op's limits. Its addresses have op's shape; their token
+ * only names what they grant. */
+export function memoryObjects() {
+  const objects = new Map();
+  const address = (access, key) => {
+    checkKey(key);
+    const token = Buffer.from(`mock-${access}-${key}`).toString('hex');
+    return {
+      url: `/op/objects/${token}`,
+      webUrl: `/project/api/project/op/objects/${token}`,
+      fields: access === 'put' ? [['key', key]] : [],
+      expiresAt: Math.floor(Date.now() / 1000) + URL_LIFETIME_SECS,
+    };
+  };
+  return {
+    upload: (key) => address('put', key),
+    download: (key) => address('get', key),
+    put(key, contentType, body) {
+      checkKey(key);
+      const type = String(contentType).trim() || DEFAULT_CONTENT_TYPE;
+      if (bytes(type) > 255) throw refuse('too-large', `a content type holds at most 255 bytes; this one has ${bytes(type)}`);
+      // eslint-disable-next-line no-control-regex
+      if (/[^\u0020-\u007e]/.test(type)) throw refuse('invalid', 'a content type holds printable ASCII only');
+      const data = body instanceof ArrayBuffer ? new Uint8Array(body) : body;
+      if (data.byteLength > MAX_OBJECT_BYTES) {
+        throw refuse('too-large', `an object holds at most ${MAX_OBJECT_BYTES} bytes; this one has ${data.byteLength}`);
+      }
+      let others = 0;
+      for (const [k, o] of objects) if (k !== key) others += o.body.byteLength;
+      if (others + data.byteLength > MAX_INSTANCE_BYTES) {
+        throw refuse('too-large', `the objects of one plugin instance hold at most ${MAX_INSTANCE_BYTES} bytes together; storing this one would make ${others + data.byteLength}`);
+      }
+      objects.set(key, { contentType: type, body: new Uint8Array(data) });
+    },
+    get(key) {
+      checkKey(key);
+      const found = objects.get(key);
+      return found ? { contentType: found.contentType, body: new Uint8Array(found.body) } : undefined;
+    },
+    delete(key) {
+      checkKey(key);
+      return objects.delete(key);
+    },
+  };
+}

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { memoryStorage } from './storage-mock.mjs';
+import { memoryObjects, memoryStorage } from './storage-mock.mjs';
 
 const encoder = new globalThis.TextEncoder();
 
@@ -41,7 +41,8 @@ function decodeText(bytes) {
  * Installs a mock `__op` and `onesEnv` on globalThis and returns it.
  * `env`: onesEnv values ({teamUUID, organizationUUID, instanceId, config}).
  * `entities`: plugin.yaml's storage.entities, as objects; `storage` keeps
- * their records in memory under op's rules. `workspace`: the folder that
+ * their records in memory under op's rules (and `objects` keeps objects
+ * under op's limits). `workspace`: the folder that
  * @ones-op/node-fs sees as the workspace (default: a new temporary one;
  * `mock.workspace` names it).
  */
@@ -124,6 +125,7 @@ export function mockOp({ env = {}, install = true, entities = [], workspace } = 
       return new globalThis.TextDecoder('utf-8', { fatal }).decode(b);
     },
     storage: memoryStorage(entities),
+    objects: memoryObjects(),
     fs: workspaceFiles(root),
   };
   mock.workspace = root;

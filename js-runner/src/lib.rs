@@ -39,7 +39,7 @@ mod bindings {
 
 use bindings::exports::op::plugin::handler::{Guest, PluginError, Request, Response};
 use bindings::op::plugin::types::Severity;
-use bindings::op::plugin::{env, fetch, log, storage};
+use bindings::op::plugin::{env, fetch, log, objects, storage};
 
 struct Runner;
 
@@ -314,6 +314,7 @@ fn install_natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
         Function::new(ctx.clone(), native_utf8_decode)?,
     )?;
     op.set("storage", storage_natives(ctx)?)?;
+    op.set("objects", objects_natives(ctx)?)?;
     op.set("fs", fs_natives(ctx)?)?;
     ctx.globals().set("__op", op.clone())?;
     let object: Object = ctx.globals().get("Object")?;
@@ -1200,6 +1201,87 @@ fn fs_rm(ctx: Ctx<'_>, path: String, recursive: bool) -> rquickjs::Result<()> {
 fn fs_rename(ctx: Ctx<'_>, from: String, to: String) -> rquickjs::Result<()> {
     fs_live(&ctx)?;
     std::fs::rename(&from, &to).map_err(|e| fs_error(&ctx, &e))
+}
+
+// ----- objects ----------------------------------------------------------
+
+/// `__op.objects`: the object storage natives, see CONTRACT.md.
+fn objects_natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
+    let natives = Object::new(ctx.clone())?;
+    natives.set("upload", Function::new(ctx.clone(), objects_upload)?)?;
+    natives.set("download", Function::new(ctx.clone(), objects_download)?)?;
+    natives.set("put", Function::new(ctx.clone(), objects_put)?)?;
+    natives.set("get", Function::new(ctx.clone(), objects_get)?)?;
+    natives.set("delete", Function::new(ctx.clone(), objects_delete)?)?;
+    Ok(natives)
+}
+
+/// A signed address as `{url, webUrl, fields: [[name, value]], expiresAt}`.
+fn signed_url<'js>(ctx: &Ctx<'js>, signed: objects::SignedUrl) -> rquickjs::Result<Object<'js>> {
+    let out = Object::new(ctx.clone())?;
+    out.set("url", signed.url)?;
+    out.set("webUrl", signed.web_url)?;
+    let fields = rquickjs::Array::new(ctx.clone())?;
+    for (i, (name, value)) in signed.fields.into_iter().enumerate() {
+        let pair = rquickjs::Array::new(ctx.clone())?;
+        pair.set(0, name)?;
+        pair.set(1, value)?;
+        fields.set(i, pair)?;
+    }
+    out.set("fields", fields)?;
+    out.set("expiresAt", signed.expires_at as f64)?;
+    Ok(out)
+}
+
+/// `__op.objects.upload(key)` → a signed address.
+fn objects_upload<'js>(ctx: Ctx<'js>, key: String) -> rquickjs::Result<Object<'js>> {
+    storage_live(&ctx)?;
+    let signed = objects::upload(&key).map_err(|e| storage_error(&ctx, e))?;
+    signed_url(&ctx, signed)
+}
+
+/// `__op.objects.download(key)` → a signed address.
+fn objects_download<'js>(ctx: Ctx<'js>, key: String) -> rquickjs::Result<Object<'js>> {
+    storage_live(&ctx)?;
+    let signed = objects::download(&key).map_err(|e| storage_error(&ctx, e))?;
+    signed_url(&ctx, signed)
+}
+
+/// `__op.objects.put(key, contentType, bytes: Uint8Array | ArrayBuffer)`.
+fn objects_put<'js>(
+    ctx: Ctx<'js>,
+    key: String,
+    content_type: String,
+    body: Value<'js>,
+) -> rquickjs::Result<()> {
+    storage_live(&ctx)?;
+    let body = with_bytes(&body, <[u8]>::to_vec).ok_or_else(|| {
+        throw_tag(
+            &ctx,
+            "invalid",
+            "objects.put: the body must be a Uint8Array or an ArrayBuffer",
+        )
+    })?;
+    objects::put(&key, &content_type, &body).map_err(|e| storage_error(&ctx, e))
+}
+
+/// `__op.objects.get(key)` → `{contentType, body: Uint8Array}` or
+/// `undefined`.
+fn objects_get<'js>(ctx: Ctx<'js>, key: String) -> rquickjs::Result<Option<Object<'js>>> {
+    storage_live(&ctx)?;
+    let Some(object) = objects::get(&key).map_err(|e| storage_error(&ctx, e))? else {
+        return Ok(None);
+    };
+    let out = Object::new(ctx.clone())?;
+    out.set("contentType", object.content_type)?;
+    out.set("body", uint8_array(&ctx, &object.body)?)?;
+    Ok(Some(out))
+}
+
+/// `__op.objects.delete(key)` → whether there was an object.
+fn objects_delete(ctx: Ctx<'_>, key: String) -> rquickjs::Result<bool> {
+    storage_live(&ctx)?;
+    objects::delete(&key).map_err(|e| storage_error(&ctx, e))
 }
 
 // ----- storage ----------------------------------------------------------

@@ -57,12 +57,47 @@ export interface Entity<T = any> {
   query(): EntityQuery<T>;
 }
 
-/** Entity storage: the entities plugin.yaml declares under storage.entities. `storage.object.*` throws (not supported by op yet). */
+/** The form fields of an upload address. */
+export type ObjectResultDataFields = Record<string, string>;
+
+/** A signed address of one object, honoured for ten minutes. */
+export interface ObjectStoreDownloadResult {
+  /** For the plugin: a path relative to the ONES API base; OPFetch to it is answered by op. */
+  getUrl(): string;
+  /** For a browser: a path on the ONES site, served by op's gateway. */
+  getWebUrl(): string;
+  readonly url: string;
+  readonly webUrl: string;
+  /** Seconds since the Unix epoch. */
+  readonly expiresAt: number;
+}
+
+/** An upload address: a multipart/form-data POST of getFields() and a `file` part (201), or a PUT of the bytes. */
+export interface ObjectStoreUploadResult extends ObjectStoreDownloadResult {
+  getFields(): ObjectResultDataFields;
+  readonly fields: ObjectResultDataFields;
+}
+
+/** A stored object (op's `storage.object.get`). */
+export interface StoredObject {
+  contentType: string;
+  body: Uint8Array;
+  /** The body decoded as UTF-8. */
+  text(): string;
+}
+
+/** Entity storage (the entities plugin.yaml declares under storage.entities) and object storage. */
 export declare const storage: {
   entity<T = any>(name: string): Entity<T>;
   object: {
-    upload(key: string, data?: any): Promise<any>;
-    download(key: string): Promise<any>;
+    upload(key: string): Promise<ObjectStoreUploadResult>;
+    download(key: string): Promise<ObjectStoreDownloadResult>;
+    /** op: stores the bytes directly (at most 10 MiB an object, 256 MiB an instance). */
+    put(key: string, data: string | Uint8Array | ArrayBuffer, options?: { contentType?: string }): Promise<void>;
+    /** op: the object under `key`, or undefined. */
+    get(key: string): Promise<StoredObject | undefined>;
+    /** op: deletes the object under `key`; whether there was one. */
+    delete(key: string): Promise<boolean>;
   };
 };
 

@@ -1,7 +1,7 @@
 // @ones-op/sdk, @ones-op/sdk/node, @ones-op/sdk/backend: `env` from onesEnv,
 // and `storage`, the entity storage of the entities plugin.yaml declares
 // under storage.entities (kept by op for this plugin instance only).
-import { onesEnv, op, unsupported } from './internal/op.js';
+import { onesEnv, op } from './internal/op.js';
 
 export const env = {
   getTeamID: async () => onesEnv().teamUUID || '',
@@ -148,11 +148,71 @@ class Entity {
   }
 }
 
+/** A signed address of one object (ONES's ObjectStoreUploadResult and
+ * ObjectStoreDownloadResult), honoured for ten minutes. */
+class ObjectStoreResult {
+  constructor(signed) {
+    /** For the plugin: a path relative to the ONES API base; OPFetch to it is answered by op. */
+    this.url = signed.url;
+    /** For a browser: a path on the ONES site, served by op's gateway. */
+    this.webUrl = signed.webUrl;
+    /** Form fields an upload sends unchanged beside the `file` part. */
+    this.fields = Object.fromEntries(signed.fields);
+    /** When it stops being honoured, in seconds since the Unix epoch. */
+    this.expiresAt = signed.expiresAt;
+  }
+  getUrl() {
+    return this.url;
+  }
+  getWebUrl() {
+    return this.webUrl;
+  }
+  getFields() {
+    return Object.assign({}, this.fields);
+  }
+}
+
+function objectNatives() {
+  return op().objects;
+}
+
+function objectBytes(data) {
+  if (typeof data === 'string') return op().utf8Encode(data);
+  if (data instanceof Uint8Array || data instanceof ArrayBuffer) return data;
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  throw new StorageError('invalid', `an object's data is a string, a Uint8Array, a Buffer or an ArrayBuffer, not ${data === null ? 'null' : typeof data}`);
+}
+
 export const storage = {
   entity: (name) => new Entity(keyOf(name, 'an entity name')),
   object: {
-    upload: /* @__PURE__ */ unsupported('storage.object.upload', 'is not supported by op yet (entity storage is)'),
-    download: /* @__PURE__ */ unsupported('storage.object.download', 'is not supported by op yet (entity storage is)'),
+    /** An address that takes one upload under `key`: a multipart/form-data
+     * POST of getFields() and a `file` part (answered 201), or a PUT of the bytes. */
+    async upload(key) {
+      return new ObjectStoreResult(run(() => objectNatives().upload(keyOf(key))));
+    },
+    /** An address that answers the object under `key` (404 when there is none). */
+    async download(key) {
+      return new ObjectStoreResult(run(() => objectNatives().download(keyOf(key))));
+    },
+    /** op: stores `data` under `key` (options.contentType, default
+     * application/octet-stream), replacing what was there. */
+    async put(key, data, options = {}) {
+      const type = (options && options.contentType) || '';
+      run(() => objectNatives().put(keyOf(key), String(type), objectBytes(data)));
+    },
+    /** op: the object under `key` as {contentType, body: Uint8Array,
+     * text()}, or undefined. */
+    async get(key) {
+      const found = run(() => objectNatives().get(keyOf(key)));
+      if (!found) return undefined;
+      const body = found.body;
+      return { contentType: found.contentType, body, text: () => op().utf8Decode(body, false) };
+    },
+    /** op: deletes the object under `key`; whether there was one. */
+    async delete(key) {
+      return run(() => objectNatives().delete(keyOf(key)));
+    },
   },
 };
 

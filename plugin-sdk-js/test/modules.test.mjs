@@ -245,7 +245,29 @@ test('sdk: env from onesEnv', async () => {
   assert.equal(await env.getOrgID(), 'O1');
   assert.equal(await env.getInstanceID(), 'I1');
   assert.equal(await env.getConfig('apiKey'), 'k');
-  assert.throws(() => storage.object.upload('k'), /storage.object.upload is not supported by op yet/);
+});
+
+test('sdk storage.object: ONES-shaped addresses, and put/get/delete under the limits of op, in the mock', async () => {
+  const up = await storage.object.upload('cover');
+  assert.match(up.getUrl(), /^\/op\/objects\/[0-9a-f]+$/);
+  assert.match(up.getWebUrl(), /^\/project\/api\/project\/op\/objects\/[0-9a-f]+$/);
+  assert.deepEqual(up.getFields(), { key: 'cover' });
+  assert.ok(up.expiresAt > Date.now() / 1000);
+  const down = await storage.object.download('cover');
+  assert.ok(down.getWebUrl() !== up.getWebUrl());
+  await storage.object.put('note.txt', 'héllo', { contentType: 'text/plain' });
+  const got = await storage.object.get('note.txt');
+  assert.equal(got.contentType, 'text/plain');
+  assert.equal(got.text(), 'héllo');
+  assert.ok(got.body instanceof Uint8Array);
+  await storage.object.put('raw', new Uint8Array([1, 2, 3]));
+  assert.equal((await storage.object.get('raw')).contentType, 'application/octet-stream');
+  assert.equal(await storage.object.delete('raw'), true);
+  assert.equal(await storage.object.get('raw'), undefined);
+  await assert.rejects(storage.object.put('big', new Uint8Array(10 * 1024 * 1024 + 1)), (e) => e instanceof StorageError && e.code === 'too-large' && /at most 10485760 bytes/.test(e.message));
+  await storage.object.put('edge', new Uint8Array(10 * 1024 * 1024));
+  await assert.rejects(storage.object.upload(''), (e) => e.code === 'invalid');
+  await assert.rejects(storage.object.put('k', 42), /a string, a Uint8Array/);
 });
 
 test('sdk storage: the rules of op, in the mock', async () => {

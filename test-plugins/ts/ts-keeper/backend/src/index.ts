@@ -1,5 +1,6 @@
 import { storage, WhereConditions, SortOrder, StorageError } from '@ones-op/sdk/backend'
 import { Logger } from '@ones-op/node-logger'
+import { OPFetch } from '@ones-op/fetch'
 import { promises as fsp } from '@ones-op/node-fs'
 import type { PluginRequest, PluginResponse } from '@ones-op/node-types'
 
@@ -82,4 +83,26 @@ export async function files(_request: PluginRequest): Promise<PluginResponse> {
     missing = (e as { code: string }).code
   }
   return { body: { text, size, names: await fsp.readdir('notes'), escapes, nonString, missing } }
+}
+
+// Object storage: an upload address for a browser, as ONES hands it out.
+export async function coverUpload(_request: PluginRequest): Promise<PluginResponse> {
+  const result = await storage.object.upload('cover')
+  return { body: { url: result.getWebUrl(), fields: result.getFields() } }
+}
+
+// What the browser uploaded, read back through the plugin's own download
+// address with OPFetch, and directly.
+export async function coverRead(_request: PluginRequest): Promise<PluginResponse> {
+  const address = await storage.object.download('cover')
+  const res = await OPFetch({ url: address.getUrl(), method: 'GET' })
+  const direct = await storage.object.get('cover')
+  return {
+    body: {
+      status: res.status,
+      viaFetch: res.data,
+      direct: direct ? direct.text() : null,
+      type: direct ? direct.contentType : null,
+    },
+  }
 }
