@@ -24,22 +24,8 @@
 
 pub use op_storage_rules::StorageError;
 pub use op_storage_rules::objects::{
-    MAX_INSTANCE_BYTES, MAX_OBJECT_BYTES, StoredObject as Object, URL_LIFETIME_SECS,
+    MAX_INSTANCE_BYTES, MAX_OBJECT_BYTES, SignedUrl, StoredObject as Object, URL_LIFETIME_SECS,
 };
-
-/// A signed address of one object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedUrl {
-    /// For the plugin: a path relative to the ONES API base, answered by
-    /// the host when the plugin fetches it.
-    pub url: String,
-    /// For a browser: a path on the ONES site, answered by op's gateway.
-    pub web_url: String,
-    /// Form fields an upload sends unchanged beside the `file` part.
-    pub fields: Vec<(String, String)>,
-    /// When it stops being honoured, in seconds since the Unix epoch.
-    pub expires_at: u64,
-}
 
 /// An address that accepts one upload under `key`: a `multipart/form-data`
 /// POST of [`fields`](SignedUrl::fields) and a `file` part, or a PUT of the

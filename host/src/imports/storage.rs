@@ -18,8 +18,7 @@ impl HostState {
     pub(super) fn storage(&self) -> Result<InstanceStorage, WitError> {
         self.call.instance.storage.clone().ok_or_else(|| {
             WitError::Unavailable(
-                "this host keeps no entity storage for the plugin (declare entities under \
-                 storage.entities in plugin.yaml)"
+                "this host keeps no storage for the plugin (no database is configured for it)"
                     .into(),
             )
         })

@@ -170,6 +170,24 @@ async fn download(storage: &InstanceStorage, grant: &Grant, head: bool) -> Objec
     }
 }
 
+/// A form that could not be read: too large, or malformed.
+fn unreadable(err: multer::Error) -> ObjectReply {
+    match err {
+        multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. } => {
+            ObjectReply::failure(
+                413,
+                "too_large",
+                &format!("an object holds at most {MAX_OBJECT_BYTES} bytes"),
+            )
+        }
+        err => ObjectReply::failure(
+            400,
+            "invalid",
+            &format!("the upload form cannot be read: {err}"),
+        ),
+    }
+}
+
 /// The file part of an upload form (its content type and bytes), after
 /// checking that the form's key field, if sent, is the address's key.
 async fn form_file(
@@ -200,16 +218,7 @@ async fn form_file(
         let field = match form.next_field().await {
             Ok(Some(field)) => field,
             Ok(None) => break,
-            Err(
-                multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. },
-            ) => {
-                return Err(ObjectReply::failure(
-                    413,
-                    "too_large",
-                    &format!("an object holds at most {MAX_OBJECT_BYTES} bytes"),
-                ));
-            }
-            Err(err) => return Err(invalid(format!("the upload form cannot be read: {err}"))),
+            Err(err) => return Err(unreadable(err)),
         };
         let name = field.name().unwrap_or_default().to_string();
         let media_type = field
@@ -217,19 +226,7 @@ async fn form_file(
             .map(ToString::to_string)
             .unwrap_or_default();
         let is_file = name == "file";
-        let bytes = match field.bytes().await {
-            Ok(bytes) => bytes,
-            Err(
-                multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. },
-            ) => {
-                return Err(ObjectReply::failure(
-                    413,
-                    "too_large",
-                    &format!("an object holds at most {MAX_OBJECT_BYTES} bytes"),
-                ));
-            }
-            Err(err) => return Err(invalid(format!("the upload form cannot be read: {err}"))),
-        };
+        let bytes = field.bytes().await.map_err(unreadable)?;
         if is_file {
             file = Some((media_type, bytes));
         } else if name == KEY_FIELD && bytes.as_ref() != grant.key.as_bytes() {

@@ -11,6 +11,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::hmac;
 use serde::{Deserialize, Serialize};
 
+pub use op_storage_rules::objects::SignedUrl;
+
 /// Where a plugin finds an object address: relative to the ONES API base
 /// (what `OPFetch` takes), answered by the host itself.
 pub const API_PREFIX: &str = "/op/objects/";
@@ -41,19 +43,6 @@ struct Claims {
     key: String,
     #[serde(rename = "e")]
     expires_at: u64,
-}
-
-/// A signed address as the plugin receives it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedUrl {
-    /// Relative to the ONES API base, for the plugin's own calls.
-    pub url: String,
-    /// A path on the ONES site, for a browser.
-    pub web_url: String,
-    /// Form fields an upload sends beside the file.
-    pub fields: Vec<(String, String)>,
-    /// Seconds since the Unix epoch.
-    pub expires_at: u64,
 }
 
 /// Why an address is not honoured.

@@ -17,6 +17,8 @@ pub struct Recorded {
     pub uri: String,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// When it arrived.
+    pub at: std::time::SystemTime,
 }
 
 impl Recorded {
@@ -91,6 +93,7 @@ async fn record(State(log): State<Arc<Mutex<Vec<Recorded>>>>, request: Request) 
         uri: uri.clone(),
         headers: parts.headers.clone(),
         body,
+        at: std::time::SystemTime::now(),
     });
     let path = parts.uri.path();
     let header = |name: &str| {

@@ -18,6 +18,20 @@ pub const MAX_CONTENT_TYPE_BYTES: usize = 255;
 /// The content type of an object stored without one.
 pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 
+/// A signed address of one object, as the plugin receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedUrl {
+    /// For the plugin: a path relative to the ONES API base, answered by
+    /// the host when the plugin fetches it.
+    pub url: String,
+    /// For a browser: a path on the ONES site, answered by op's gateway.
+    pub web_url: String,
+    /// Form fields an upload sends unchanged beside the `file` part.
+    pub fields: Vec<(String, String)>,
+    /// When it stops being honoured, in seconds since the Unix epoch.
+    pub expires_at: u64,
+}
+
 /// One stored object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredObject {
