@@ -77,7 +77,7 @@ impl Host for HostState {
     async fn set(&mut self, entity: String, key: String, value: String) -> Result<(), WitError> {
         let storage = self.storage()?;
         let value = json(&value, "the value")?;
-        storage.set(&entity, &[(key, value)]).await.map_err(wit)
+        storage.set(&entity, vec![(key, value)]).await.map_err(wit)
     }
 
     async fn delete(&mut self, entity: String, key: String) -> Result<bool, WitError> {
@@ -94,7 +94,7 @@ impl Host for HostState {
             let value = json(&entry.value, &format!("the value of `{}`", entry.key))?;
             parsed.push((entry.key, value));
         }
-        storage.set(&entity, &parsed).await.map_err(wit)
+        storage.set(&entity, parsed).await.map_err(wit)
     }
 
     async fn batch_delete(&mut self, entity: String, keys: Vec<String>) -> Result<(), WitError> {

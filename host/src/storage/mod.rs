@@ -32,8 +32,7 @@ pub use sqlite::SqliteFiles;
 
 /// How a write makes the record to store under a key from the stored one
 /// (if any) and the given value, or refuses.
-pub type Merge<'a> =
-    dyn Fn(&str, Option<Record>, &Value) -> Result<Record, StorageError> + Sync + 'a;
+pub type Merge = dyn Fn(&str, Option<Record>, &Value) -> Result<Record, StorageError> + Send + Sync;
 
 /// A database that keeps the records of plugin instances.
 #[async_trait]
@@ -53,8 +52,8 @@ pub trait Records: Send + Sync + std::fmt::Debug {
         &self,
         instance: &str,
         entity: &str,
-        entries: &[(String, Value)],
-        merge: &Merge<'_>,
+        entries: Vec<(String, Value)>,
+        merge: Arc<Merge>,
     ) -> Result<(), StorageError>;
 
     /// Deletes the records under `keys` in one transaction; how many there
@@ -182,17 +181,19 @@ impl InstanceStorage {
     }
 
     /// Creates or updates every entry, or none when one is refused.
-    pub async fn set(&self, entity: &str, entries: &[(String, Value)]) -> Result<(), StorageError> {
-        let declared = self.entity(entity)?;
+    pub async fn set(&self, entity: &str, entries: Vec<(String, Value)>) -> Result<(), StorageError> {
+        self.entity(entity)?;
         check_batch(entries.len())?;
-        for (key, _) in entries {
+        for (key, _) in &entries {
             check_key(key)?;
         }
-        let merge = |key: &str, existing: Option<Record>, value: &Value| {
-            op_storage_rules::value::merge(declared, key, existing, value)
-        };
+        let entities = Arc::clone(&self.entities);
+        let name = entity.to_string();
+        let merge: Arc<Merge> = Arc::new(move |key: &str, existing: Option<Record>, value: &Value| {
+            op_storage_rules::value::merge(find(&entities, &name)?, key, existing, value)
+        });
         self.records
-            .write(&self.instance, entity, entries, &merge)
+            .write(&self.instance, entity, entries, merge)
             .await
     }
 
@@ -216,7 +217,7 @@ impl InstanceStorage {
 }
 
 /// A database error as the plugin sees it (the cause goes to the log).
-fn unavailable(what: &str, err: &sqlx::Error) -> StorageError {
+fn unavailable(what: &str, err: &dyn std::fmt::Display) -> StorageError {
     tracing::warn!(target: "op::storage", "entity storage: {what}: {err}");
     StorageError::Unavailable(format!("the entity storage could not {what}"))
 }

@@ -70,8 +70,8 @@ impl Records for PgRecords {
         &self,
         instance: &str,
         entity: &str,
-        entries: &[(String, Value)],
-        merge: &Merge<'_>,
+        entries: Vec<(String, Value)>,
+        merge: Arc<Merge>,
     ) -> Result<(), StorageError> {
         let fail = |err: sqlx::Error| unavailable("write records", &err);
         let mut tx = self.pool.begin().await.map_err(fail)?;
@@ -98,7 +98,7 @@ impl Records for PgRecords {
             let value: String = row.get(1);
             stored.insert(key, parse_record(&value)?);
         }
-        for (key, value) in entries {
+        for (key, value) in &entries {
             let record = merge(key, stored.remove(key.as_str()), value)?;
             stored.insert(key.clone(), record);
         }

@@ -1,27 +1,31 @@
-//! Entity storage in SQLite: one database file per plugin instance
-//! (`DIR/INSTANCE.sqlite`), in WAL mode, through sqlx's SQLite driver
-//! (the same driver family as the PostgreSQL store, with SQLite bundled).
+//! Entity and object storage in SQLite: one database file per plugin
+//! instance (`DIR/INSTANCE.sqlite`), in WAL mode, through `rusqlite` with
+//! the SQLite library bundled.
+//!
+//! Each storage call is one closure on a blocking thread that holds one of
+//! the database's connections: its statements (prepared once per
+//! connection and cached) run without a hop per statement, and never on
+//! the async threads that run plugins. Writes to one database take its
+//! write lock in the process first, so that writers queue there instead of
+//! meeting SQLite's sleeping busy handler.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use op_storage_rules::objects::check_instance_total;
 use op_storage_rules::{Entity, Plan, Record, StorageError, StoredObject};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
-use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
-};
-use sqlx::{Arguments, Row};
 
 use super::sql::{self, Bind, Dialect};
 use super::{Merge, PrepareError, Records, new_url_secret, parse_record, refusal, unavailable};
 
 const SCHEMA: &str = "\
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
 CREATE TABLE IF NOT EXISTS records (
     entity TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -41,13 +45,58 @@ CREATE TABLE IF NOT EXISTS objects (
 /// The file, in the folder of the databases, that keeps the secret signing
 /// object addresses.
 const URL_SECRET_FILE: &str = "object-urls.key";
+/// Connections kept open per database when idle.
+const IDLE_CONNECTIONS: usize = 4;
+
+/// One instance's database: its idle connections and its write lock.
+#[derive(Debug)]
+struct Database {
+    file: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    write: Mutex<()>,
+}
+
+impl Database {
+    fn open(&self) -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.file,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.set_prepared_statement_cache_capacity(32);
+        conn.execute_batch(SCHEMA)?;
+        Ok(conn)
+    }
+
+    fn take(&self) -> rusqlite::Result<Connection> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match idle {
+            Some(conn) => Ok(conn),
+            None => self.open(),
+        }
+    }
+
+    fn give(&self, conn: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < IDLE_CONNECTIONS {
+            idle.push(conn);
+        }
+    }
+}
 
 /// The SQLite databases of the instances, one file each in a folder.
 #[derive(Debug)]
 pub struct SqliteFiles {
     dir: PathBuf,
-    pools: Mutex<HashMap<String, SqlitePool>>,
+    databases: Mutex<HashMap<String, Arc<Database>>>,
     url_secret: std::sync::OnceLock<Arc<[u8]>>,
+}
+
+/// A database failure as the plugin sees it.
+fn failed(what: &'static str) -> impl Fn(rusqlite::Error) -> StorageError {
+    move |err| unavailable(what, &err)
 }
 
 impl SqliteFiles {
@@ -55,7 +104,7 @@ impl SqliteFiles {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         SqliteFiles {
             dir: dir.into(),
-            pools: Mutex::new(HashMap::new()),
+            databases: Mutex::new(HashMap::new()),
             url_secret: std::sync::OnceLock::new(),
         }
     }
@@ -65,48 +114,58 @@ impl SqliteFiles {
         self.dir.join(format!("{}.sqlite", file_name(instance)))
     }
 
-    /// The pool of `instance`'s database, opened (and made) on first use.
-    async fn pool(&self, instance: &str) -> Result<SqlitePool, StorageError> {
-        if let Some(pool) = self.lock().get(instance) {
-            return Ok(pool.clone());
-        }
-        std::fs::create_dir_all(&self.dir).map_err(|err| {
-            tracing::warn!(target: "op::storage", "cannot make {}: {err}", self.dir.display());
-            StorageError::Unavailable("the entity storage could not be opened".into())
-        })?;
-        let options = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(|err| unavailable("be opened", &err))?
-            .filename(self.file(instance))
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(false);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .min_connections(0)
-            .connect_with(options)
-            .await
-            .map_err(|err| unavailable("be opened", &err))?;
-        sqlx::raw_sql(SCHEMA)
-            .execute(&pool)
-            .await
-            .map_err(|err| unavailable("be set up", &err))?;
-        let mut pools = self.lock();
-        let pool = pools.entry(instance.to_string()).or_insert(pool).clone();
-        Ok(pool)
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Database>>> {
+        self.databases.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SqlitePool>> {
-        self.pools.lock().unwrap_or_else(|p| p.into_inner())
+    /// Runs `f` with a connection to `instance`'s database (made, with its
+    /// tables, when first opened) on a blocking thread; with `write`, holding the
+    /// database's write lock.
+    async fn run<T, F>(&self, instance: &str, write: bool, f: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StorageError> + Send + 'static,
+    {
+        let known = self.lock().get(instance).cloned();
+        let database = match known {
+            Some(database) => database,
+            None => {
+                std::fs::create_dir_all(&self.dir).map_err(|err| {
+                    tracing::warn!(target: "op::storage", "cannot make {}: {err}", self.dir.display());
+                    StorageError::Unavailable("the entity storage could not be opened".into())
+                })?;
+                let database = Arc::new(Database {
+                    file: self.file(instance),
+                    idle: Mutex::new(Vec::new()),
+                    write: Mutex::new(()),
+                });
+                let mut databases = self.lock();
+                databases
+                    .entry(instance.to_string())
+                    .or_insert(database)
+                    .clone()
+            }
+        };
+        let work = move || {
+            let mut conn = database.take().map_err(failed("be opened"))?;
+            let answer = if write {
+                let _writing = database.write.lock().unwrap_or_else(|p| p.into_inner());
+                f(&mut conn)
+            } else {
+                f(&mut conn)
+            };
+            database.give(conn);
+            answer
+        };
+        tokio::task::spawn_blocking(work).await.map_err(|err| {
+            tracing::warn!(target: "op::storage", "a storage task failed: {err}");
+            StorageError::Unavailable("the entity storage failed".into())
+        })?
     }
 
     /// Closes every database (their files stay).
     pub async fn close(&self) {
-        let pools: Vec<SqlitePool> = self.lock().drain().map(|(_, p)| p).collect();
-        for pool in pools {
-            pool.close().await;
-        }
+        self.lock().clear();
     }
 }
 
@@ -125,17 +184,34 @@ fn file_name(instance: &str) -> String {
         .collect()
 }
 
-fn arguments(entity: &str, binds: Vec<Bind>) -> SqliteArguments {
-    let mut args = SqliteArguments::default();
-    let _ = args.add(entity.to_string());
+/// A statement's parameters: the entity, then `binds`.
+fn parameters(entity: &str, binds: Vec<Bind>) -> Vec<rusqlite::types::Value> {
+    use rusqlite::types::Value as V;
+    let mut out = Vec::with_capacity(binds.len() + 1);
+    out.push(V::Text(entity.to_string()));
     for bind in binds {
-        let _ = match bind {
-            Bind::Text(text) | Bind::Json(text) => args.add(text),
-            Bind::Int(i) => args.add(i),
-            Bind::Float(f) => args.add(f),
-        };
+        out.push(match bind {
+            Bind::Text(text) | Bind::Json(text) => V::Text(text),
+            Bind::Int(i) => V::Integer(i),
+            Bind::Float(f) => V::Real(f),
+        });
     }
-    args
+    out
+}
+
+fn read_record(
+    conn: &Connection,
+    entity: &str,
+    key: &str,
+) -> Result<Option<Record>, StorageError> {
+    let text: Option<String> = conn
+        .prepare_cached("SELECT value FROM records WHERE entity = ?1 AND key = ?2")
+        .and_then(|mut stmt| {
+            stmt.query_row(params![entity, key], |row| row.get(0))
+                .optional()
+        })
+        .map_err(failed("read a record"))?;
+    text.map(|t| parse_record(&t)).transpose()
 }
 
 #[async_trait]
@@ -146,64 +222,49 @@ impl Records for SqliteFiles {
         entity: &str,
         key: &str,
     ) -> Result<Option<Record>, StorageError> {
-        let pool = self.pool(instance).await?;
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT value FROM records WHERE entity = ?1 AND key = ?2")
-                .bind(entity)
-                .bind(key)
-                .fetch_optional(&pool)
-                .await
-                .map_err(|err| unavailable("read a record", &err))?;
-        row.map(|(text,)| parse_record(&text)).transpose()
+        let (entity, key) = (entity.to_string(), key.to_string());
+        self.run(instance, false, move |conn| read_record(conn, &entity, &key))
+            .await
     }
 
     async fn write(
         &self,
         instance: &str,
         entity: &str,
-        entries: &[(String, Value)],
-        merge: &Merge<'_>,
+        entries: Vec<(String, Value)>,
+        merge: Arc<Merge>,
     ) -> Result<(), StorageError> {
-        let pool = self.pool(instance).await?;
-        let fail = |err: sqlx::Error| unavailable("write records", &err);
-        let mut conn = pool.acquire().await.map_err(fail)?;
-        // Take the write lock at once, so that two writers never both read
-        // first and then fight over upgrading to a write.
-        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
-            .await
-            .map_err(fail)?;
-        let mut staged: HashMap<&str, Record> = HashMap::new();
-        for (key, value) in entries {
-            let existing = match staged.remove(key.as_str()) {
-                Some(record) => Some(record),
-                None => {
-                    let row: Option<(String,)> =
-                        sqlx::query_as("SELECT value FROM records WHERE entity = ?1 AND key = ?2")
-                            .bind(entity)
-                            .bind(key)
-                            .fetch_optional(&mut *tx)
-                            .await
-                            .map_err(fail)?;
-                    row.map(|(text,)| parse_record(&text)).transpose()?
+        let entity = entity.to_string();
+        self.run(instance, true, move |conn| {
+            let fail = failed("write records");
+            // Take the write lock at once, so that two writers never both
+            // read first and then fight over upgrading to a write.
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(&fail)?;
+            let mut staged: HashMap<&str, Record> = HashMap::new();
+            for (key, value) in &entries {
+                let existing = match staged.remove(key.as_str()) {
+                    Some(record) => Some(record),
+                    None => read_record(&tx, &entity, key)?,
+                };
+                staged.insert(key.as_str(), merge(key, existing, value)?);
+            }
+            {
+                let mut upsert = tx
+                    .prepare_cached(
+                        "INSERT INTO records (entity, key, value) VALUES (?1, ?2, ?3) \
+                         ON CONFLICT (entity, key) DO UPDATE SET value = excluded.value",
+                    )
+                    .map_err(&fail)?;
+                for (key, record) in staged {
+                    let text = Value::Object(record).to_string();
+                    upsert.execute(params![entity, key, text]).map_err(&fail)?;
                 }
-            };
-            let record = merge(key, existing, value)?;
-            staged.insert(key.as_str(), record);
-        }
-        for (key, record) in &staged {
-            let text = Value::Object(record.clone()).to_string();
-            sqlx::query(
-                "INSERT INTO records (entity, key, value) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (entity, key) DO UPDATE SET value = excluded.value",
-            )
-            .bind(entity)
-            .bind(*key)
-            .bind(text)
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?;
-        }
-        tx.commit().await.map_err(fail)
+            }
+            tx.commit().map_err(&fail)
+        })
+        .await
     }
 
     async fn delete(
@@ -212,24 +273,25 @@ impl Records for SqliteFiles {
         entity: &str,
         keys: &[String],
     ) -> Result<u64, StorageError> {
-        let pool = self.pool(instance).await?;
-        let fail = |err: sqlx::Error| unavailable("delete records", &err);
-        let mut conn = pool.acquire().await.map_err(fail)?;
-        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
-            .await
-            .map_err(fail)?;
-        let mut deleted = 0;
-        for key in keys {
-            deleted += sqlx::query("DELETE FROM records WHERE entity = ?1 AND key = ?2")
-                .bind(entity)
-                .bind(key)
-                .execute(&mut *tx)
-                .await
-                .map_err(fail)?
-                .rows_affected();
-        }
-        tx.commit().await.map_err(fail)?;
-        Ok(deleted)
+        let (entity, keys) = (entity.to_string(), keys.to_vec());
+        self.run(instance, true, move |conn| {
+            let fail = failed("delete records");
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(&fail)?;
+            let mut deleted = 0u64;
+            {
+                let mut delete = tx
+                    .prepare_cached("DELETE FROM records WHERE entity = ?1 AND key = ?2")
+                    .map_err(&fail)?;
+                for key in &keys {
+                    deleted += delete.execute(params![entity, key]).map_err(&fail)? as u64;
+                }
+            }
+            tx.commit().map_err(&fail)?;
+            Ok(deleted)
+        })
+        .await
     }
 
     async fn select(
@@ -237,112 +299,128 @@ impl Records for SqliteFiles {
         instance: &str,
         plan: &Plan<'_>,
     ) -> Result<Vec<(String, Record)>, StorageError> {
-        let pool = self.pool(instance).await?;
         let statement = sql::select(Dialect::Sqlite, plan);
-        let rows = sqlx::query_with(
-            sqlx::AssertSqlSafe(statement.sql),
-            arguments(&plan.entity.name, statement.binds),
-        )
-        .fetch_all(&pool)
+        let values = parameters(&plan.entity.name, statement.binds);
+        let sql = statement.sql;
+        self.run(instance, false, move |conn| {
+            let fail = failed("run a query");
+            let mut stmt = conn.prepare_cached(&sql).map_err(&fail)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(values), |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                })
+                .map_err(&fail)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (key, value) = row.map_err(&fail)?;
+                out.push((key, parse_record(&value)?));
+            }
+            Ok(out)
+        })
         .await
-        .map_err(|err| unavailable("run a query", &err))?;
-        rows.iter()
-            .map(|row| {
-                let key: String = row.get(0);
-                let value: String = row.get(1);
-                Ok((key, parse_record(&value)?))
-            })
-            .collect()
     }
 
     async fn prepare(&self, instance: &str, entities: &[Entity]) -> Result<(), PrepareError> {
-        let pool = self.pool(instance).await?;
-        let fail = |err: sqlx::Error| unavailable("be prepared", &err);
-        let stored: Option<(String,)> =
-            sqlx::query_as("SELECT entities FROM declarations WHERE id = 1")
-                .fetch_optional(&pool)
-                .await
-                .map_err(fail)?;
+        let stored: Option<String> = self
+            .run(instance, false, |conn| {
+                conn.query_row("SELECT entities FROM declarations WHERE id = 1", [], |row| {
+                    row.get(0)
+                })
+                .optional()
+                .map_err(failed("be prepared"))
+            })
+            .await?;
         let old: Vec<Entity> = stored
-            .and_then(|(text,)| serde_json::from_str(&text).ok())
+            .and_then(|text| serde_json::from_str(&text).ok())
             .unwrap_or_default();
-        refusal(&old, entities, |change| {
-            let pool = pool.clone();
-            async move {
-                let statement = sql::count_broken(Dialect::Sqlite, &change);
-                let (count,): (i64,) = sqlx::query_as_with(
-                    sqlx::AssertSqlSafe(statement.sql),
-                    arguments(change.entity(), statement.binds),
-                )
-                .fetch_one(&pool)
-                .await
-                .map_err(|err| unavailable("check an upgrade", &err))?;
-                Ok((change, count.unsigned_abs()))
-            }
+        refusal(&old, entities, |change| async move {
+            let statement = sql::count_broken(Dialect::Sqlite, &change);
+            let values = parameters(change.entity(), statement.binds);
+            let sql = statement.sql;
+            let count: i64 = self
+                .run(instance, false, move |conn| {
+                    conn.query_row(&sql, rusqlite::params_from_iter(values), |row| row.get(0))
+                        .map_err(failed("check an upgrade"))
+                })
+                .await?;
+            Ok((change, count.unsigned_abs()))
         })
         .await?;
+        let mut creates: Vec<String> = Vec::new();
         let mut wanted: Vec<String> = Vec::new();
         for entity in entities {
             for index in &entity.indexes {
                 let columns = sql::index_columns(Dialect::Sqlite, entity, index);
                 let (name, create) = sql::create_index(Dialect::Sqlite, "ix_", &columns);
-                sqlx::raw_sql(sqlx::AssertSqlSafe(create))
-                    .execute(&pool)
-                    .await
-                    .map_err(fail)?;
+                creates.push(create);
                 wanted.push(name);
             }
         }
-        let existing: Vec<(String,)> = sqlx::query_as(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'ix\\_%' ESCAPE '\\'",
-        )
-        .fetch_all(&pool)
-        .await
-        .map_err(fail)?;
-        for (name,) in existing {
-            if !wanted.contains(&name) {
-                let drop = format!("DROP INDEX IF EXISTS \"{}\"", name.replace('"', ""));
-                sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
-                    .execute(&pool)
-                    .await
-                    .map_err(fail)?;
-            }
-        }
         let text = serde_json::to_string(entities).unwrap_or_else(|_| "[]".into());
-        sqlx::query(
-            "INSERT INTO declarations (id, entities) VALUES (1, ?1) \
-             ON CONFLICT (id) DO UPDATE SET entities = excluded.entities",
-        )
-        .bind(text)
-        .execute(&pool)
-        .await
-        .map_err(fail)?;
+        self.run(instance, true, move |conn| {
+            let fail = failed("be prepared");
+            for create in &creates {
+                conn.execute_batch(create).map_err(&fail)?;
+            }
+            let existing: Vec<String> = {
+                let mut stmt = conn
+                    .prepare(
+                        "SELECT name FROM sqlite_master WHERE type = 'index' \
+                         AND name LIKE 'ix\\_%' ESCAPE '\\'",
+                    )
+                    .map_err(&fail)?;
+                let names = stmt.query_map([], |row| row.get(0)).map_err(&fail)?;
+                names.collect::<rusqlite::Result<_>>().map_err(&fail)?
+            };
+            for name in existing {
+                if !wanted.contains(&name) {
+                    let drop = format!("DROP INDEX IF EXISTS \"{}\"", name.replace('"', ""));
+                    conn.execute_batch(&drop).map_err(&fail)?;
+                }
+            }
+            conn.execute(
+                "INSERT INTO declarations (id, entities) VALUES (1, ?1) \
+                 ON CONFLICT (id) DO UPDATE SET entities = excluded.entities",
+                params![text],
+            )
+            .map_err(&fail)?;
+            Ok(())
+        })
+        .await?;
         Ok(())
     }
 
     async fn clear(&self, instance: &str) -> Result<(), StorageError> {
-        let pool = self.lock().remove(instance);
-        if let Some(pool) = pool {
-            pool.close().await;
-        }
+        let database = self.lock().remove(instance);
         let file = self.file(instance);
-        for path in [
-            file.clone(),
-            with_suffix(&file, "-wal"),
-            with_suffix(&file, "-shm"),
-        ] {
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                Err(err) => {
-                    tracing::warn!(target: "op::storage", "cannot remove {}: {err}", path.display());
-                    return Err(StorageError::Unavailable(
-                        "the entity storage could not be cleared".into(),
-                    ));
+        let work = move || {
+            // Wait for the calls using it, then close its connections.
+            if let Some(database) = &database {
+                let _writing = database.write.lock().unwrap_or_else(|p| p.into_inner());
+                database.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            }
+            for path in [
+                file.clone(),
+                with_suffix(&file, "-wal"),
+                with_suffix(&file, "-shm"),
+            ] {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(err) => {
+                        tracing::warn!(target: "op::storage", "cannot remove {}: {err}", path.display());
+                        return Err(StorageError::Unavailable(
+                            "the entity storage could not be cleared".into(),
+                        ));
+                    }
                 }
             }
-        }
-        Ok(())
+            Ok(())
+        };
+        tokio::task::spawn_blocking(work).await.map_err(|err| {
+            tracing::warn!(target: "op::storage", "a storage task failed: {err}");
+            StorageError::Unavailable("the entity storage could not be cleared".into())
+        })?
     }
 
     async fn put_object(
@@ -352,31 +430,27 @@ impl Records for SqliteFiles {
         content_type: &str,
         body: &[u8],
     ) -> Result<(), StorageError> {
-        let pool = self.pool(instance).await?;
-        let fail = |err: sqlx::Error| unavailable("store an object", &err);
-        let mut conn = pool.acquire().await.map_err(fail)?;
-        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
-            .await
-            .map_err(fail)?;
-        let (others,): (i64,) =
-            sqlx::query_as("SELECT COALESCE(SUM(length(body)), 0) FROM objects WHERE key <> ?1")
-                .bind(key)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(fail)?;
-        check_instance_total(others.unsigned_abs(), body.len())?;
-        sqlx::query(
-            "INSERT INTO objects (key, content_type, body) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (key) DO UPDATE SET content_type = excluded.content_type, \
-             body = excluded.body",
-        )
-        .bind(key)
-        .bind(content_type)
-        .bind(body)
-        .execute(&mut *tx)
+        let (key, content_type, body) = (key.to_string(), content_type.to_string(), body.to_vec());
+        self.run(instance, true, move |conn| {
+            let fail = failed("store an object");
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(&fail)?;
+            let others: i64 = tx
+                .prepare_cached("SELECT COALESCE(SUM(length(body)), 0) FROM objects WHERE key <> ?1")
+                .and_then(|mut stmt| stmt.query_row(params![key], |row| row.get(0)))
+                .map_err(&fail)?;
+            check_instance_total(others.unsigned_abs(), body.len())?;
+            tx.prepare_cached(
+                "INSERT INTO objects (key, content_type, body) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (key) DO UPDATE SET content_type = excluded.content_type, \
+                 body = excluded.body",
+            )
+            .and_then(|mut stmt| stmt.execute(params![key, content_type, body]))
+            .map_err(&fail)?;
+            tx.commit().map_err(&fail)
+        })
         .await
-        .map_err(fail)?;
-        tx.commit().await.map_err(fail)
     }
 
     async fn get_object(
@@ -384,24 +458,32 @@ impl Records for SqliteFiles {
         instance: &str,
         key: &str,
     ) -> Result<Option<StoredObject>, StorageError> {
-        let pool = self.pool(instance).await?;
-        let row: Option<(String, Vec<u8>)> =
-            sqlx::query_as("SELECT content_type, body FROM objects WHERE key = ?1")
-                .bind(key)
-                .fetch_optional(&pool)
-                .await
-                .map_err(|err| unavailable("read an object", &err))?;
-        Ok(row.map(|(content_type, body)| StoredObject { content_type, body }))
+        let key = key.to_string();
+        self.run(instance, false, move |conn| {
+            conn.prepare_cached("SELECT content_type, body FROM objects WHERE key = ?1")
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![key], |row| {
+                        Ok(StoredObject {
+                            content_type: row.get(0)?,
+                            body: row.get(1)?,
+                        })
+                    })
+                    .optional()
+                })
+                .map_err(failed("read an object"))
+        })
+        .await
     }
 
     async fn delete_object(&self, instance: &str, key: &str) -> Result<bool, StorageError> {
-        let pool = self.pool(instance).await?;
-        let done = sqlx::query("DELETE FROM objects WHERE key = ?1")
-            .bind(key)
-            .execute(&pool)
-            .await
-            .map_err(|err| unavailable("delete an object", &err))?;
-        Ok(done.rows_affected() > 0)
+        let key = key.to_string();
+        self.run(instance, true, move |conn| {
+            conn.prepare_cached("DELETE FROM objects WHERE key = ?1")
+                .and_then(|mut stmt| stmt.execute(params![key]))
+                .map(|n| n > 0)
+                .map_err(failed("delete an object"))
+        })
+        .await
     }
 
     async fn url_secret(&self) -> Result<Arc<[u8]>, StorageError> {
