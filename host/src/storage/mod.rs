@@ -181,7 +181,11 @@ impl InstanceStorage {
     }
 
     /// Creates or updates every entry, or none when one is refused.
-    pub async fn set(&self, entity: &str, entries: Vec<(String, Value)>) -> Result<(), StorageError> {
+    pub async fn set(
+        &self,
+        entity: &str,
+        entries: Vec<(String, Value)>,
+    ) -> Result<(), StorageError> {
         self.entity(entity)?;
         check_batch(entries.len())?;
         for (key, _) in &entries {
@@ -189,9 +193,10 @@ impl InstanceStorage {
         }
         let entities = Arc::clone(&self.entities);
         let name = entity.to_string();
-        let merge: Arc<Merge> = Arc::new(move |key: &str, existing: Option<Record>, value: &Value| {
-            op_storage_rules::value::merge(find(&entities, &name)?, key, existing, value)
-        });
+        let merge: Arc<Merge> =
+            Arc::new(move |key: &str, existing: Option<Record>, value: &Value| {
+                op_storage_rules::value::merge(find(&entities, &name)?, key, existing, value)
+            });
         self.records
             .write(&self.instance, entity, entries, merge)
             .await

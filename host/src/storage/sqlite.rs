@@ -7,10 +7,14 @@
 //! connection and cached) run without a hop per statement, and never on
 //! the async threads that run plugins. Writes to one database take its
 //! write lock in the process first, so that writers queue there instead of
-//! meeting SQLite's sleeping busy handler.
+//! meeting SQLite's sleeping busy handler; record writes that queue meanwhile
+//! are committed together, one transaction for the group with a savepoint
+//! each (a refused write rolls back alone), so that a commit's cost is
+//! shared by every write waiting for it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,12 +52,129 @@ const URL_SECRET_FILE: &str = "object-urls.key";
 /// Connections kept open per database when idle.
 const IDLE_CONNECTIONS: usize = 4;
 
-/// One instance's database: its idle connections and its write lock.
-#[derive(Debug)]
+/// One instance's database: its idle connections, its write lock, and the
+/// record writes waiting for the next group commit.
 struct Database {
     file: PathBuf,
     idle: Mutex<Vec<Connection>>,
     write: Mutex<()>,
+    pending: Mutex<Vec<PendingWrite>>,
+    /// Whether a blocking thread is committing the pending writes.
+    committing: AtomicBool,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("file", &self.file)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A `set` or `batchSet` waiting for the next group commit.
+struct PendingWrite {
+    entity: String,
+    entries: Vec<(String, Value)>,
+    merge: Arc<Merge>,
+    done: tokio::sync::oneshot::Sender<Result<(), StorageError>>,
+}
+
+/// Sets `committing` back when the committer ends, even by a panic.
+struct Committing<'a>(&'a AtomicBool);
+
+impl Drop for Committing<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Commits the pending writes of `database`, in groups, until none is
+/// left: every write of a group in one transaction, each under a savepoint
+/// so that a refused one writes nothing and the others still commit.
+fn commit_pending(database: &Database) {
+    let guard = Committing(&database.committing);
+    loop {
+        let group = std::mem::take(&mut *lock(&database.pending));
+        if group.is_empty() {
+            database.committing.store(false, Ordering::SeqCst);
+            // A write queued between the take and the store found a
+            // committer still running: look once more.
+            if lock(&database.pending).is_empty()
+                || database.committing.swap(true, Ordering::SeqCst)
+            {
+                std::mem::forget(guard);
+                return;
+            }
+            continue;
+        }
+        let results = match commit_group(database, &group) {
+            Ok(results) => results,
+            Err(err) => group.iter().map(|_| Err(err.clone())).collect(),
+        };
+        for (write, result) in group.into_iter().zip(results) {
+            let _ = write.done.send(result);
+        }
+    }
+}
+
+fn commit_group(
+    database: &Database,
+    group: &[PendingWrite],
+) -> Result<Vec<Result<(), StorageError>>, StorageError> {
+    let fail = failed("write records");
+    let mut conn = database.take().map_err(failed("be opened"))?;
+    let outcome = {
+        let _writing = lock(&database.write);
+        (|| {
+            let mut tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(&fail)?;
+            let mut results = Vec::with_capacity(group.len());
+            for write in group {
+                let savepoint = tx.savepoint().map_err(&fail)?;
+                let result = apply(&savepoint, write);
+                if result.is_ok() {
+                    savepoint.commit().map_err(&fail)?;
+                }
+                // A refused write's savepoint rolls back when dropped.
+                results.push(result);
+            }
+            tx.commit().map_err(&fail)?;
+            Ok(results)
+        })()
+    };
+    database.give(conn);
+    outcome
+}
+
+/// One write: reads each entry's stored record, merges, stores.
+fn apply(conn: &Connection, write: &PendingWrite) -> Result<(), StorageError> {
+    let fail = failed("write records");
+    let mut staged: HashMap<&str, Record> = HashMap::new();
+    for (key, value) in &write.entries {
+        let existing = match staged.remove(key.as_str()) {
+            Some(record) => Some(record),
+            None => read_record(conn, &write.entity, key)?,
+        };
+        staged.insert(key.as_str(), (write.merge)(key, existing, value)?);
+    }
+    let mut upsert = conn
+        .prepare_cached(
+            "INSERT INTO records (entity, key, value) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (entity, key) DO UPDATE SET value = excluded.value",
+        )
+        .map_err(&fail)?;
+    for (key, record) in staged {
+        let text = Value::Object(record).to_string();
+        upsert
+            .execute(params![write.entity, key, text])
+            .map_err(&fail)?;
+    }
+    Ok(())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Database {
@@ -118,6 +239,29 @@ impl SqliteFiles {
         self.databases.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The database of `instance`, made known on first use.
+    fn database(&self, instance: &str) -> Result<Arc<Database>, StorageError> {
+        if let Some(database) = self.lock().get(instance) {
+            return Ok(Arc::clone(database));
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|err| {
+            tracing::warn!(target: "op::storage", "cannot make {}: {err}", self.dir.display());
+            StorageError::Unavailable("the entity storage could not be opened".into())
+        })?;
+        let database = Arc::new(Database {
+            file: self.file(instance),
+            idle: Mutex::new(Vec::new()),
+            write: Mutex::new(()),
+            pending: Mutex::new(Vec::new()),
+            committing: AtomicBool::new(false),
+        });
+        let mut databases = self.lock();
+        Ok(databases
+            .entry(instance.to_string())
+            .or_insert(database)
+            .clone())
+    }
+
     /// Runs `f` with a connection to `instance`'s database (made, with its
     /// tables, when first opened) on a blocking thread; with `write`, holding the
     /// database's write lock.
@@ -126,26 +270,7 @@ impl SqliteFiles {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StorageError> + Send + 'static,
     {
-        let known = self.lock().get(instance).cloned();
-        let database = match known {
-            Some(database) => database,
-            None => {
-                std::fs::create_dir_all(&self.dir).map_err(|err| {
-                    tracing::warn!(target: "op::storage", "cannot make {}: {err}", self.dir.display());
-                    StorageError::Unavailable("the entity storage could not be opened".into())
-                })?;
-                let database = Arc::new(Database {
-                    file: self.file(instance),
-                    idle: Mutex::new(Vec::new()),
-                    write: Mutex::new(()),
-                });
-                let mut databases = self.lock();
-                databases
-                    .entry(instance.to_string())
-                    .or_insert(database)
-                    .clone()
-            }
-        };
+        let database = self.database(instance)?;
         let work = move || {
             let mut conn = database.take().map_err(failed("be opened"))?;
             let answer = if write {
@@ -199,11 +324,7 @@ fn parameters(entity: &str, binds: Vec<Bind>) -> Vec<rusqlite::types::Value> {
     out
 }
 
-fn read_record(
-    conn: &Connection,
-    entity: &str,
-    key: &str,
-) -> Result<Option<Record>, StorageError> {
+fn read_record(conn: &Connection, entity: &str, key: &str) -> Result<Option<Record>, StorageError> {
     let text: Option<String> = conn
         .prepare_cached("SELECT value FROM records WHERE entity = ?1 AND key = ?2")
         .and_then(|mut stmt| {
@@ -223,8 +344,10 @@ impl Records for SqliteFiles {
         key: &str,
     ) -> Result<Option<Record>, StorageError> {
         let (entity, key) = (entity.to_string(), key.to_string());
-        self.run(instance, false, move |conn| read_record(conn, &entity, &key))
-            .await
+        self.run(instance, false, move |conn| {
+            read_record(conn, &entity, &key)
+        })
+        .await
     }
 
     async fn write(
@@ -234,37 +357,21 @@ impl Records for SqliteFiles {
         entries: Vec<(String, Value)>,
         merge: Arc<Merge>,
     ) -> Result<(), StorageError> {
-        let entity = entity.to_string();
-        self.run(instance, true, move |conn| {
-            let fail = failed("write records");
-            // Take the write lock at once, so that two writers never both
-            // read first and then fight over upgrading to a write.
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(&fail)?;
-            let mut staged: HashMap<&str, Record> = HashMap::new();
-            for (key, value) in &entries {
-                let existing = match staged.remove(key.as_str()) {
-                    Some(record) => Some(record),
-                    None => read_record(&tx, &entity, key)?,
-                };
-                staged.insert(key.as_str(), merge(key, existing, value)?);
-            }
-            {
-                let mut upsert = tx
-                    .prepare_cached(
-                        "INSERT INTO records (entity, key, value) VALUES (?1, ?2, ?3) \
-                         ON CONFLICT (entity, key) DO UPDATE SET value = excluded.value",
-                    )
-                    .map_err(&fail)?;
-                for (key, record) in staged {
-                    let text = Value::Object(record).to_string();
-                    upsert.execute(params![entity, key, text]).map_err(&fail)?;
-                }
-            }
-            tx.commit().map_err(&fail)
-        })
-        .await
+        let database = self.database(instance)?;
+        let (done, answer) = tokio::sync::oneshot::channel();
+        lock(&database.pending).push(PendingWrite {
+            entity: entity.to_string(),
+            entries,
+            merge,
+            done,
+        });
+        if !database.committing.swap(true, Ordering::SeqCst) {
+            tokio::task::spawn_blocking(move || commit_pending(&database));
+        }
+        answer.await.map_err(|_| {
+            tracing::warn!(target: "op::storage", "a group commit ended without an answer");
+            StorageError::Unavailable("the entity storage failed".into())
+        })?
     }
 
     async fn delete(
@@ -323,9 +430,11 @@ impl Records for SqliteFiles {
     async fn prepare(&self, instance: &str, entities: &[Entity]) -> Result<(), PrepareError> {
         let stored: Option<String> = self
             .run(instance, false, |conn| {
-                conn.query_row("SELECT entities FROM declarations WHERE id = 1", [], |row| {
-                    row.get(0)
-                })
+                conn.query_row(
+                    "SELECT entities FROM declarations WHERE id = 1",
+                    [],
+                    |row| row.get(0),
+                )
                 .optional()
                 .map_err(failed("be prepared"))
             })
@@ -397,7 +506,11 @@ impl Records for SqliteFiles {
             // Wait for the calls using it, then close its connections.
             if let Some(database) = &database {
                 let _writing = database.write.lock().unwrap_or_else(|p| p.into_inner());
-                database.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                database
+                    .idle
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clear();
             }
             for path in [
                 file.clone(),
@@ -437,7 +550,9 @@ impl Records for SqliteFiles {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(&fail)?;
             let others: i64 = tx
-                .prepare_cached("SELECT COALESCE(SUM(length(body)), 0) FROM objects WHERE key <> ?1")
+                .prepare_cached(
+                    "SELECT COALESCE(SUM(length(body)), 0) FROM objects WHERE key <> ?1",
+                )
                 .and_then(|mut stmt| stmt.query_row(params![key], |row| row.get(0)))
                 .map_err(&fail)?;
             check_instance_total(others.unsigned_abs(), body.len())?;
@@ -546,4 +661,54 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut text = path.as_os_str().to_owned();
     text.push(suffix);
     PathBuf::from(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use op_storage_rules::{Attribute, Entity};
+    use serde_json::json;
+
+    use super::SqliteFiles;
+    use crate::storage::{InstanceStorage, Records};
+
+    /// Writes that meet in one group commit each get their own answer: the
+    /// refused ones write nothing, the others are all stored.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_group_commit_answers_each_write_on_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let records: Arc<dyn Records> = Arc::new(SqliteFiles::new(dir.path()));
+        let entities = [Entity::new("e")
+            .with(Attribute::string("dept", 8).required())
+            .with(Attribute::integer("n"))];
+        let storage = InstanceStorage::new(records, "inst", &entities);
+        storage.prepare().await.unwrap();
+        let writes = (0..64).map(|i| {
+            let storage = storage.clone();
+            tokio::spawn(async move {
+                // Every third value is refused (a string too long).
+                let dept = if i % 3 == 0 { "much too long" } else { "eng" };
+                let value = json!({ "dept": dept, "n": i });
+                storage.set("e", vec![(format!("k{i}"), value)]).await
+            })
+        });
+        let answers = futures_util::future::join_all(writes).await;
+        for (i, answer) in answers.into_iter().enumerate() {
+            let answer = answer.unwrap();
+            let stored = storage.get("e", &format!("k{i}")).await.unwrap();
+            if i % 3 == 0 {
+                assert!(
+                    answer
+                        .unwrap_err()
+                        .to_string()
+                        .contains("holds at most 8 bytes")
+                );
+                assert_eq!(stored, None, "k{i}");
+            } else {
+                answer.unwrap();
+                assert_eq!(stored.unwrap()["n"], i, "k{i}");
+            }
+        }
+    }
 }
