@@ -15,6 +15,8 @@
 #     op with one allowing intercept, and with ten plugins each intercepting
 #   One connection: what an intercept adds at p50.
 #   Peak memory (VmHWM) of each op process after its load.
+#   Then bench/storage.sh (entity storage against the hello route) and
+#   bench/timers.sh (100 timer task instances), with their goals.
 #
 # Prints each figure and its ratio to its peer, checks the goals of the
 # performance issue, and writes everything to bench/results/peers.txt.
@@ -240,4 +242,13 @@ goal "plain proxy / nginx reverse proxy (req/s)" "$(ratio "${RPS[op proxy, no ho
 goal "one intercept / plain proxy (req/s)" "$(ratio "${RPS[op proxy, one intercept]}" "${RPS[op proxy, no hook]}")" ">=" 0.7
 goal "one intercept, 1 connection: added p50 (us)" "$(awk -v a="${P50[op proxy, one intercept, 1 connection]}" -v b="${P50[op proxy, no hook, 1 connection]}" 'BEGIN { printf "%.0f", a - b }')" "<=" 50
 goal "ten intercepts / plain proxy (req/s)" "$(ratio "${RPS[op proxy, ten intercepts]}" "${RPS[op proxy, no hook]}")" ">=" 0.3
+
+# Entity storage and timer tasks: their own servers, after the peers' runs
+# (bench/storage.sh, bench/timers.sh; their reports are in bench/results/).
+storage_report="$(bash bench/storage.sh "$DURATION" "$CONNECTIONS")"
+timers_report="$(bash bench/timers.sh)"
+goal "set + get / hello route (req/s), SQLite" "$(sed -n 's|^set + get / hello (req/s): \([0-9.]*\).*|\1|p' <<<"$storage_report")" ">=" 0.5
+goal "100-record indexed query p50 (ms)" "$(sed -n 's|^indexed query p50: \([0-9.]*\)ms.*|\1|p' <<<"$storage_report")" "<=" 2
+goal "100 timers every second: latest report after due (ms)" "$(sed -n 's|^report after due:.* max \([0-9]*\) ms.*|\1|p' <<<"$timers_report")" "<=" 100
+goal "100 hourly timers, none due: CPU (% of one core)" "$(sed -n 's|^CPU at rest[^:]*: \([0-9.]*\) %.*|\1|p' <<<"$timers_report")" "<=" 5
 echo "written to $out"
