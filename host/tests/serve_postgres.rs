@@ -571,3 +571,75 @@ async fn three_replicas_run_each_timer_tick_once_and_go_on_when_the_runner_is_ki
     ));
     assert_ne!(runners, "0", "no other replica ran the ticks");
 }
+
+/// The timer-sync example (a TimerTask and entity storage, declared as
+/// ONES declares them), unchanged but for a one-second interval, on three
+/// replicas on one PostgreSQL: each tick runs once in all, reads ONES as
+/// the plugin's super-admin and keeps one snapshot; every replica's route
+/// answers from the same records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_timer_sync_example_runs_each_tick_once_on_three_replicas() {
+    let fleet = fleet(3, "timersync").await;
+    let sync = package(
+        op_test_plugins::TIMER_SYNC_DIR,
+        op_test_plugins::TIMER_SYNC,
+        |m| m.replace("        value: 5\n", "        value: 1\n"),
+    );
+    let (status, body) = fleet.replicas[0].install(&fleet.client, sync).await;
+    assert!(status < 300, "{status} {body}");
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let reads: Vec<upstream::Recorded> = fleet
+        .ones
+        .received()
+        .into_iter()
+        .filter(|r| r.uri.ends_with("/users/me"))
+        .collect();
+    assert!(
+        (5..=9).contains(&reads.len()),
+        "{} reads of ONES",
+        reads.len()
+    );
+    for read in &reads {
+        assert_eq!(read.header_values("ones-user-id"), vec!["SYNCADM1"]);
+        assert_eq!(read.header_values("ones-auth-token"), vec!["sync-token"]);
+    }
+    // Replica 1, then 2, then 0: snapshots are only ever added, so each
+    // answer holds the one before it.
+    let mut answers: Vec<Vec<i64>> = Vec::new();
+    for n in [1, 2, 0] {
+        let url = fleet.replicas[n].url("/project/api/project/timer-sync/history?limit=50");
+        let res = fleet.client.get(url).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let body: Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
+        let ats: Vec<i64> = body["snapshots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["at"].as_i64().unwrap())
+            .collect();
+        assert!(
+            ats.windows(2).all(|w| w[0] > w[1]),
+            "newest first, no tick twice: {ats:?}"
+        );
+        answers.push(ats);
+    }
+    for pair in answers.windows(2) {
+        assert!(pair[0].iter().all(|at| pair[1].contains(at)), "{answers:?}");
+    }
+    let last = answers.last().unwrap();
+    assert!(
+        last.len() + 1 >= reads.len() && last.len() <= reads.len() + 1,
+        "{} snapshots for {} reads",
+        last.len(),
+        reads.len()
+    );
+    let ticks: usize = fleet
+        .pg
+        .sql(
+            "timersync",
+            "SELECT count(*) - count(DISTINCT due_ms) FROM op_timer_ticks WHERE outcome = 'ok'",
+        )
+        .parse()
+        .unwrap();
+    assert_eq!(ticks, 0, "a tick ran twice");
+}

@@ -32,12 +32,13 @@ impl Replica {
         std::fs::create_dir_all(&cache).unwrap();
         std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
         std::os::unix::fs::symlink(&cache, dir.path().join("plugins/cache")).unwrap();
-        // The ticker's super-admin, so that its timer's OPFetch reaches
-        // the stand-in for ONES.
+        // The super-admins of the ticker and of the timer-sync example, so
+        // that their timers' OPFetch calls reach the stand-in for ONES.
         let credentials = dir.path().join("credentials.yaml");
         std::fs::write(
             &credentials,
-            "super_admins:\n  - {plugin: ticker001, user_id: TICKADM1, token: tick-token}\n",
+            "super_admins:\n  - {plugin: ticker001, user_id: TICKADM1, token: tick-token}\n  \
+             - {plugin: timersync, user_id: SYNCADM1, token: sync-token}\n",
         )
         .unwrap();
         let config = dir.path().join("serve.yaml");
