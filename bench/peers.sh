@@ -251,4 +251,10 @@ goal "set + get / hello route (req/s), SQLite" "$(sed -n 's|^set + get / hello (
 goal "100-record indexed query p50 (ms)" "$(sed -n 's|^indexed query p50: \([0-9.]*\)ms.*|\1|p' <<<"$storage_report")" "<=" 2
 goal "100 timers every second: latest report after due (ms)" "$(sed -n 's|^report after due:.* max \([0-9]*\) ms.*|\1|p' <<<"$timers_report")" "<=" 100
 goal "100 hourly timers, none due: CPU (% of one core)" "$(sed -n 's|^CPU at rest[^:]*: \([0-9.]*\) %.*|\1|p' <<<"$timers_report")" "<=" 5
+# A host with 100 plugins against one with hello alone (bench/plugin_set.sh).
+set_report="$(bash bench/plugin_set.sh "$DURATION" "$CONNECTIONS")"
+goal "100 plugins: warm start-up (s)" "$(sed -n 's|^start-up warm[^:]*: \([0-9.]*\) s.*|\1|p' <<<"$set_report")" "<=" 2
+goal "100 plugins: peak RSS, cold start and serving (MiB)" "$(awk '/^start-up cold/ { c = $(NF-1) } /^peak RSS after/ { sub(/;.*/, ""); w = $(NF-1) + 0 } END { print (c > w ? c : w) }' <<<"$set_report")" "<=" 150
+goal "100 plugins: hello route / one-plugin host (req/s)" "$(sed -n 's|^hello route:.*: \([0-9.]*\)x$|\1|p' <<<"$set_report")" ">=" 0.9
+goal "100 plugins: plain proxy / one-plugin host (req/s)" "$(sed -n 's|^plain proxy:.*: \([0-9.]*\)x$|\1|p' <<<"$set_report")" ">=" 0.9
 echo "written to $out"

@@ -87,8 +87,13 @@ fn embed_rust_sdk(root: &Path, out: &Path) {
 fn write_files_const(out: &Path, name: &str, doc: &str, mut files: Vec<(String, PathBuf)>) {
     files.sort();
     let mut code = format!("/// {doc}\npub const {name}: &[(&str, &[u8])] = &[\n");
+    let made_here = out.parent().expect("a file in OUT_DIR");
     for (relative, path) in &files {
-        println!("cargo:rerun-if-changed={}", path.display());
+        // What this script wrote itself follows from watched files; watching
+        // it would make every build run the script (and rebuild op) again.
+        if !path.starts_with(made_here) {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
         code.push_str(&format!(
             "    ({relative:?}, include_bytes!({:?})),\n",
             path.display().to_string()

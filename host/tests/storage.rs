@@ -909,7 +909,54 @@ async fn entity_storage_on_sqlite_files_keeps_every_rule_and_survives_a_restart(
     assert_eq!(keeper.value("employee", "k002").await["dept"], "eng");
     assert_eq!(keeper.value("employee", "k002").await["level"], 1);
     still_downloads(&download, &running.origin).await;
+    expired_and_oversized(&download, &running.origin, dir.path()).await;
     running.shutdown().await;
+}
+
+/// An address signed with the host's own secret is refused once its time
+/// is up, and honoured while it lasts; a request to an address with
+/// headers over the gateway's limit is refused as any other request is.
+async fn expired_and_oversized(download: &str, origin: &str, plugins_dir: &std::path::Path) {
+    use op::storage::signed_urls::{self, Access, Token};
+    let secret = std::fs::read(plugins_dir.join("storage/object-urls.key")).unwrap();
+    let token = &download[download.rfind('/').unwrap() + 1..];
+    let instance = Token::parse(token).unwrap().instance().to_string();
+    let now = signed_urls::now();
+    let client = common::client();
+    let get = |expires_at: u64| {
+        let token = signed_urls::sign(
+            &secret,
+            Access::Download,
+            &instance,
+            "cover a.png",
+            expires_at,
+        );
+        client
+            .get(format!("{origin}{}{token}", signed_urls::WEB_PREFIX))
+            .send()
+    };
+    let res = get(now - 1).await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(res.text().await.unwrap().contains("expired"));
+    let res = get(now + 60).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.bytes().await.unwrap().len(), 5000);
+
+    let path = &download[download.find("/project/").unwrap()..];
+    let res = client
+        .get(format!("{origin}{path}"))
+        .header("x-huge", "x".repeat(128 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 431);
+    let res = client
+        .get(format!("{origin}{path}"))
+        .header("x-big", "y".repeat(60 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
 }
 
 /// An address signed before a restart (or by another replica) still

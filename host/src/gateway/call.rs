@@ -88,18 +88,7 @@ async fn dispatch(
     info: &mut CallInfo,
 ) -> Result<Response, GatewayError> {
     let (parts, body) = request.into_parts();
-    let header_bytes: usize = parts
-        .headers
-        .iter()
-        .map(|(n, v)| n.as_str().len() + v.len())
-        .sum();
-    let limit = gateway.limits().max_request_headers;
-    if header_bytes > limit {
-        return Err(GatewayError::HeadersTooLarge {
-            size: header_bytes,
-            limit,
-        });
-    }
+    check_header_size(gateway, &parts.headers)?;
     // The one form of the path: what is matched below is what is forwarded.
     let api_path = match crate::path::api_path(parts.uri.path()) {
         Ok(Some(api_path)) => api_path,
@@ -211,6 +200,22 @@ fn decode_segments(relative: &str) -> Result<Vec<String>, GatewayError> {
                 })
         })
         .collect()
+}
+
+/// Refuses headers over the gateway's size limit (names and values).
+pub(super) fn check_header_size(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+) -> Result<(), GatewayError> {
+    let size: usize = headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len())
+        .sum();
+    let limit = gateway.limits().max_request_headers;
+    if size > limit {
+        return Err(GatewayError::HeadersTooLarge { size, limit });
+    }
+    Ok(())
 }
 
 fn header_text(headers: &HeaderMap, name: &str) -> Result<Option<String>, GatewayError> {

@@ -4,7 +4,9 @@
 //! Order: hooks run in plugin load order (for `op serve`, installation
 //! order), and within a plugin in declaration order.
 
-use crate::manifest::{ApiScope, ApiType, HookFailure, Method};
+use std::collections::HashMap;
+
+use crate::manifest::{ApiScope, ApiType, HookFailure, Method, Segment};
 use crate::runtime::Plugin;
 
 use super::routes::{Declared, params, path_matches, query_matches};
@@ -74,10 +76,55 @@ impl Matching<'_> {
     }
 }
 
-/// Every hook of a plugin set.
+/// Every hook of a plugin set, with an index of their paths.
 #[derive(Debug, Default)]
 pub struct HookTable {
     hooks: Vec<Hook>,
+    /// The hooks by path, one tree per scope: a request's candidates are
+    /// found by walking its segments, whatever the number of hooks.
+    paths: HashMap<ApiScope, PathNode>,
+}
+
+/// One level of the path index: the hooks whose pattern ends here, and the
+/// patterns that go on with a literal segment or a parameter.
+#[derive(Debug, Default)]
+struct PathNode {
+    ends: Vec<usize>,
+    literals: HashMap<String, PathNode>,
+    param: Option<Box<PathNode>>,
+}
+
+impl PathNode {
+    fn insert(&mut self, segments: &[Segment], hook: usize) {
+        match segments.split_first() {
+            None => self.ends.push(hook),
+            Some((Segment::Literal(literal), rest)) => self
+                .literals
+                .entry(literal.clone())
+                .or_default()
+                .insert(rest, hook),
+            Some((Segment::Param(_), rest)) => {
+                self.param.get_or_insert_default().insert(rest, hook)
+            }
+        }
+    }
+
+    /// Adds to `found` every hook whose pattern matches `segments` (a
+    /// parameter takes any non-empty segment).
+    fn collect(&self, segments: &[&str], found: &mut Vec<usize>) {
+        let Some((first, rest)) = segments.split_first() else {
+            found.extend_from_slice(&self.ends);
+            return;
+        };
+        if let Some(next) = self.literals.get(*first) {
+            next.collect(rest, found);
+        }
+        if let Some(next) = &self.param
+            && !first.is_empty()
+        {
+            next.collect(rest, found);
+        }
+    }
 }
 
 /// A plugin set that breaks the ownership and combination rules.
@@ -126,7 +173,14 @@ impl HookTable {
                 });
             }
         }
-        let table = HookTable { hooks };
+        let mut paths: HashMap<ApiScope, PathNode> = HashMap::new();
+        for (index, hook) in hooks.iter().enumerate() {
+            paths
+                .entry(hook.scope)
+                .or_default()
+                .insert(&hook.pattern.segments, index);
+        }
+        let table = HookTable { hooks, paths };
         table.check()?;
         Ok(table)
     }
@@ -189,13 +243,16 @@ impl HookTable {
     ) -> Matching<'_> {
         let mut found = Matching::default();
         let Some(method) = method else { return found };
-        for hook in &self.hooks {
-            if hook.scope != scope
-                || hook.pattern.segments.len() != segments.len()
-                || !hook.methods.contains(&method)
-                || !path_matches(&hook.pattern, segments)
-                || !query_matches(&hook.query, query)
-            {
+        let Some(paths) = self.paths.get(&scope) else {
+            return found;
+        };
+        let mut candidates = Vec::new();
+        paths.collect(segments, &mut candidates);
+        // Load order, then declaration order: the order hooks run in.
+        candidates.sort_unstable();
+        for hook in candidates.into_iter().map(|i| &self.hooks[i]) {
+            debug_assert!(path_matches(&hook.pattern, segments));
+            if !hook.methods.contains(&method) || !query_matches(&hook.query, query) {
                 continue;
             }
             let params = params(&hook.pattern, segments);
@@ -224,5 +281,66 @@ impl HookTable {
             }
         }
         found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::UrlPattern;
+
+    /// The path index finds exactly the patterns a scan of every pattern
+    /// finds, in declaration order, for literal and parameter segments
+    /// that overlap.
+    #[test]
+    fn the_path_index_finds_what_a_scan_finds() {
+        let urls = [
+            "/team/:teamUUID/tasks/add2",
+            "/team/:teamUUID/tasks/:op",
+            "/team/:teamUUID/:what/add2",
+            "/team/TeamA/tasks/add2",
+            "/users/me",
+            "/users/:id",
+            "/team/:teamUUID/tasks3/add2",
+            "/team/:teamUUID/tasks/add2",
+            "/:a/:b",
+        ];
+        let patterns: Vec<UrlPattern> =
+            urls.iter().map(|u| UrlPattern::parse(u).unwrap()).collect();
+        let mut index = PathNode::default();
+        for (i, p) in patterns.iter().enumerate() {
+            index.insert(&p.segments, i);
+        }
+        let paths = [
+            "team/TeamA/tasks/add2",
+            "team/TeamB/tasks/add2",
+            "team/TeamB/tasks/delete",
+            "team/TeamB/items/add2",
+            "team/TeamB/tasks3/add2",
+            "team//tasks/add2",
+            "users/me",
+            "users/u1",
+            "users/",
+            "users/me/more",
+            "team",
+            "",
+        ];
+        for path in paths {
+            let segments: Vec<&str> = path.split('/').collect();
+            let scanned: Vec<usize> = patterns
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.segments.len() == segments.len() && path_matches(p, &segments))
+                .map(|(i, _)| i)
+                .collect();
+            let mut indexed = Vec::new();
+            index.collect(&segments, &mut indexed);
+            indexed.sort_unstable();
+            assert_eq!(indexed, scanned, "{path}");
+        }
+        let mut all = Vec::new();
+        index.collect(&["team", "TeamA", "tasks", "add2"], &mut all);
+        all.sort_unstable();
+        assert_eq!(all, [0, 1, 2, 3, 7], "both copies of one pattern, in order");
     }
 }

@@ -17,6 +17,9 @@ use crate::storage::object_requests::{self, MAX_REQUEST_BYTES, ObjectReply, Obje
 /// The route of the addresses, under the project API base.
 pub const ROUTE: &str = "/project/api/project/op/objects/{token}";
 
+/// The `function` label of object address requests in the call metrics.
+pub const METRICS_FUNCTION: &str = "(object address)";
+
 pub(super) async fn handle(
     State(gateway): State<Gateway>,
     Path(token_text): Path<String>,
@@ -25,22 +28,27 @@ pub(super) async fn handle(
     let started = Instant::now();
     let method = request.method().to_string();
     let (parts, body) = request.into_parts();
+    if let Err(err) = super::call::check_header_size(&gateway, &parts.headers) {
+        return err.into_response();
+    }
     let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let mut plugin = None;
     let reply = match object_requests::token(&token_text) {
         Err(reply) => reply,
         Ok(token) => match read_body(&parts.headers, body, MAX_REQUEST_BYTES).await {
             Err(err) => return err.into_response(),
             Ok(body) => {
                 let set = gateway.current();
-                let storage = set
+                let owner = set
                     .plugins()
                     .iter()
-                    .find(|p| p.instance().installation.instance_id == token.instance())
-                    .and_then(|p| p.instance().storage.clone());
+                    .find(|p| p.instance().installation.instance_id == token.instance());
+                plugin = owner.map(|p| p.app_id().to_string());
+                let storage = owner.and_then(|p| p.instance().storage.clone());
                 let request = ObjectRequest {
                     method: &method,
                     content_type: content_type.as_deref(),
@@ -51,6 +59,19 @@ pub(super) async fn handle(
         },
     };
     let status = reply.status;
+    if let Some(metrics) = gateway.metrics() {
+        let outcome = if status < 400 {
+            "ok"
+        } else {
+            "objects.refused"
+        };
+        metrics.record_call(
+            plugin.as_deref().unwrap_or_default(),
+            METRICS_FUNCTION,
+            outcome,
+            started.elapsed(),
+        );
+    }
     tracing::info!(
         target: "op::call",
         status,

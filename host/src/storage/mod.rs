@@ -227,6 +227,25 @@ fn unavailable(what: &str, err: &dyn std::fmt::Display) -> StorageError {
     StorageError::Unavailable(format!("the entity storage could not {what}"))
 }
 
+/// The secret that signs object addresses, read from its store once and
+/// then answered from memory (it never changes).
+#[derive(Debug, Default)]
+struct SecretCell(std::sync::OnceLock<Arc<[u8]>>);
+
+impl SecretCell {
+    /// The secret, read (or made) by `load` on the first call.
+    async fn get_or_load(
+        &self,
+        load: impl std::future::Future<Output = Result<Vec<u8>, StorageError>>,
+    ) -> Result<Arc<[u8]>, StorageError> {
+        if let Some(secret) = self.0.get() {
+            return Ok(Arc::clone(secret));
+        }
+        let secret: Arc<[u8]> = load.await?.into();
+        Ok(Arc::clone(self.0.get_or_init(|| secret)))
+    }
+}
+
 /// A fresh secret for signing object addresses.
 fn new_url_secret() -> Result<[u8; 32], StorageError> {
     let mut secret = [0u8; 32];

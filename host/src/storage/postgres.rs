@@ -12,13 +12,15 @@ use sqlx::postgres::{PgArguments, PgPool};
 use sqlx::{Arguments, Row};
 
 use super::sql::{self, Bind, Dialect};
-use super::{Merge, PrepareError, Records, new_url_secret, parse_record, refusal, unavailable};
+use super::{
+    Merge, PrepareError, Records, SecretCell, new_url_secret, parse_record, refusal, unavailable,
+};
 
 /// The records of every instance, in the store's PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct PgRecords {
     pool: PgPool,
-    url_secret: Arc<std::sync::OnceLock<Arc<[u8]>>>,
+    url_secret: Arc<SecretCell>,
 }
 
 impl PgRecords {
@@ -307,22 +309,25 @@ impl Records for PgRecords {
     }
 
     async fn url_secret(&self) -> Result<Arc<[u8]>, StorageError> {
-        if let Some(secret) = self.url_secret.get() {
-            return Ok(Arc::clone(secret));
-        }
         let fail = |err: sqlx::Error| unavailable("sign object addresses", &err);
-        // The first replica to get here makes it; every other reads it.
-        sqlx::query("INSERT INTO op_url_keys (id, secret) VALUES (1, $1) ON CONFLICT DO NOTHING")
-            .bind(new_url_secret()?.to_vec())
-            .execute(&self.pool)
+        self.url_secret
+            .get_or_load(async {
+                // The first replica to get here makes it; every other reads it.
+                sqlx::query(
+                    "INSERT INTO op_url_keys (id, secret) VALUES (1, $1) ON CONFLICT DO NOTHING",
+                )
+                .bind(new_url_secret()?.to_vec())
+                .execute(&self.pool)
+                .await
+                .map_err(fail)?;
+                let (secret,): (Vec<u8>,) =
+                    sqlx::query_as("SELECT secret FROM op_url_keys WHERE id = 1")
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(fail)?;
+                Ok(secret)
+            })
             .await
-            .map_err(fail)?;
-        let (secret,): (Vec<u8>,) = sqlx::query_as("SELECT secret FROM op_url_keys WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(fail)?;
-        let secret: Arc<[u8]> = secret.into();
-        Ok(Arc::clone(self.url_secret.get_or_init(|| secret)))
     }
 
     fn describe(&self) -> String {

@@ -25,7 +25,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use serde_json::Value;
 
 use super::sql::{self, Bind, Dialect};
-use super::{Merge, PrepareError, Records, new_url_secret, parse_record, refusal, unavailable};
+use super::{
+    Merge, PrepareError, Records, SecretCell, new_url_secret, parse_record, refusal, unavailable,
+};
 
 const SCHEMA: &str = "\
 PRAGMA journal_mode = WAL;
@@ -212,7 +214,7 @@ impl Database {
 pub struct SqliteFiles {
     dir: PathBuf,
     databases: Mutex<HashMap<String, Arc<Database>>>,
-    url_secret: std::sync::OnceLock<Arc<[u8]>>,
+    url_secret: SecretCell,
 }
 
 /// A database failure as the plugin sees it.
@@ -226,7 +228,7 @@ impl SqliteFiles {
         SqliteFiles {
             dir: dir.into(),
             databases: Mutex::new(HashMap::new()),
-            url_secret: std::sync::OnceLock::new(),
+            url_secret: SecretCell::default(),
         }
     }
 
@@ -282,16 +284,25 @@ impl SqliteFiles {
             database.give(conn);
             answer
         };
-        tokio::task::spawn_blocking(work).await.map_err(|err| {
-            tracing::warn!(target: "op::storage", "a storage task failed: {err}");
-            StorageError::Unavailable("the entity storage failed".into())
-        })?
+        blocking(work, "the entity storage failed").await
     }
 
     /// Closes every database (their files stay).
     pub async fn close(&self) {
         self.lock().clear();
     }
+}
+
+/// Runs `work` on a blocking thread; a task that panics is logged and
+/// answered as `Unavailable` with `reason`.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+    reason: &str,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(work).await.map_err(|err| {
+        tracing::warn!(target: "op::storage", "a storage task failed: {err}");
+        StorageError::Unavailable(reason.into())
+    })?
 }
 
 /// An instance id as a file name: ids are hex or a plugin's app_id; any
@@ -530,10 +541,7 @@ impl Records for SqliteFiles {
             }
             Ok(())
         };
-        tokio::task::spawn_blocking(work).await.map_err(|err| {
-            tracing::warn!(target: "op::storage", "a storage task failed: {err}");
-            StorageError::Unavailable("the entity storage could not be cleared".into())
-        })?
+        blocking(work, "the entity storage could not be cleared").await
     }
 
     async fn put_object(
@@ -602,11 +610,10 @@ impl Records for SqliteFiles {
     }
 
     async fn url_secret(&self) -> Result<Arc<[u8]>, StorageError> {
-        if let Some(secret) = self.url_secret.get() {
-            return Ok(Arc::clone(secret));
-        }
-        let secret: Arc<[u8]> = read_or_make_secret(&self.dir.join(URL_SECRET_FILE))?.into();
-        Ok(Arc::clone(self.url_secret.get_or_init(|| secret)))
+        let path = self.dir.join(URL_SECRET_FILE);
+        self.url_secret
+            .get_or_load(async move { read_or_make_secret(&path) })
+            .await
     }
 
     fn describe(&self) -> String {
