@@ -136,7 +136,9 @@ async fn install(client: &reqwest::Client, serving: &ServeProcess, packages: &[V
     }
 }
 
-/// A stand-in for ONES answering every request with one small JSON body.
+/// A stand-in for ONES answering every request with one small JSON body
+/// (the tests' recording upstream keeps every request, which would grow
+/// and slow down over a throughput run).
 async fn upstream() -> String {
     let app = axum::Router::new().fallback(|| async {
         (

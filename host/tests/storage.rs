@@ -942,21 +942,17 @@ async fn expired_and_oversized(download: &str, origin: &str, plugins_dir: &std::
     assert_eq!(res.status(), 200);
     assert_eq!(res.bytes().await.unwrap().len(), 5000);
 
+    // The gateway's 64 KiB header limit, both sides.
     let path = &download[download.find("/project/").unwrap()..];
-    let res = client
-        .get(format!("{origin}{path}"))
-        .header("x-huge", "x".repeat(128 * 1024))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 431);
-    let res = client
-        .get(format!("{origin}{path}"))
-        .header("x-big", "y".repeat(60 * 1024))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    for (size, status) in [(128 * 1024, 431), (60 * 1024, 200)] {
+        let res = client
+            .get(format!("{origin}{path}"))
+            .header("x-filler", "x".repeat(size))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), status, "{size} bytes of headers");
+    }
 }
 
 /// An address signed before a restart (or by another replica) still
