@@ -217,6 +217,29 @@ async fn an_endless_loop_and_an_oom_in_js_are_cut_by_the_limits() {
 }
 
 #[tokio::test]
+async fn a_call_that_allocates_megabytes_computes_what_node_computes() {
+    // Far more than the runner's call arena: the rest comes from the C
+    // library's allocator, and growing strings and arrays keep their bytes.
+    let (origin, _) = serve(vec![probe_at(NO_ONES).await], GatewayLimits::default()).await;
+    for _ in 0..2 {
+        let res = post(&origin, "/shape/churn", json!({})).await;
+        assert_eq!(res.status(), 200);
+        let body = json(res).await;
+        let joined: usize = (0..20000).map(|i| format!("item-{i}").len()).sum::<usize>() + 19999;
+        assert_eq!(
+            body,
+            json!({
+                "text": 20000,
+                "head": "abcdefghijklmnopqrstuvwxyzab",
+                "joined": joined,
+                "last": "item-19999",
+                "sum": 40000,
+            })
+        );
+    }
+}
+
+#[tokio::test]
 async fn timers_fire_in_order_and_really_wait() {
     let (origin, _) = serve(vec![probe_at(NO_ONES).await], GatewayLimits::default()).await;
     let seen = json(post(&origin, "/timer", json!({})).await).await;

@@ -168,6 +168,21 @@ export async function shape(request: PluginRequest): Promise<PluginResponse> {
       return undefined as unknown as PluginResponse
     case 'raw':
       return { body: { length: request.rawBody?.length ?? -1 } }
+    case 'churn': {
+      // Allocates far past the runner's call arena: growing strings and
+      // arrays (reallocs), and garbage that is freed and allocated again.
+      let text = ''
+      const parts: string[] = []
+      let sum = 0
+      for (let i = 0; i < 20000; i++) {
+        text += String.fromCharCode(97 + (i % 26))
+        parts.push(`item-${i}`)
+        const garbage = { i, label: `g${i}`, list: [i, i + 1, i + 2] }
+        sum += garbage.list[2] - garbage.i
+      }
+      const joined = parts.join(',')
+      return { body: { text: text.length, head: text.slice(0, 28), joined: joined.length, last: parts[parts.length - 1], sum } }
+    }
     default:
       return { body: { kind: request.params.kind } }
   }
