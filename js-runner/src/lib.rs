@@ -175,7 +175,7 @@ pub extern "C" fn op_js_init_error() -> *const u32 {
 fn init(env_json: &str, source: &str) -> Result<Engine, String> {
     let runtime =
         Runtime::new_with_alloc(arena::JsAllocator).map_err(|e| format!("QuickJS runtime: {e}"))?;
-    runtime.set_max_stack_size(512 * 1024);
+    runtime.set_max_stack_size(192 * 1024);
     let context = Context::full(&runtime).map_err(|e| format!("QuickJS context: {e}"))?;
     let (prelude, functions) = context.with(|ctx| -> Result<_, String> {
         let js = |e: Error| describe(&ctx, e);
