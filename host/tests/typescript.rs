@@ -218,8 +218,9 @@ async fn an_endless_loop_and_an_oom_in_js_are_cut_by_the_limits() {
 
 #[tokio::test]
 async fn a_call_that_allocates_megabytes_computes_what_node_computes() {
-    // Far more than the runner's call arena: the rest comes from the C
-    // library's allocator, and growing strings and arrays keep their bytes.
+    // Megabytes of allocations in one call, most of them freed and reused:
+    // growing strings and arrays keep their bytes, and a second call starts
+    // from the snapshot again.
     let (origin, _) = serve(vec![probe_at(NO_ONES).await], GatewayLimits::default()).await;
     for _ in 0..2 {
         let res = post(&origin, "/shape/churn", json!({})).await;

@@ -23,12 +23,8 @@ use rquickjs::{
     promise::PromiseState, qjs,
 };
 
-mod arena;
 #[cfg(feature = "probe")]
 mod probe;
-
-#[global_allocator]
-static ALLOCATOR: arena::RustAllocator = arena::RustAllocator;
 
 // The export macro names `crate::bindings`, which is this module.
 #[allow(clippy::crate_in_macro_def)]
@@ -145,10 +141,6 @@ pub extern "C" fn wizer_initialize() {
     let mut bytes = source.into_bytes();
     bytes.fill(0);
     std::hint::black_box(&bytes);
-    drop(bytes);
-    // From here on (in every instance made from the snapshot) allocations
-    // come from the call arena.
-    arena::switch_on();
 }
 
 fn fail(message: &str) -> ! {
@@ -173,9 +165,8 @@ pub extern "C" fn op_js_init_error() -> *const u32 {
 }
 
 fn init(env_json: &str, source: &str) -> Result<Engine, String> {
-    let runtime =
-        Runtime::new_with_alloc(arena::JsAllocator).map_err(|e| format!("QuickJS runtime: {e}"))?;
-    runtime.set_max_stack_size(192 * 1024);
+    let runtime = Runtime::new().map_err(|e| format!("QuickJS runtime: {e}"))?;
+    runtime.set_max_stack_size(512 * 1024);
     let context = Context::full(&runtime).map_err(|e| format!("QuickJS context: {e}"))?;
     let (prelude, functions) = context.with(|ctx| -> Result<_, String> {
         let js = |e: Error| describe(&ctx, e);

@@ -169,8 +169,8 @@ export async function shape(request: PluginRequest): Promise<PluginResponse> {
     case 'raw':
       return { body: { length: request.rawBody?.length ?? -1 } }
     case 'churn': {
-      // Allocates far past the runner's call arena: growing strings and
-      // arrays (reallocs), and garbage that is freed and allocated again.
+      // Allocates megabytes: growing strings and arrays (reallocs), and
+      // garbage that is freed and allocated again.
       let text = ''
       const parts: string[] = []
       let sum = 0
