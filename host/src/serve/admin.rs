@@ -103,7 +103,7 @@ impl IntoResponse for AdminError {
             AdminError::Hook(_) => (StatusCode::UNPROCESSABLE_ENTITY, "hook_failed"),
             AdminError::Load(_) => (StatusCode::UNPROCESSABLE_ENTITY, "load_failed"),
             AdminError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store"),
-            AdminError::Interrupted(_) => (StatusCode::INTERNAL_SERVER_ERROR, "interrupted"),
+            AdminError::Interrupted => (StatusCode::INTERNAL_SERVER_ERROR, "interrupted"),
             AdminError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         };
         error(status, kind, self.to_string())
@@ -305,7 +305,7 @@ async fn to_the_end<T: Send + 'static>(
         Ok(outcome) => outcome,
         Err(err) => {
             tracing::error!("an admin change ended without an answer: {err}");
-            Err(AdminError::Interrupted(err.to_string()))
+            Err(AdminError::Interrupted)
         }
     }
 }
@@ -490,6 +490,32 @@ async fn metrics(State(server): State<Server>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_change_that_panics_answers_500_without_its_message() {
+        let finished = to_the_end(async { Ok::<_, AdminError>(7) }).await;
+        assert!(matches!(finished, Ok(7)));
+        let panicked = to_the_end(async {
+            if std::hint::black_box(true) {
+                panic!("internal detail: /var/lib/op/state.db");
+            }
+            Ok::<u32, AdminError>(0)
+        })
+        .await;
+        let Err(err) = panicked else {
+            panic!("a panicking change answered Ok")
+        };
+        let response = err.into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["model"], "admin.interrupted");
+        let reason = body["reason"].as_str().unwrap();
+        assert!(reason.contains("stopped before it finished"), "{reason}");
+        assert!(!reason.contains("internal detail"), "{reason}");
+    }
 
     #[test]
     fn the_bearer_scheme_matches_in_any_case() {

@@ -51,10 +51,13 @@ pub enum AdminError {
     /// The component does not load.
     #[error("the plugin does not load: {0}")]
     Load(String),
-    /// The change's task ended without an answer (a panic; detail in the
-    /// log).
-    #[error("the change stopped before it finished: {0}")]
-    Interrupted(String),
+    /// The change's task ended without an answer (a panic). The detail
+    /// goes to the log only: a panic's message is op's internals, not the
+    /// client's business.
+    #[error(
+        "the change stopped before it finished, by a fault in op (the server's log has the detail)"
+    )]
+    Interrupted,
     /// The store could not be used (detail in the log).
     #[error("the plugin store could not be updated")]
     Store(#[source] StoreError),
