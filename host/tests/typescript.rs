@@ -222,11 +222,12 @@ async fn a_call_that_allocates_megabytes_computes_what_node_computes() {
     // growing strings and arrays keep their bytes, and a second call starts
     // from the snapshot again.
     let (origin, _) = serve(vec![probe_at(NO_ONES).await], GatewayLimits::default()).await;
+    // `parts.join(',')` of "item-0" … "item-19999".
+    let joined: usize = (0..20000).map(|i| format!("item-{i}").len()).sum::<usize>() + 19999;
     for _ in 0..2 {
         let res = post(&origin, "/shape/churn", json!({})).await;
         assert_eq!(res.status(), 200);
         let body = json(res).await;
-        let joined: usize = (0..20000).map(|i| format!("item-{i}").len()).sum::<usize>() + 19999;
         assert_eq!(
             body,
             json!({
