@@ -15,8 +15,10 @@
 #     op with one allowing intercept, and with ten plugins each intercepting
 #   One connection: what an intercept adds at p50.
 #   Peak memory (VmHWM) of each op process after its load.
-#   Then bench/storage.sh (entity storage against the hello route) and
-#   bench/timers.sh (100 timer task instances), with their goals.
+#   Then bench/storage.sh (entity storage against the hello route),
+#   bench/timers.sh (100 timer task instances), bench/plugin_set.sh (a host
+#   with 100 plugins) and criterion's instantiate + call of hello and
+#   ts-hello (host/benches/invoke.rs), with their goals.
 #
 # Prints each figure and its ratio to its peer, checks the goals of the
 # performance issue, and writes everything to bench/results/peers.txt.
@@ -257,4 +259,24 @@ goal "100 plugins: warm start-up (s)" "$(sed -n 's|^start-up warm[^:]*: \([0-9.]
 goal "100 plugins: peak RSS, cold start and serving (MiB)" "$(awk '/^start-up cold/ { c = $(NF-1) } /^peak RSS after/ { sub(/;.*/, ""); w = $(NF-1) + 0 } END { print (c > w ? c : w) }' <<<"$set_report")" "<=" 150
 goal "100 plugins: hello route / one-plugin host (req/s)" "$(sed -n 's|^hello route:.*: \([0-9.]*\)x$|\1|p' <<<"$set_report")" ">=" 0.9
 goal "100 plugins: plain proxy / one-plugin host (req/s)" "$(sed -n 's|^plain proxy:.*: \([0-9.]*\)x$|\1|p' <<<"$set_report")" ">=" 0.9
+# Instantiate + call of one function, without HTTP (criterion medians of
+# host/benches/invoke.rs, op pinned to core 0 like the servers above).
+cargo bench -p op --bench invoke --no-run >/dev/null 2>&1
+invoke_report="$(taskset -c 0 cargo bench -p op --bench invoke -- instantiate 2>/dev/null)"
+median_us() { # BENCH NAME → its criterion median in microseconds
+  awk -v name="$1" '
+    index($0, name) == 1 { found = 1 }
+    found && /time:/ {
+      s = substr($0, index($0, "[") + 1); split(s, f, " ")
+      v = f[3]; u = f[4]
+      if (u == "ns") v /= 1000; else if (u == "ms") v *= 1000; else if (u == "s") v *= 1000000
+      printf "%.1f", v; exit
+    }' <<<"$invoke_report"
+}
+{
+  echo
+  echo "instantiate + call (criterion medians): hello $(median_us "hello: instantiate + call") us, ts-hello $(median_us "ts-hello: instantiate + call") us"
+} | tee -a "$out"
+goal "hello: instantiate + call, criterion median (us)" "$(median_us "hello: instantiate + call")" "<=" 10
+goal "ts-hello: instantiate + call, criterion median (us)" "$(median_us "ts-hello: instantiate + call")" "<=" 40
 echo "written to $out"

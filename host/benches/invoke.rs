@@ -29,12 +29,22 @@ fn hello_request() -> Request {
     }
 }
 
+/// A runtime that makes every instance on its call's path: what is
+/// measured is the instantiation and the call, not an instance made ahead.
+fn runtime_without_ready_instances() -> Runtime {
+    Runtime::new(RuntimeConfig {
+        ready_instances: 0,
+        ..RuntimeConfig::default()
+    })
+    .unwrap()
+}
+
 fn instantiate_and_call(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let runtime = runtime_without_ready_instances();
     let dir = Path::new(op_test_plugins::HELLO_DIR).join("config/plugin.yaml");
     let manifest = op::manifest::load(&dir, "config/plugin.yaml").unwrap();
     let plugin = rt
@@ -146,7 +156,7 @@ fn ts_instantiate_and_call(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let runtime = runtime_without_ready_instances();
     let dir = Path::new(op_test_plugins::TS_HELLO_DIR).join("config/plugin.yaml");
     // A bundle loaded as ts-hello's code, the way op serve loads it.
     let load = |bundle: &str| {

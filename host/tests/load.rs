@@ -151,3 +151,66 @@ async fn bytes_that_are_not_a_component_are_refused_with_the_reason() {
         "{err}"
     );
 }
+
+fn hello_request() -> op::bindings::Request {
+    op::bindings::Request {
+        method: "POST".into(),
+        url: "/hello".into(),
+        params: Vec::new(),
+        query: Vec::new(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: br#"{"x":1}"#.to_vec(),
+        upstream: None,
+    }
+}
+
+/// Instances are made ahead of calls within the runtime's budget: one per
+/// plugin that has been called, none once the budget is spent, and the
+/// budget comes back when a plugin is unloaded.
+#[tokio::test]
+async fn instances_made_ahead_stay_within_the_runtimes_budget() {
+    let runtime = Runtime::new(RuntimeConfig {
+        ready_instances: 1,
+        ..common::test_config()
+    })
+    .unwrap();
+    let load = || {
+        common::load_installed(
+            &runtime,
+            op_test_plugins::HELLO_DIR,
+            op_test_plugins::HELLO,
+            |text| text,
+            op::imports::Installation::default(),
+        )
+    };
+    let (first, second) = (load().await, load().await);
+    assert!(!first.has_ready_instance(), "none before the first call");
+    let answer = |outcome: op::runtime::CallOutcome| outcome.unwrap().body;
+    let expected = br#"{"requestBody":{"x":1},"res":"hello world"}"#.to_vec();
+    assert_eq!(
+        answer(first.call("hello", &hello_request()).await.unwrap()),
+        expected
+    );
+    common::until_ready(&first).await;
+    // The budget of one is spent: the second plugin's calls make theirs
+    // on their own path, and still answer.
+    assert_eq!(
+        answer(second.call("hello", &hello_request()).await.unwrap()),
+        expected
+    );
+    assert_eq!(runtime.ready_count(), 1);
+    assert!(!second.has_ready_instance());
+    // The first plugin's call takes its ready instance and makes the next.
+    assert_eq!(
+        answer(first.call("hello", &hello_request()).await.unwrap()),
+        expected
+    );
+    common::until_ready(&first).await;
+    drop(first);
+    assert_eq!(runtime.ready_count(), 0, "unloading gives the budget back");
+    assert_eq!(
+        answer(second.call("hello", &hello_request()).await.unwrap()),
+        expected
+    );
+    common::until_ready(&second).await;
+}

@@ -120,6 +120,46 @@ async fn me_reaches_ones_with_exactly_the_callers_credentials() {
     assert_eq!(seen.header_values("ones-auth-token"), ["alice-token"]);
 }
 
+/// A call that takes the instance op made ahead of it acts for its own
+/// caller: the instance was made before anyone called.
+#[tokio::test]
+async fn an_instance_made_ahead_acts_for_the_caller_that_takes_it() {
+    let ones = upstream::start().await;
+    let plugin = load(
+        op_test_plugins::ONES_API_DIR,
+        op_test_plugins::ONES_API,
+        None,
+        installation(&ones, admin()),
+    )
+    .await;
+    let origin = serve(vec![plugin.clone()], GatewayLimits::default())
+        .await
+        .0;
+    for (at, (user, token)) in [
+        ("alice", "alice-token"),
+        ("bob", "bob-token"),
+        ("alice", "alice-token"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if at > 0 {
+            common::until_ready(&plugin).await;
+        }
+        let res = client()
+            .get(format!("{origin}{BASE}/me"))
+            .signed_as(user, token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(json(res).await, json!({"uuid": user, "token_echo": token}));
+        let seen = ones.last();
+        assert_eq!(seen.header_values("ones-user-id"), [user]);
+        assert_eq!(seen.header_values("ones-auth-token"), [token]);
+    }
+}
+
 #[tokio::test]
 async fn admin_me_reaches_ones_as_the_super_admin_even_when_the_caller_is_alice() {
     let ones = upstream::start().await;

@@ -156,11 +156,19 @@ async fn another_installation_gets_its_own_top_level() {
 
 #[tokio::test]
 async fn math_random_and_random_bytes_differ_between_calls() {
-    let (origin, _) = serve(vec![probe_at(NO_ONES).await], GatewayLimits::default()).await;
+    let probe = probe_at(NO_ONES).await;
+    let (origin, _) = serve(vec![probe.clone()], GatewayLimits::default()).await;
     let a = json(post(&origin, "/random", json!({})).await).await;
+    // The second call runs in the instance op made ahead of it, off the
+    // request path: as fresh as one made on it, and reseeded all the same.
+    common::until_ready(&probe).await;
     let b = json(post(&origin, "/random", json!({})).await).await;
     assert_ne!(a["random"], b["random"]);
     assert_ne!(a["bytes"], b["bytes"]);
+    assert_eq!(
+        (a["calls"].as_u64(), b["calls"].as_u64()),
+        (Some(1), Some(1))
+    );
     assert_eq!(a["bytes"].as_str().unwrap().len(), 16);
     // Date.now() is the real time, not the snapshot's.
     let now = std::time::SystemTime::now()

@@ -15,6 +15,7 @@
 //! flight, the subscribe queue, the store) is read when rendered, as
 //! [`Reading`]s.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
@@ -63,6 +64,15 @@ struct AbilityLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: String,
+}
+
+/// The metrics of one plugin's function, shared with the families (a
+/// metric's clone counts into the same value).
+#[derive(Debug)]
+struct CallHandles {
+    latency: Histogram,
+    /// Its calls' counters by outcome (`ok` and the few error models).
+    outcomes: Vec<(String, Counter)>,
 }
 
 type Latencies = Family<FunctionLabels, Histogram, fn() -> Histogram>;
@@ -117,6 +127,8 @@ pub struct Metrics {
     registry: Registry,
     calls: Family<CallLabels, Counter>,
     latency: Latencies,
+    /// The metrics of `calls` and `latency` by plugin and function.
+    handles: std::sync::RwLock<HashMap<String, HashMap<String, CallHandles>>>,
     upstream: Histogram,
     ticks: Family<TickLabels, Counter>,
     tick_latency: Family<AbilityLabels, Histogram, fn() -> Histogram>,
@@ -176,6 +188,7 @@ impl Metrics {
             registry,
             calls,
             latency,
+            handles: Default::default(),
             upstream,
             ticks,
             tick_latency,
@@ -184,20 +197,54 @@ impl Metrics {
 
     /// Records one request answered by `plugin`'s `function` (both empty
     /// for ONES calls no plugin touched).
+    ///
+    /// The label sets' metrics are looked up by `&str` in [`CallHandles`]
+    /// (no String is built per request); only the first request of a
+    /// plugin, function and outcome creates them in the families.
     pub fn record_call(&self, plugin: &str, function: &str, outcome: &str, elapsed: Duration) {
-        self.calls
-            .get_or_create(&CallLabels {
-                plugin: plugin.to_string(),
-                function: function.to_string(),
-                outcome: outcome.to_string(),
-            })
-            .inc();
-        self.latency
-            .get_or_create(&FunctionLabels {
-                plugin: plugin.to_string(),
-                function: function.to_string(),
-            })
-            .observe(elapsed.as_secs_f64());
+        let seconds = elapsed.as_secs_f64();
+        {
+            let handles = self.handles.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(call) = handles.get(plugin).and_then(|f| f.get(function))
+                && let Some((_, counter)) = call.outcomes.iter().find(|(o, _)| o == outcome)
+            {
+                counter.inc();
+                call.latency.observe(seconds);
+                return;
+            }
+        }
+        let mut handles = self.handles.write().unwrap_or_else(|p| p.into_inner());
+        let call = handles
+            .entry(plugin.to_string())
+            .or_default()
+            .entry(function.to_string())
+            .or_insert_with(|| CallHandles {
+                latency: self
+                    .latency
+                    .get_or_create(&FunctionLabels {
+                        plugin: plugin.to_string(),
+                        function: function.to_string(),
+                    })
+                    .clone(),
+                outcomes: Vec::new(),
+            });
+        let counter = match call.outcomes.iter().position(|(o, _)| o == outcome) {
+            Some(at) => &call.outcomes[at].1,
+            None => {
+                let counter = self
+                    .calls
+                    .get_or_create(&CallLabels {
+                        plugin: plugin.to_string(),
+                        function: function.to_string(),
+                        outcome: outcome.to_string(),
+                    })
+                    .clone();
+                call.outcomes.push((outcome.to_string(), counter));
+                &call.outcomes.last().expect("pushed above").1
+            }
+        };
+        counter.inc();
+        call.latency.observe(seconds);
     }
 
     /// Records one tick of `plugin`'s timer task `ability`: `ok`, `failed`
@@ -377,6 +424,33 @@ mod process {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_plugin_function_and_outcome_counts_on_its_own() {
+        let metrics = Metrics::new();
+        for (plugin, function, outcome) in [
+            ("p", "f", "ok"),
+            ("p", "g", "ok"),
+            ("q", "f", "ok"),
+            ("p", "f", "plugin.trap"),
+            ("p", "f", "ok"),
+            ("", "", "ok"),
+        ] {
+            metrics.record_call(plugin, function, outcome, Duration::from_millis(1));
+        }
+        let text = metrics.render(Vec::new());
+        for expected in [
+            "op_calls_total{plugin=\"p\",function=\"f\",outcome=\"ok\"} 2\n",
+            "op_calls_total{plugin=\"p\",function=\"f\",outcome=\"plugin.trap\"} 1\n",
+            "op_calls_total{plugin=\"p\",function=\"g\",outcome=\"ok\"} 1\n",
+            "op_calls_total{plugin=\"q\",function=\"f\",outcome=\"ok\"} 1\n",
+            "op_calls_total{plugin=\"\",function=\"\",outcome=\"ok\"} 1\n",
+            "op_call_duration_seconds_count{plugin=\"p\",function=\"f\"} 3\n",
+            "op_call_duration_seconds_count{plugin=\"q\",function=\"f\"} 1\n",
+        ] {
+            assert!(text.contains(expected), "no {expected:?} in\n{text}");
+        }
+    }
 
     #[test]
     fn calls_are_counted_by_outcome_and_timed() {

@@ -7,6 +7,7 @@ mod error;
 mod plugin;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use wasmtime::component::Linker;
@@ -49,6 +50,10 @@ pub struct RuntimeConfig {
     /// Most bytes the files of one instance's workspace may hold
     /// ([`crate::imports::wasi::DEFAULT_WORKSPACE_QUOTA`] unless set).
     pub workspace_quota: u64,
+    /// Instances that may be made ahead of their calls, across all plugins
+    /// (at most one per plugin; 0 makes every instance on its call's path).
+    /// They are pooled beside `max_instances`, not counted in it.
+    pub ready_instances: u32,
 }
 
 impl Default for RuntimeConfig {
@@ -61,6 +66,7 @@ impl Default for RuntimeConfig {
             max_concurrency_per_plugin: 64,
             queue_wait: Duration::from_secs(2),
             workspace_quota: crate::imports::wasi::DEFAULT_WORKSPACE_QUOTA,
+            ready_instances: 64,
         }
     }
 }
@@ -77,6 +83,20 @@ struct RuntimeInner {
     config: RuntimeConfig,
     /// One permit per instance that may exist at once in the process.
     slots: Arc<tokio::sync::Semaphore>,
+    /// Instances made ahead of their calls now (at most
+    /// `config.ready_instances`).
+    ready: Arc<AtomicU32>,
+}
+
+/// One unit of the runtime's budget of instances made ahead, given back
+/// when dropped.
+#[derive(Debug)]
+pub(crate) struct ReadyUnit(Arc<AtomicU32>);
+
+impl Drop for ReadyUnit {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Runtime {
@@ -84,11 +104,13 @@ impl Runtime {
     /// with the host's imports, and starts the epoch ticker.
     pub fn new(config: RuntimeConfig) -> Result<Self, LoadError> {
         let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(config.max_instances)
-            .total_core_instances(config.max_instances * 4)
-            .total_memories(config.max_instances * 2)
-            .total_tables(config.max_instances * 4)
-            .total_stacks(config.max_instances)
+        // Room for the calls' instances and those made ahead of them.
+        let pooled = config.max_instances + config.ready_instances;
+        pool.total_component_instances(pooled)
+            .total_core_instances(pooled * 4)
+            .total_memories(pooled * 2)
+            .total_tables(pooled * 4)
+            .total_stacks(pooled)
             .max_memory_size(usize::try_from(config.max_memory).unwrap_or(usize::MAX))
             .max_core_instances_per_component(16)
             .max_memories_per_component(4)
@@ -113,6 +135,7 @@ impl Runtime {
                 engine,
                 linker,
                 slots: Arc::new(tokio::sync::Semaphore::new(config.max_instances as usize)),
+                ready: Arc::default(),
                 config,
             }),
         })
@@ -131,6 +154,23 @@ impl Runtime {
     /// The process-wide instance slots.
     pub(crate) fn slots(&self) -> &Arc<tokio::sync::Semaphore> {
         &self.inner.slots
+    }
+
+    /// A unit of the budget of instances made ahead, if any is left.
+    pub(crate) fn ready_unit(&self) -> Option<ReadyUnit> {
+        let budget = self.inner.config.ready_instances;
+        self.inner
+            .ready
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < budget).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| ReadyUnit(self.inner.ready.clone()))
+    }
+
+    /// Instances made ahead of their calls (or being made), waiting for them.
+    pub fn ready_count(&self) -> u32 {
+        self.inner.ready.load(Ordering::Acquire)
     }
 
     /// Instances running now, across all plugins.

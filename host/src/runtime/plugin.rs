@@ -53,6 +53,92 @@ pub struct Plugin {
     functions: Vec<String>,
     limits: Limits,
     runtime: Runtime,
+    /// The instance made ahead for the next call (see [`Ready`]).
+    ready: Arc<ReadySlot>,
+}
+
+/// An instance made ahead of its call, off the request path: never called,
+/// so as fresh as one made for the call. It holds one unit of the
+/// runtime's ready budget, given back when it is taken or dropped.
+struct Ready {
+    store: Store<HostState>,
+    plugin: crate::bindings::Plugin,
+    _budget: super::ReadyUnit,
+}
+
+/// The one ready instance of a plugin, and whether one is being made.
+#[derive(Default)]
+struct ReadySlot {
+    instance: std::sync::Mutex<Option<Ready>>,
+    making: std::sync::atomic::AtomicBool,
+}
+
+impl ReadySlot {
+    fn take(&self) -> Option<Ready> {
+        self.instance
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+}
+
+/// What makes one ready instance.
+struct MakeReady {
+    slot: std::sync::Weak<ReadySlot>,
+    runtime: Runtime,
+    limits: Limits,
+    pre: PluginPre<HostState>,
+    placeholder: CallContext,
+    budget: super::ReadyUnit,
+}
+
+impl MakeReady {
+    async fn run(self) {
+        let mut store = new_store(&self.runtime, self.limits, self.placeholder);
+        let made =
+            tokio::time::timeout(self.limits.time, self.pre.instantiate_async(&mut store)).await;
+        // The plugin may have been unloaded meanwhile.
+        let Some(slot) = self.slot.upgrade() else {
+            return;
+        };
+        match made {
+            Ok(Ok(plugin)) => {
+                *slot.instance.lock().unwrap_or_else(|p| p.into_inner()) = Some(Ready {
+                    store,
+                    plugin,
+                    _budget: self.budget,
+                });
+            }
+            // The call that comes next makes its own, and reports the
+            // failure as its own.
+            Ok(Err(err)) => tracing::debug!("an instance could not be made ahead: {err:#}"),
+            Err(_) => tracing::debug!("an instance could not be made ahead in time"),
+        }
+        slot.making
+            .store(false, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// A fresh `Store` for a call within `limits`.
+fn new_store(runtime: &Runtime, limits: Limits, call: CallContext) -> Store<HostState> {
+    let memory = usize::try_from(limits.memory).unwrap_or(usize::MAX);
+    let mut store = Store::new(runtime.engine(), HostState::new(memory, call));
+    store.limiter(|state| &mut state.limits);
+    // Running wasm yields to the executor at every epoch tick, so that
+    // a guest that spins never holds a worker thread: the timer around
+    // the call (the time limit) ends it, and other calls go on meanwhile.
+    // The yield is tokio's own, which lets the scheduler poll its I/O
+    // and timer driver before the guest runs again: a plain self-waking
+    // yield kept the current-thread scheduler from seeing new
+    // connections and expired timers for as long as a guest spun.
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|_| {
+        Ok(wasmtime::UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(tokio::task::yield_now()),
+        ))
+    });
+    store
 }
 
 impl std::fmt::Debug for Plugin {
@@ -153,6 +239,7 @@ impl Plugin {
             functions: Vec::new(),
             limits,
             runtime: runtime.clone(),
+            ready: Arc::default(),
         };
         plugin.functions = plugin
             .probe_functions()
@@ -163,6 +250,17 @@ impl Plugin {
             })?;
         check_functions(&plugin.manifest, &plugin.functions, manifest_file)?;
         Ok(plugin)
+    }
+
+    /// Whether an instance is made ahead, waiting for the next call. One
+    /// is made, off the request path, once the plugin has been called
+    /// (within the runtime's [`super::RuntimeConfig::ready_instances`]).
+    pub fn has_ready_instance(&self) -> bool {
+        self.ready
+            .instance
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
     }
 
     /// The manifest.
@@ -196,24 +294,33 @@ impl Plugin {
     }
 
     fn new_store(&self, call: CallContext) -> Store<HostState> {
-        let memory = usize::try_from(self.limits.memory).unwrap_or(usize::MAX);
-        let mut store = Store::new(self.runtime.engine(), HostState::new(memory, call));
-        store.limiter(|state| &mut state.limits);
-        // Running wasm yields to the executor at every epoch tick, so that
-        // a guest that spins never holds a worker thread: the timer around
-        // the call (the time limit) ends it, and other calls go on meanwhile.
-        // The yield is tokio's own, which lets the scheduler poll its I/O
-        // and timer driver before the guest runs again: a plain self-waking
-        // yield kept the current-thread scheduler from seeing new
-        // connections and expired timers for as long as a guest spun.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|_| {
-            Ok(wasmtime::UpdateDeadline::YieldCustom(
-                1,
-                Box::pin(tokio::task::yield_now()),
-            ))
-        });
-        store
+        new_store(&self.runtime, self.limits, call)
+    }
+
+    /// Makes the next call's instance in a task of its own, unless one is
+    /// ready or being made, or the runtime's ready budget is spent. The
+    /// task runs when this call's task waits (for ONES, or for the client's
+    /// next request once it has answered), or on another worker thread.
+    fn make_ready(&self) {
+        use std::sync::atomic::Ordering;
+        if self.ready.making.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Some(budget) = self.runtime.ready_unit() else {
+            self.ready.making.store(false, Ordering::Release);
+            return;
+        };
+        let making = MakeReady {
+            slot: Arc::downgrade(&self.ready),
+            runtime: self.runtime.clone(),
+            limits: self.limits,
+            pre: self.pre.clone(),
+            // Nothing is known of the call yet: the context is replaced
+            // by the call's own before the instance runs any of its code.
+            placeholder: CallContext::new(self.instance.clone(), ""),
+            budget,
+        };
+        tokio::spawn(making.run());
     }
 
     async fn probe_functions(&self) -> Result<Vec<String>, CallError> {
@@ -279,22 +386,40 @@ impl Plugin {
         let _process_slot = acquire(self.runtime.slots(), wait.saturating_sub(started.elapsed()))
             .await
             .ok_or_else(busy)?;
-        let mut store = self.new_store(call);
+        // A ready instance gives its unit of the budget back as it is
+        // taken: it is now this call's, under the process slot above.
+        let ready = self.ready.take().map(|ready| (ready.store, ready.plugin));
+        self.make_ready();
         let limit = self.limits.time;
-        let result = {
-            let run = async {
-                let instance = self
-                    .pre
-                    .instantiate_async(&mut store)
-                    .await
-                    .map_err(|err| Err(instantiate_error(function, err)))?;
-                instance
+        let (store, result) = match ready {
+            Some((mut store, plugin)) => {
+                store.data_mut().call = call;
+                store.set_epoch_deadline(1);
+                let run = plugin
                     .op_plugin_handler()
-                    .call_call(&mut store, function, request)
+                    .call_call(&mut store, function, request);
+                let result = tokio::time::timeout(limit, run)
                     .await
-                    .map_err(Ok)
-            };
-            tokio::time::timeout(limit, run).await
+                    .map(|done| done.map_err(Ok));
+                (store, result)
+            }
+            None => {
+                let mut store = self.new_store(call);
+                let run = async {
+                    let instance = self
+                        .pre
+                        .instantiate_async(&mut store)
+                        .await
+                        .map_err(|err| Err(instantiate_error(function, err)))?;
+                    instance
+                        .op_plugin_handler()
+                        .call_call(&mut store, function, request)
+                        .await
+                        .map_err(Ok)
+                };
+                let result = tokio::time::timeout(limit, run).await;
+                (store, result)
+            }
         };
         let output = &store.data().output;
         output.log(&store.data().call);

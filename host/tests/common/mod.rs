@@ -33,6 +33,17 @@ pub fn test_config() -> RuntimeConfig {
     }
 }
 
+/// Returns once `plugin` has an instance made ahead for its next call.
+pub async fn until_ready(plugin: &Plugin) {
+    for _ in 0..1000 {
+        if plugin.has_ready_instance() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no instance was made ahead within 10 s");
+}
+
 /// The process's runtime.
 pub fn runtime() -> Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();

@@ -119,8 +119,14 @@ export async function fetchForm(request: PluginRequest<Form>): Promise<PluginRes
   }
 }
 
+// Calls this instance has served: 1 in every call, as each is a fresh instance.
+let callsHere = 0
+
 export async function random(): Promise<PluginResponse> {
-  return { body: { random: Math.random(), bytes: randomBytes(8).toString('hex'), now: Date.now() } }
+  callsHere += 1
+  return {
+    body: { random: Math.random(), bytes: randomBytes(8).toString('hex'), now: Date.now(), calls: callsHere },
+  }
 }
 
 // Failures on purpose: /fail/:how.
