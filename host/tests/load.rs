@@ -214,3 +214,37 @@ async fn instances_made_ahead_stay_within_the_runtimes_budget() {
     );
     common::until_ready(&second).await;
 }
+
+/// An instance made ahead that waits 30 s for its call is dropped, and its
+/// unit of the budget goes back (the clock is tokio's, paused and advanced).
+#[tokio::test(start_paused = true)]
+async fn an_instance_made_ahead_and_never_called_is_dropped_after_30_s() {
+    let runtime = Runtime::new(common::test_config()).unwrap();
+    let plugin = common::load_installed(
+        &runtime,
+        op_test_plugins::HELLO_DIR,
+        op_test_plugins::HELLO,
+        |text| text,
+        op::imports::Installation::default(),
+    )
+    .await;
+    plugin
+        .call("hello", &hello_request())
+        .await
+        .unwrap()
+        .unwrap();
+    common::until_ready(&plugin).await;
+    assert_eq!(runtime.ready_count(), 1);
+    tokio::time::sleep(std::time::Duration::from_secs(29)).await;
+    assert!(plugin.has_ready_instance(), "kept for 30 s");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(!plugin.has_ready_instance(), "dropped after 30 s");
+    assert_eq!(runtime.ready_count(), 0);
+    // The next call makes its own and a new one ahead.
+    plugin
+        .call("hello", &hello_request())
+        .await
+        .unwrap()
+        .unwrap();
+    common::until_ready(&plugin).await;
+}

@@ -105,11 +105,11 @@ impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Self, LoadError> {
         let mut pool = PoolingAllocationConfig::default();
         // Room for the calls' instances and those made ahead of them.
-        let pooled = config.max_instances + config.ready_instances;
+        let pooled = config.max_instances.saturating_add(config.ready_instances);
         pool.total_component_instances(pooled)
-            .total_core_instances(pooled * 4)
-            .total_memories(pooled * 2)
-            .total_tables(pooled * 4)
+            .total_core_instances(pooled.saturating_mul(4))
+            .total_memories(pooled.saturating_mul(2))
+            .total_tables(pooled.saturating_mul(4))
             .total_stacks(pooled)
             .max_memory_size(usize::try_from(config.max_memory).unwrap_or(usize::MAX))
             .max_core_instances_per_component(16)

@@ -55,15 +55,28 @@ pub struct Plugin {
     runtime: Runtime,
     /// The instance made ahead for the next call (see [`Ready`]).
     ready: Arc<ReadySlot>,
+    /// Whether instances may be made ahead: not for a component with a
+    /// start function, whose code would run before its call is known.
+    makes_ahead: bool,
 }
 
-/// An instance made ahead of its call, off the request path: never called,
-/// so as fresh as one made for the call. It holds one unit of the
-/// runtime's ready budget, given back when it is taken or dropped.
+/// How long an instance made ahead waits for its call before it is dropped
+/// and its unit of the runtime's budget goes to a busier plugin.
+const READY_IDLE: Duration = Duration::from_secs(30);
+
+/// An instance made ahead of its call, off the request path: none of its
+/// code has run, so it is as fresh as one made for the call. It holds one
+/// unit of the runtime's ready budget, given back when it is taken or
+/// dropped.
 struct Ready {
+    /// Which instance of the slot this is (for the idle check).
+    id: u64,
     store: Store<HostState>,
     plugin: crate::bindings::Plugin,
     _budget: super::ReadyUnit,
+    /// Dropped when the instance is taken (or dropped): ends the wait of
+    /// the task that would drop it once idle.
+    _taken: tokio::sync::oneshot::Sender<()>,
 }
 
 /// The one ready instance of a plugin, and whether one is being made.
@@ -71,52 +84,121 @@ struct Ready {
 struct ReadySlot {
     instance: std::sync::Mutex<Option<Ready>>,
     making: std::sync::atomic::AtomicBool,
+    made: std::sync::atomic::AtomicU64,
 }
 
 impl ReadySlot {
-    fn take(&self) -> Option<Ready> {
-        self.instance
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Ready>> {
+        self.instance.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Clears the slot's `making` flag when the making ends, however it ends
+/// (the task may also be dropped with its runtime).
+struct Making(std::sync::Weak<ReadySlot>);
+
+impl Drop for Making {
+    fn drop(&mut self) {
+        if let Some(slot) = self.0.upgrade() {
+            slot.making
+                .store(false, std::sync::atomic::Ordering::Release);
+        }
     }
 }
 
 /// What makes one ready instance.
 struct MakeReady {
-    slot: std::sync::Weak<ReadySlot>,
+    making: Making,
     runtime: Runtime,
     limits: Limits,
     pre: PluginPre<HostState>,
-    placeholder: CallContext,
+    instance: Arc<InstanceContext>,
     budget: super::ReadyUnit,
 }
 
 impl MakeReady {
     async fn run(self) {
-        let mut store = new_store(&self.runtime, self.limits, self.placeholder);
-        let made =
-            tokio::time::timeout(self.limits.time, self.pre.instantiate_async(&mut store)).await;
-        // The plugin may have been unloaded meanwhile.
-        let Some(slot) = self.slot.upgrade() else {
-            return;
-        };
-        match made {
-            Ok(Ok(plugin)) => {
-                *slot.instance.lock().unwrap_or_else(|p| p.into_inner()) = Some(Ready {
-                    store,
-                    plugin,
-                    _budget: self.budget,
-                });
-            }
+        let MakeReady {
+            making,
+            runtime,
+            limits,
+            pre,
+            instance,
+            budget,
+        } = self;
+        // Nothing is known of the call yet; the whole host state is made
+        // again, with the call's context, when the instance is taken.
+        let placeholder = CallContext::new(instance, "");
+        let mut store = new_store(&runtime, limits, placeholder);
+        let made = tokio::time::timeout(limits.time, pre.instantiate_async(&mut store)).await;
+        let plugin = match made {
+            Ok(Ok(plugin)) => plugin,
             // The call that comes next makes its own, and reports the
             // failure as its own.
-            Ok(Err(err)) => tracing::debug!("an instance could not be made ahead: {err:#}"),
-            Err(_) => tracing::debug!("an instance could not be made ahead in time"),
+            Ok(Err(err)) => {
+                tracing::debug!("an instance could not be made ahead: {err:#}");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!("an instance could not be made ahead in time");
+                return;
+            }
+        };
+        // The plugin may have been unloaded meanwhile.
+        let Some(slot) = making.0.upgrade() else {
+            return;
+        };
+        let id = slot.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (taken_tx, taken) = tokio::sync::oneshot::channel();
+        let ready = Ready {
+            id,
+            store,
+            plugin,
+            _budget: budget,
+            _taken: taken_tx,
+        };
+        let unused = {
+            let mut held = slot.lock();
+            // Another making may have filled it first: keep that one.
+            if held.is_none() {
+                held.replace(ready)
+            } else {
+                Some(ready)
+            }
+        };
+        drop(unused);
+        drop(making);
+        // Unused for a while: drop it, and its unit goes back to the budget.
+        // The wait ends as soon as the instance is taken.
+        let weak = Arc::downgrade(&slot);
+        drop(slot);
+        if tokio::time::timeout(READY_IDLE, taken).await.is_ok() {
+            return;
         }
-        slot.making
-            .store(false, std::sync::atomic::Ordering::Release);
+        let Some(slot) = weak.upgrade() else {
+            return;
+        };
+        let idle = {
+            let mut held = slot.lock();
+            match &*held {
+                Some(ready) if ready.id == id => held.take(),
+                _ => None,
+            }
+        };
+        drop(idle);
     }
+}
+
+/// Whether `wasm` holds a start function (of a core module or of a
+/// component), which runs while the instance is made.
+fn has_start_function(wasm: &[u8]) -> bool {
+    wasmparser::Parser::new(0).parse_all(wasm).any(|payload| {
+        matches!(
+            payload,
+            Ok(wasmparser::Payload::StartSection { .. }
+                | wasmparser::Payload::ComponentStartSection { .. })
+        )
+    })
 }
 
 /// A fresh `Store` for a call within `limits`.
@@ -240,6 +322,7 @@ impl Plugin {
             limits,
             runtime: runtime.clone(),
             ready: Arc::default(),
+            makes_ahead: !has_start_function(wasm),
         };
         plugin.functions = plugin
             .probe_functions()
@@ -256,11 +339,7 @@ impl Plugin {
     /// is made, off the request path, once the plugin has been called
     /// (within the runtime's [`super::RuntimeConfig::ready_instances`]).
     pub fn has_ready_instance(&self) -> bool {
-        self.ready
-            .instance
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
+        self.ready.lock().is_some()
     }
 
     /// The manifest.
@@ -303,24 +382,27 @@ impl Plugin {
     /// next request once it has answered), or on another worker thread.
     fn make_ready(&self) {
         use std::sync::atomic::Ordering;
-        if self.ready.making.swap(true, Ordering::AcqRel) {
+        if !self.makes_ahead || self.ready.making.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let making = Making(Arc::downgrade(&self.ready));
+        if self.ready.lock().is_some() {
             return;
         }
         let Some(budget) = self.runtime.ready_unit() else {
-            self.ready.making.store(false, Ordering::Release);
             return;
         };
-        let making = MakeReady {
-            slot: Arc::downgrade(&self.ready),
-            runtime: self.runtime.clone(),
-            limits: self.limits,
-            pre: self.pre.clone(),
-            // Nothing is known of the call yet: the context is replaced
-            // by the call's own before the instance runs any of its code.
-            placeholder: CallContext::new(self.instance.clone(), ""),
-            budget,
-        };
-        tokio::spawn(making.run());
+        tokio::spawn(
+            MakeReady {
+                making,
+                runtime: self.runtime.clone(),
+                limits: self.limits,
+                pre: self.pre.clone(),
+                instance: self.instance.clone(),
+                budget,
+            }
+            .run(),
+        );
     }
 
     async fn probe_functions(&self) -> Result<Vec<String>, CallError> {
@@ -349,9 +431,11 @@ impl Plugin {
     }
 
     /// Runs `function` with `request` in a fresh instance, within the limits.
+    /// The instance for the plugin's next call is then made ahead (see
+    /// [`Plugin::has_ready_instance`]).
     pub async fn call(&self, function: &str, request: &Request) -> Result<CallOutcome, CallError> {
         let call = CallContext::serving(self.instance.clone(), function, request);
-        self.call_in(call, function, request).await
+        self.call_in(call, function, request, true).await
     }
 
     /// Runs the function of the timer task `ability` with `request` (which
@@ -365,15 +449,18 @@ impl Plugin {
     ) -> Result<CallOutcome, CallError> {
         let mut call = CallContext::new(self.instance.clone(), function);
         call.ability = Some(ability.to_string());
-        self.call_in(call, function, request).await
+        self.call_in(call, function, request, false).await
     }
 
-    /// One call of `function`, which `call` describes.
+    /// One call of `function`, which `call` describes; `ahead`: whether the
+    /// next call's instance is made ahead (for requests, not for timer
+    /// ticks and lifecycle hooks, which come seldom).
     async fn call_in(
         &self,
         call: CallContext,
         function: &str,
         request: &Request,
+        ahead: bool,
     ) -> Result<CallOutcome, CallError> {
         // Bounded waiting: first for a slot of this plugin, then of the process.
         let wait = self.runtime.config().queue_wait;
@@ -388,12 +475,22 @@ impl Plugin {
             .ok_or_else(busy)?;
         // A ready instance gives its unit of the budget back as it is
         // taken: it is now this call's, under the process slot above.
-        let ready = self.ready.take().map(|ready| (ready.store, ready.plugin));
-        self.make_ready();
+        let ready = self
+            .ready
+            .lock()
+            .take()
+            .map(|ready| (ready.store, ready.plugin));
+        if ahead {
+            self.make_ready();
+        }
         let limit = self.limits.time;
         let (store, result) = match ready {
             Some((mut store, plugin)) => {
-                store.data_mut().call = call;
+                // The host state of a store made for this call: its WASI
+                // context (the monotonic clock starts now), its output
+                // capture, and the call's own context.
+                let memory = usize::try_from(self.limits.memory).unwrap_or(usize::MAX);
+                *store.data_mut() = HostState::new(memory, call);
                 store.set_epoch_deadline(1);
                 let run = plugin
                     .op_plugin_handler()
@@ -500,7 +597,8 @@ impl Plugin {
             hook: name.to_string(),
             reason,
         };
-        match self.call(name, &request).await {
+        let call = CallContext::serving(self.instance.clone(), name, &request);
+        match self.call_in(call, name, &request, false).await {
             Ok(Ok(answer)) if (200..300).contains(&answer.status.unwrap_or(200)) => Ok(true),
             Ok(Ok(answer)) => Err(fail(format!(
                 "it answered status {}",
@@ -659,5 +757,29 @@ fn check_functions(
             file: manifest_file.to_string(),
             diagnostics,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_start_function;
+
+    /// A core module with one empty function; `start` adds a start section
+    /// that names it.
+    fn module(start: bool) -> Vec<u8> {
+        let mut wasm = b"\0asm\x01\0\0\0".to_vec();
+        wasm.extend([0x01, 0x04, 0x01, 0x60, 0x00, 0x00]); // type () -> ()
+        wasm.extend([0x03, 0x02, 0x01, 0x00]); // one function of that type
+        if start {
+            wasm.extend([0x08, 0x01, 0x00]); // start: function 0
+        }
+        wasm.extend([0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b]); // its empty body
+        wasm
+    }
+
+    #[test]
+    fn a_start_function_is_found_and_its_absence_too() {
+        assert!(has_start_function(&module(true)));
+        assert!(!has_start_function(&module(false)));
     }
 }
