@@ -164,6 +164,31 @@ fn hello_request() -> op::bindings::Request {
     }
 }
 
+/// `hello`, loaded on `runtime`.
+async fn hello_on(runtime: &Runtime) -> std::sync::Arc<Plugin> {
+    common::load_installed(
+        runtime,
+        op_test_plugins::HELLO_DIR,
+        op_test_plugins::HELLO,
+        |text| text,
+        op::imports::Installation::default(),
+    )
+    .await
+}
+
+/// Calls `hello` and checks that it answered.
+async fn call_hello(plugin: &Plugin) {
+    let answer = plugin
+        .call("hello", &hello_request())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        answer.body,
+        br#"{"requestBody":{"x":1},"res":"hello world"}"#
+    );
+}
+
 /// Instances are made ahead of calls within the runtime's budget: one per
 /// plugin that has been called, none once the budget is spent, and the
 /// budget comes back when a plugin is unloaded.
@@ -174,16 +199,7 @@ async fn instances_made_ahead_stay_within_the_runtimes_budget() {
         ..common::test_config()
     })
     .unwrap();
-    let load = || {
-        common::load_installed(
-            &runtime,
-            op_test_plugins::HELLO_DIR,
-            op_test_plugins::HELLO,
-            |text| text,
-            op::imports::Installation::default(),
-        )
-    };
-    let (first, second) = (load().await, load().await);
+    let (first, second) = (hello_on(&runtime).await, hello_on(&runtime).await);
     assert!(!first.has_ready_instance(), "none before the first call");
     let answer = |outcome: op::runtime::CallOutcome| outcome.unwrap().body;
     let expected = br#"{"requestBody":{"x":1},"res":"hello world"}"#.to_vec();
@@ -220,19 +236,8 @@ async fn instances_made_ahead_stay_within_the_runtimes_budget() {
 #[tokio::test(start_paused = true)]
 async fn an_instance_made_ahead_and_never_called_is_dropped_after_30_s() {
     let runtime = Runtime::new(common::test_config()).unwrap();
-    let plugin = common::load_installed(
-        &runtime,
-        op_test_plugins::HELLO_DIR,
-        op_test_plugins::HELLO,
-        |text| text,
-        op::imports::Installation::default(),
-    )
-    .await;
-    plugin
-        .call("hello", &hello_request())
-        .await
-        .unwrap()
-        .unwrap();
+    let plugin = hello_on(&runtime).await;
+    call_hello(&plugin).await;
     common::until_ready(&plugin).await;
     assert_eq!(runtime.ready_count(), 1);
     tokio::time::sleep(std::time::Duration::from_secs(29)).await;
@@ -241,10 +246,6 @@ async fn an_instance_made_ahead_and_never_called_is_dropped_after_30_s() {
     assert!(!plugin.has_ready_instance(), "dropped after 30 s");
     assert_eq!(runtime.ready_count(), 0);
     // The next call makes its own and a new one ahead.
-    plugin
-        .call("hello", &hello_request())
-        .await
-        .unwrap()
-        .unwrap();
+    call_hello(&plugin).await;
     common::until_ready(&plugin).await;
 }
