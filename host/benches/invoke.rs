@@ -17,6 +17,11 @@ use op::runtime::{Plugin, Runtime, RuntimeConfig};
 use wasmtime::Store;
 use wasmtime::component::Component;
 
+/// The allocator of the `op` binary (see `host/src/main.rs`), so that the
+/// figures are those of the host as it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn hello_request() -> Request {
     Request {
         method: "POST".into(),
